@@ -1,0 +1,47 @@
+"""cnnconv: exact convolution, pooling, shape arithmetic and a small CNN in NumPy.
+
+The public functions are importable from the package top level::
+
+    >>> import numpy as np
+    >>> from cnnconv import correlate
+    >>> correlate(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 1.0])).tolist()
+    [3.0, 5.0, 7.0]
+
+Nothing is imported until it is used, so ``cnnconv --help`` and ``cnnconv shape``
+start without loading the numeric modules they do not need.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_EXPORTS = {
+    "CnnconvError": "cnnconv.errors",
+    "correlate": "cnnconv.conv",
+    "convolve": "cnnconv.conv",
+    "correlate_transpose": "cnnconv.conv",
+    "pool": "cnnconv.pool",
+    "conv_out_size": "cnnconv.shapes",
+    "pool_out_size": "cnnconv.shapes",
+    "conv_transpose_out_size": "cnnconv.shapes",
+    "same_padding": "cnnconv.shapes",
+    "parse_layers": "cnnconv.layerspec",
+    "get_kernel": "cnnconv.kernels",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'cnnconv' has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,90 @@
+"""The ``cnnconv`` command: a thin Click layer over the NumPy core.
+
+Subcommands live one per module and are imported only when invoked (or when the
+top-level help lists them), so a shell loop calling ``cnnconv`` per file pays for
+what it uses and no more.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from cnnconv import __version__
+from cnnconv.cli._common import EXIT_FAILED, CliError
+
+# command name -> (module, attribute)
+_COMMANDS = {
+    "filter": ("cnnconv.cli.filter", "filter_cmd"),
+    "pool": ("cnnconv.cli.pool", "pool_cmd"),
+    "kernels": ("cnnconv.cli.kernels", "kernels_cmd"),
+    "shape": ("cnnconv.cli.shape", "shape_cmd"),
+    "train": ("cnnconv.cli.train", "train_cmd"),
+    "predict": ("cnnconv.cli.predict", "predict_cmd"),
+    "evaluate": ("cnnconv.cli.predict", "evaluate_cmd"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(_COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS:
+            return None
+        module, attr = _COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            # A subcommand still being built must not break the others.
+            return None
+
+    def invoke(self, ctx):
+        from cnnconv.errors import CnnconvError
+
+        try:
+            return super().invoke(ctx)
+        except CnnconvError as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="cnnconv")
+def cli() -> None:
+    """See what a convolution, a padding rule, a stride, a pooling window or a small CNN does.
+
+    \b
+    Examples:
+      cnnconv filter sample_images/camera.png --kernel sobel-x -o edges.png
+      cnnconv pool sample_images/camera.png --size 2 -o small.png
+      cnnconv shape --input 32x32x3 --layers conv5x8,pool2,conv5x16,pool2,fc120,fc84,fc10
+      cnnconv kernels
+      cnnconv train DATA_DIR --epochs 3 -o model.npz
+
+    Run 'cnnconv COMMAND --help' for a command's options and examples.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: never ends in a traceback."""
+    try:
+        cli.main(args=argv, prog_name="cnnconv")
+    except KeyboardInterrupt:
+        click.echo("cnnconv: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`): not an error of ours.
+        sys.stderr.close()
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("CNNCONV_DEBUG"):
+            raise
+        click.echo(
+            f"cnnconv: internal error: {type(exc).__name__}: {exc} "
+            "(set CNNCONV_DEBUG=1 for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
