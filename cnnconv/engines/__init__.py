@@ -1,0 +1,1 @@
+"""Fast implementations behind ``cnnconv.methods`` (direct strips, Toeplitz GEMM, separable, FFT)."""
