@@ -142,8 +142,6 @@ def pool_out_size(
         )
     span = dilation * (kernel_size - 1) + 1
     num = n + 2 * padding - span
-    if num < 0:
-        return num // stride + 1
     if not ceil_mode:
         return num // stride + 1
     out = -(-num // stride) + 1
