@@ -84,10 +84,9 @@ def transpose_scatter(y, w, layout, stride, pads, output_padding, dilation, size
 
 def _pad_or_crop(z, amounts):
     """Pad axis i of ``z`` with zeros by ``amounts[i]`` (before, after); negative amounts crop."""
-    index = tuple(slice(max(-b, 0), z.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(amounts))
-    z = z[index]
     width = tuple((max(b, 0), max(a, 0)) for b, a in amounts) + ((0, 0),) * (z.ndim - len(amounts))
-    return np.pad(z, width)
+    z = np.pad(z, width)
+    return z[tuple(slice(max(-b, 0), z.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(amounts))]
 
 
 def transpose_by_correlation(y, w, layout, stride, pads, output_padding, dilation, method):
