@@ -1,7 +1,8 @@
 """The engines behind ``correlate``: valid correlation of an already padded array.
 
 ``cnnconv.conv`` does padding, boundaries, flips, dtypes and validation, then calls
-:func:`correlate_valid` here. This module only computes.
+:func:`correlate_valid` here. This module only picks an engine (``cnnconv.engines``) and
+calls it; :func:`explain_method` says which one runs and why (for ``--explain``).
 """
 
 from __future__ import annotations
@@ -10,19 +11,81 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 
-#: Method names accepted by ``method=``; "auto" picks one.
-METHODS = ("auto", "im2col")
+#: Method names accepted by ``method=``; "auto" picks one (see :func:`explain_method`).
+METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
+
+# Thresholds for "auto", measured with `python benchmarks/crossover.py` on this 2-core machine
+# (float32 and float64; figures in BENCHMARKS.md, section "Crossovers behind auto").
+DIRECT_MAX_K = 3  # direct beats Toeplitz up to 3x3 at 512² and 4096²
+SEPARABLE_MIN_TAPS = 9  # rank-1 kernels: two 1-D passes win from 3x3 up
+FFT_MIN_K_SMALL = 23  # k ≥ this: FFT beats Toeplitz on images up to 1024² outputs
+FFT_MIN_K_LARGE = 23  # ... and on larger images (tiled FFT)
+IM2COL_MIN_BANK = 16  # banks with at least this many filters: im2col's one wide GEMM wins
 
 
-def choose_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1)) -> str:
+def _kernel_extent(w_shape, dilation):
+    return [d * (k - 1) + 1 for k, d in zip(w_shape[:2], dilation)]
+
+
+def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), method="auto",
+                   kernel=None):
+    """The engine that ``correlate_valid`` runs for these operands, and a one-line reason.
+
+    ``kernel`` (the weights) lets the separability test run; without it a kernel is assumed
+    not separable. An explicit ``method`` that cannot handle the case falls back to the
+    choice of "auto", and the reason says so.
+
+    Examples
+    --------
+    >>> explain_method((512, 512), (7, 7), np.float32)
+    ('toeplitz', 'general 7x7 kernel: banded-Toeplitz GEMM per row block')
+    >>> explain_method((64, 64), (5, 5, 3), np.float32, method="separable")[1]
+    'separable needs a rank-1 2-D kernel; 5x5x3 kernel: falls back to toeplitz'
+    """
+    if method not in METHODS:
+        raise CnnconvError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    kh, kw = w_shape[:2]
+    size = "x".join(str(n) for n in w_shape)
+    separable = kernel is not None and _rank1(kernel) is not None
+    if method == "separable" and not separable:
+        fallback, _ = explain_method(x_shape, w_shape, dtype, stride, dilation, "auto")
+        return fallback, f"separable needs a rank-1 2-D kernel; {size} kernel: falls back to {fallback}"
+    if method != "auto":
+        return method, f"{method} requested"
+    if separable and kh * kw >= SEPARABLE_MIN_TAPS:
+        return "separable", f"rank-1 {size} kernel: two 1-D passes ({kh}+{kw} taps instead of {kh * kw})"
+    if len(w_shape) == 4 and w_shape[3] >= IM2COL_MIN_BANK:
+        return "im2col", f"bank of {w_shape[3]} filters: one wide im2col GEMM per row strip"
+    if max(kh, kw) <= DIRECT_MAX_K:
+        return "direct", f"small {size} kernel: tap accumulation in cache-sized row strips"
+    eh, ew = _kernel_extent(w_shape, dilation)
+    outputs = ((x_shape[0] - eh) // stride[0] + 1) * ((x_shape[1] - ew) // stride[1] + 1)
+    fft_k = FFT_MIN_K_SMALL if outputs <= 1024 * 1024 else FFT_MIN_K_LARGE
+    if tuple(stride) == (1, 1) and min(kh, kw) >= fft_k:
+        return "fft", f"large {size} kernel: real FFT (tiled overlap-save on big images)"
+    return "toeplitz", f"general {size} kernel: banded-Toeplitz GEMM per row block"
+
+
+def choose_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), kernel=None) -> str:
     """The method ``method="auto"`` uses for these shapes (reported by ``--explain``).
+
+    Pass ``kernel`` (the weights) so a separable kernel is recognised.
 
     Examples
     --------
     >>> choose_method((512, 512), (3, 3), np.float32)
-    'im2col'
+    'direct'
+    >>> choose_method((512, 512), (5, 5), np.float32, kernel=np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]))
+    'separable'
     """
-    return "im2col"
+    return explain_method(x_shape, w_shape, dtype, stride, dilation, "auto", kernel)[0]
+
+
+def _rank1(w):
+    from cnnconv.engines.separable import rank1_factors
+
+    w = np.asarray(w)
+    return rank1_factors(w if w.dtype.kind == "f" else w.astype(np.float64))
 
 
 def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
@@ -43,16 +106,14 @@ def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
     >>> x = np.arange(16.0).reshape(4, 4)
     >>> correlate_valid(x, np.ones((2, 2)), stride=(2, 2)).tolist()
     [[10.0, 18.0], [42.0, 50.0]]
+    >>> correlate_valid(x, np.ones((2, 2)), stride=(2, 2), method="fft").round(6).tolist()
+    [[10.0, 18.0], [42.0, 50.0]]
     """
-    if method not in METHODS:
-        raise CnnconvError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    (sh, sw), (dh, dw) = stride, dilation
-    kh, kw = w.shape[:2]
-    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    view = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(0, 1))
-    view = view[::sh, ::sw, ..., ::dh, ::dw]
-    if w.ndim == 2:
-        return np.tensordot(view, w, axes=([-2, -1], [0, 1])).astype(xp.dtype, copy=False)
-    if w.ndim == 3:
-        return np.einsum("ijcab,abc->ij", view, w, optimize=True).astype(xp.dtype, copy=False)
-    return np.einsum("ijcab,abcn->ijn", view, w, optimize=True).astype(xp.dtype, copy=False)
+    from cnnconv import engines
+
+    stride, dilation = tuple(stride), tuple(dilation)
+    name, _ = explain_method(xp.shape, w.shape, xp.dtype, stride, dilation, method, kernel=w)
+    if name == "separable":
+        u, v = _rank1(w)
+        return engines.correlate_separable(xp, u, v, stride, dilation)
+    return getattr(engines, f"correlate_{name}")(xp, w, stride, dilation)

@@ -1,1 +1,16 @@
 """Fast implementations behind ``cnnconv.methods`` (direct strips, Toeplitz GEMM, separable, FFT)."""
+
+from cnnconv.engines.direct import correlate_direct
+from cnnconv.engines.fft import correlate_fft
+from cnnconv.engines.im2col import correlate_im2col
+from cnnconv.engines.separable import correlate_separable, rank1_factors
+from cnnconv.engines.toeplitz import correlate_toeplitz
+
+__all__ = [
+    "correlate_direct",
+    "correlate_fft",
+    "correlate_im2col",
+    "correlate_separable",
+    "correlate_toeplitz",
+    "rank1_factors",
+]

@@ -1,0 +1,93 @@
+"""FFT correlation: real 2-D FFTs of fast sizes, tile by tile for large images.
+
+A valid correlation of an input tile of L rows with a kernel of extent eh needs an FFT of
+only L points (the circular wrap-around lands in the eh-1 outputs that are discarded), so each
+tile's transform size is the next 2^a 3^b 5^c 7^d >= L. Large images are cut into output
+tiles that overlap by the kernel extent on input (overlap-save, the valid-output form of
+overlap-add): the kernel spectrum is computed once, memory stays a few tiles, and the cost
+grows with the image instead of with the next fast size of the whole image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnconv.engines._layout import out_shape
+
+#: Output tile edge for large images; measured in BENCHMARKS.md ("FFT tile size").
+FFT_TILE = 1000
+
+
+def next_fast_len(n):
+    """Smallest 2^a 3^b 5^c 7^d that is >= n (sizes pocketfft transforms quickly).
+
+    >>> next_fast_len(513), next_fast_len(1000), next_fast_len(1031)
+    (525, 1000, 1050)
+    """
+    best = 1 << max(0, (n - 1).bit_length())
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p3 = p5
+            while p3 < best:
+                m = p3
+                while m < n:
+                    m *= 2
+                best = min(best, m)
+                p3 *= 3
+            p5 *= 5
+        p7 *= 7
+    return best
+
+
+def _spectrum_product(xf, kf, kernel_ndim):
+    """Combine input and kernel spectra along channels as the contract's kernel shape says."""
+    if kernel_ndim == 2:
+        return xf * (kf if xf.ndim == 2 else kf[:, :, None])
+    if kernel_ndim == 3:
+        return np.einsum("ijc,ijc->ij", xf, kf)
+    return np.einsum("ijc,ijcn->ijn", xf, kf)
+
+
+def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), tile=FFT_TILE):
+    """Valid correlation by real FFT, tiled (overlap-save) when the output exceeds ``tile``.
+
+    Shape
+    -----
+    Any case of the ``cnnconv.methods.correlate_valid`` contract -> ``out_shape(...)``.
+    Strided outputs are sampled from each tile's full-resolution result.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> np.round(correlate_fft(x, np.array([[1.0, 2.0]]), stride=(2, 1)), 6).tolist()
+    [[2.0, 5.0, 8.0], [26.0, 29.0, 32.0]]
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    shape = out_shape(xp.shape, w.shape, stride, dilation)
+    ho, wo = shape[:2]
+    kh, kw = w.shape[:2]
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    # Correlation is convolution with the flipped (and dilated) kernel.
+    flipped = np.zeros((eh, ew) + w.shape[2:], dtype=w.dtype)
+    flipped[::dh, ::dw] = w
+    flipped = flipped[::-1, ::-1]
+    th = ho if ho * sh <= tile else max(1, tile // sh)
+    tw = wo if wo * sw <= tile else max(1, tile // sw)
+    out = np.empty(shape, dtype=xp.dtype)
+    spectra = {}
+    for i0 in range(0, ho, th):
+        i1 = min(ho, i0 + th)
+        for j0 in range(0, wo, tw):
+            j1 = min(wo, j0 + tw)
+            rows_in = (i1 - i0 - 1) * sh + eh
+            cols_in = (j1 - j0 - 1) * sw + ew
+            size = (next_fast_len(rows_in), next_fast_len(cols_in))
+            if size not in spectra:
+                spectra[size] = np.fft.rfft2(flipped, s=size, axes=(0, 1))
+            tile_in = xp[i0 * sh : i0 * sh + rows_in, j0 * sw : j0 * sw + cols_in]
+            xf = np.fft.rfft2(tile_in, s=size, axes=(0, 1))
+            full = np.fft.irfft2(_spectrum_product(xf, spectra[size], w.ndim), s=size, axes=(0, 1))
+            out[i0:i1, j0:j1] = full[eh - 1 : rows_in : sh, ew - 1 : cols_in : sw]
+    return out

@@ -1,0 +1,87 @@
+"""Separable correlation: a rank-1 kernel u v^T becomes a vertical then a horizontal 1-D pass.
+
+kh + kw taps per output instead of kh*kw. Rank 1 is decided by the SVD of the kernel in
+float64: the kernel counts as separable when its second singular value is at most
+``16 * eps(dtype)`` times the first, so the factorisation changes no result by more than
+rounding in that dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnconv.engines._layout import out_shape, strip_rows
+
+
+def rank1_factors(w, rtol=None):
+    """Column and row vectors (u, v) with ``w == outer(u, v)`` within ``rtol``, else None.
+
+    Only 2-D kernels can be separable here (a channel-summing or bank kernel returns None).
+
+    Examples
+    --------
+    >>> u, v = rank1_factors(np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]))
+    >>> bool(np.allclose(np.outer(u, v), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]))
+    True
+    >>> rank1_factors(np.eye(3)) is None
+    True
+    """
+    if w.ndim != 2:
+        return None
+    if rtol is None:
+        rtol = 16 * np.finfo(w.dtype).eps
+    u, s, vt = np.linalg.svd(w.astype(np.float64))
+    if s[0] == 0 or (s.size > 1 and s[1] > rtol * s[0]):
+        return None
+    scale = np.sqrt(s[0])
+    return (u[:, 0] * scale).astype(w.dtype), (vt[0] * scale).astype(w.dtype)
+
+
+def _accumulate(acc, tmp, views_and_weights):
+    """acc = sum of weight * view, with a scratch buffer instead of fresh temporaries."""
+    first = True
+    for view, wt in views_and_weights:
+        if wt == 0:
+            continue
+        if first:
+            np.multiply(view, wt, out=acc)
+            first = False
+        else:
+            np.multiply(view, wt, out=tmp)
+            np.add(acc, tmp, out=acc)
+    if first:
+        acc[...] = 0
+
+
+def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1)):
+    """Valid correlation with the kernel ``outer(u, v)`` as two strided 1-D passes per strip.
+
+    Shape
+    -----
+    ``xp`` (H, W) or (H, W, C), ``u`` (kh,), ``v`` (kw,) -> (Ho, Wo) or (Ho, Wo, C).
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> correlate_separable(x, np.array([1.0, 1.0]), np.array([1.0, -1.0])).tolist()
+    [[-2.0, -2.0, -2.0], [-2.0, -2.0, -2.0], [-2.0, -2.0, -2.0]]
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    shape = out_shape(xp.shape, (u.size, v.size), stride, dilation)
+    ho, wo = shape[:2]
+    width, extra = xp.shape[1], xp.shape[2:]
+    per_row = int(np.prod(extra, dtype=np.int64))
+    rows = strip_rows((2 * width + 2 * wo) * per_row * xp.itemsize)
+    m0 = min(rows, ho)
+    vert = np.empty((m0, width) + extra, dtype=xp.dtype)
+    vtmp = np.empty_like(vert)
+    htmp = np.empty((m0, wo) + extra, dtype=xp.dtype)
+    out = np.empty(shape, dtype=xp.dtype)
+    for r0 in range(0, ho, rows):
+        r1 = min(ho, r0 + rows)
+        m = r1 - r0
+        vrows = [(xp[r0 * sh + a * dh :: sh][:m], u[a]) for a in range(u.size)]
+        _accumulate(vert[:m], vtmp[:m], vrows)
+        cols = [(vert[:m, b * dw : b * dw + (wo - 1) * sw + 1 : sw], v[b]) for b in range(v.size)]
+        _accumulate(out[r0:r1], htmp[:m], cols)
+    return out
