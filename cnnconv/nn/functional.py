@@ -1,0 +1,325 @@
+"""Layers as pure functions over NHWC batches: convolution, dense, flatten, dropout.
+
+Every ``*_forward`` returns ``(y, cache)`` and every ``*_backward`` takes the upstream
+gradient and that cache and returns the gradients; nothing here keeps state or
+updates a weight. Batches are ``(N, H, W, C)``, convolution weights ``(kh, kw, C_in,
+C_out)`` (HWIO), dense weights ``(n_in, n_out)``, biases ``(C_out,)``. The dtype of the
+input is kept (float32 for training, float64 for gradient checks).
+
+Activations live in :mod:`cnnconv.nn.activations`, local contrast normalisation in
+:mod:`cnnconv.nn.lcn`; pooling is :mod:`cnnconv.pool`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cnnconv.errors import CnnconvError
+from cnnconv.shapes import conv_out_size, full_padding, same_padding
+
+
+def resolve_padding(
+    padding: str | int | tuple[int, int],
+    size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Padding ``((top, bottom), (left, right))`` for a layer's ``padding`` field.
+
+    ``"valid"`` is none, ``"same"`` gives ``ceil(n / stride)`` outputs (the smaller half
+    before), ``"full"`` is ``dilation*(k - 1)`` each side, an int or ``(ph, pw)`` is
+    symmetric.
+
+    Examples
+    --------
+    >>> resolve_padding("same", (28, 28), (5, 5))
+    ((2, 2), (2, 2))
+    >>> resolve_padding((1, 0), (8, 8), (3, 3))
+    ((1, 1), (0, 0))
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            return tuple(
+                same_padding(size[a], kernel_size[a], stride[a], dilation[a]) for a in (0, 1)
+            )
+        if padding == "full":
+            return tuple(full_padding(kernel_size[a], dilation[a]) for a in (0, 1))
+        raise CnnconvError(f"padding must be 'valid', 'same', 'full' or (ph, pw), got {padding!r}")
+    ph, pw = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
+    if ph < 0 or pw < 0:
+        raise CnnconvError(f"padding must be >= 0, got {padding!r}")
+    return (int(ph), int(ph)), (int(pw), int(pw))
+
+
+def conv2d_out_shape(x_shape, w_shape, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1)):
+    """``(N, Ho, Wo, C_out)`` of :func:`conv2d_forward`; raises if the kernel does not fit.
+
+    Examples
+    --------
+    >>> conv2d_out_shape((2, 28, 28, 1), (5, 5, 1, 8), padding=((2, 2), (2, 2)))
+    (2, 28, 28, 8)
+    """
+    n, h, w, _ = x_shape
+    kh, kw, _, c_out = w_shape
+    ho = conv_out_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = conv_out_size(w, kw, stride[1], padding[1], dilation[1])
+    if ho < 1 or wo < 1:
+        raise CnnconvError(
+            f"a {kh}x{kw} kernel (dilation {dilation}) does not fit a {h}x{w} input padded by "
+            f"{padding}: output would be {ho}x{wo}"
+        )
+    return n, ho, wo, c_out
+
+
+def _pad(x: np.ndarray, padding) -> np.ndarray:
+    (t, b), (l, r) = padding
+    if t == b == l == r == 0:
+        return x
+    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+
+
+def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1)):
+    """Batched multi-channel correlation ``Y_i = B_i + sum_j K_ij * Y_j`` (seed 002, eq. 10).
+
+    The input is padded, every (dilated, strided) window is gathered once through
+    ``sliding_window_view`` into an im2col matrix with the channel axis outermost,
+    and one matrix product with the matching reordering of ``w`` gives all outputs.
+
+    Parameters
+    ----------
+    x : ndarray (N, H, W, C_in)
+    w : ndarray (kh, kw, C_in, C_out)
+    b : ndarray (C_out,)
+    stride, dilation : (int, int)
+    padding : ((top, bottom), (left, right))
+        Zeros added, as returned by :func:`resolve_padding`.
+
+    Returns
+    -------
+    y : ndarray (N, Ho, Wo, C_out)
+    cache : tuple
+        What :func:`conv2d_backward` needs (the im2col matrix among it).
+
+    Shape
+    -----
+    ``Ho = (H + top + bottom - dilation*(kh - 1) - 1) // stride + 1``, likewise ``Wo``.
+
+    Examples
+    --------
+    The vertical edge detector of seed 003 on its 6x6 example image:
+
+    >>> img = np.array([[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
+    ...                 [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]], float)
+    >>> k = np.array([[1, 0, -1]] * 3, float)
+    >>> y, _ = conv2d_forward(img[None, :, :, None], k[:, :, None, None], np.zeros(1))
+    >>> y[0, :, :, 0].astype(int).tolist()[0]
+    [-5, -4, 0, 8]
+    """
+    kh, kw, c_in, c_out = w.shape
+    if x.ndim != 4 or x.shape[3] != c_in:
+        raise CnnconvError(f"conv2d expects an (N, H, W, {c_in}) batch, got shape {x.shape}")
+    n, ho, wo, _ = conv2d_out_shape(x.shape, w.shape, stride, padding, dilation)
+    xp = _pad(x, padding)
+    sh, sw = stride
+    dh, dw = dilation
+    windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+    windows = windows[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, :, ::dh, ::dw]
+    cols = windows.reshape(n * ho * wo, c_in * kh * kw)  # (N·Ho·Wo, C·kh·kw), one copy
+    w_cols = w.transpose(2, 0, 1, 3).reshape(c_in * kh * kw, c_out)
+    y = cols @ w_cols
+    y += b
+    return y.reshape(n, ho, wo, c_out), (x.shape, xp.shape, cols, w, stride, padding, dilation)
+
+
+def conv2d_backward(dy, cache, *, need_dx=True):
+    """Gradients of :func:`conv2d_forward`: ``(dx, dw, db)``.
+
+    ``dw`` is one product of the cached im2col matrix with ``dy``. ``dx`` never scatters
+    with ``np.add.at``: one batched matrix product fills a tap-major buffer
+    ``(kh*kw, N*Ho*Wo, C_in)`` and each tap's slab is added to its shifted, strided
+    slice of the padded input gradient (``kh*kw`` slice adds), then the padding is cut.
+
+    Parameters
+    ----------
+    dy : ndarray (N, Ho, Wo, C_out)
+    cache : tuple from :func:`conv2d_forward`
+    need_dx : bool
+        False skips the input gradient (the first layer needs none); ``dx`` is then None.
+
+    Returns
+    -------
+    dx : ndarray (N, H, W, C_in) or None
+    dw : ndarray (kh, kw, C_in, C_out)
+    db : ndarray (C_out,)
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> y, cache = conv2d_forward(x, np.ones((3, 3, 1, 1)), np.zeros(1))
+    >>> dx, dw, db = conv2d_backward(np.ones_like(y), cache)
+    >>> dx[0, :, :, 0].astype(int).tolist()[0], db.tolist()
+    ([1, 2, 2, 1], [4.0])
+    """
+    x_shape, xp_shape, cols, w, stride, padding, dilation = cache
+    kh, kw, c_in, c_out = w.shape
+    n, ho, wo, _ = dy.shape
+    dy2 = dy.reshape(n * ho * wo, c_out)
+    dw = (cols.T @ dy2).reshape(c_in, kh, kw, c_out).transpose(1, 2, 0, 3)
+    db = dy2.sum(axis=0)
+    if not need_dx:
+        return None, np.ascontiguousarray(dw), db
+    # (kh*kw, C_out, C_in): dy2 @ w_taps[t] is tap t's contribution to every input pixel
+    w_taps = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
+    taps = np.matmul(dy2, w_taps)  # (kh*kw, N*Ho*Wo, C_in)
+    dxp = np.zeros(xp_shape, dtype=dy.dtype)
+    sh, sw = stride
+    dh, dw_ = dilation
+    for t in range(kh * kw):
+        i, j = divmod(t, kw)
+        r0, c0 = i * dh, j * dw_
+        dxp[:, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw, :] += taps[
+            t
+        ].reshape(n, ho, wo, c_in)
+    (top, _), (left, _) = padding
+    dx = dxp[:, top : top + x_shape[1], left : left + x_shape[2], :]
+    return dx, np.ascontiguousarray(dw), db
+
+
+def conv2d_grouped_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """:func:`conv2d_forward` with ``groups`` (``w`` is ``(kh, kw, C_in/groups, C_out)``).
+
+    Input channels and filters are split into ``groups`` equal blocks; block ``g`` of
+    the filters sees only block ``g`` of the channels (``groups = C_in`` is depthwise).
+
+    Examples
+    --------
+    >>> x = np.ones((1, 3, 3, 2))
+    >>> y, _ = conv2d_grouped_forward(x, np.ones((3, 3, 1, 2)), np.zeros(2), groups=2)
+    >>> y.shape, y.ravel().tolist()
+    ((1, 1, 1, 2), [9.0, 9.0])
+    """
+    if groups == 1:
+        return conv2d_forward(x, w, b, stride, padding, dilation)
+    c_in, c_out = x.shape[3], w.shape[3]
+    if c_in % groups or c_out % groups or w.shape[2] * groups != c_in:
+        raise CnnconvError(
+            f"groups={groups} must divide the {c_in} input channels and the {c_out} filters"
+        )
+    ci, co = c_in // groups, c_out // groups
+    outs, caches = [], []
+    for g in range(groups):
+        y, cache = conv2d_forward(
+            x[..., g * ci : (g + 1) * ci], w[..., g * co : (g + 1) * co], b[g * co : (g + 1) * co],
+            stride, padding, dilation,
+        )
+        outs.append(y)
+        caches.append(cache)
+    return np.concatenate(outs, axis=3), (caches, x.shape)
+
+
+def conv2d_grouped_backward(dy, cache, *, need_dx=True, groups=1):
+    """Gradients ``(dx, dw, db)`` of :func:`conv2d_grouped_forward`."""
+    if groups == 1:
+        return conv2d_backward(dy, cache, need_dx=need_dx)
+    caches, x_shape = cache
+    co = dy.shape[3] // groups
+    parts = [
+        conv2d_backward(np.ascontiguousarray(dy[..., g * co : (g + 1) * co]), c, need_dx=need_dx)
+        for g, c in enumerate(caches)
+    ]
+    dx = np.concatenate([p[0] for p in parts], axis=3) if need_dx else None
+    return dx, np.concatenate([p[1] for p in parts], axis=3), np.concatenate([p[2] for p in parts])
+
+
+def dense_forward(x, w, b):
+    """Fully connected layer ``z = x W + b`` (seed 002: ``z_i = sum_k w_ik y_k``).
+
+    A batch of feature maps is flattened first in (H, W, C) order.
+
+    Shape
+    -----
+    ``x`` (N, ...) with ``prod(...) = n_in``; ``w`` (n_in, n_out); ``b`` (n_out,) ->
+    ``z`` (N, n_out).
+
+    Examples
+    --------
+    >>> z, _ = dense_forward(np.ones((2, 1, 1, 3)), np.ones((3, 2)), np.array([0.0, 1.0]))
+    >>> z.tolist()
+    [[3.0, 4.0], [3.0, 4.0]]
+    """
+    x2 = x.reshape(x.shape[0], -1)
+    if x2.shape[1] != w.shape[0]:
+        raise CnnconvError(f"dense layer expects {w.shape[0]} inputs per sample, got {x2.shape[1]}")
+    z = x2 @ w
+    z += b
+    return z, (x2, x.shape, w)
+
+
+def dense_backward(dz, cache, *, need_dx=True):
+    """Gradients ``(dx, dw, db)`` of :func:`dense_forward`; ``dx`` has the input's shape.
+
+    Examples
+    --------
+    >>> z, cache = dense_forward(np.ones((2, 3)), np.ones((3, 2)), np.zeros(2))
+    >>> dx, dw, db = dense_backward(np.ones_like(z), cache)
+    >>> dx.tolist()[0], dw.tolist()[0], db.tolist()
+    ([2.0, 2.0, 2.0], [2.0, 2.0], [2.0, 2.0])
+    """
+    x2, x_shape, w = cache
+    dw = x2.T @ dz
+    db = dz.sum(axis=0)
+    dx = (dz @ w.T).reshape(x_shape) if need_dx else None
+    return dx, dw, db
+
+
+def flatten_forward(x):
+    """``(N, H, W, C) -> (N, H*W*C)`` in channels-last order; the cache is the input shape.
+
+    Examples
+    --------
+    >>> flatten_forward(np.zeros((2, 3, 4, 5)))[0].shape
+    (2, 60)
+    """
+    return x.reshape(x.shape[0], -1), x.shape
+
+
+def flatten_backward(dy, cache):
+    """Reshape the gradient back to the input shape."""
+    return dy.reshape(cache)
+
+
+def dropout_forward(x, rate, rng=None, *, mask=None):
+    """Inverted dropout: zero each unit with probability ``rate``, scale the rest by ``1/(1-rate)``.
+
+    The mask is drawn from ``rng`` (a seeded ``numpy.random.Generator``) unless one is
+    given; at inference no dropout layer is called, so nothing needs rescaling then.
+
+    Returns
+    -------
+    y : ndarray, same shape as ``x``
+    mask : ndarray, the scaled keep mask (the cache)
+
+    Examples
+    --------
+    >>> y, mask = dropout_forward(np.ones((1, 1000)), 0.5, np.random.default_rng(0))
+    >>> sorted(set(y.ravel().tolist()))
+    [0.0, 2.0]
+    """
+    if not 0.0 <= rate < 1.0:
+        raise CnnconvError(f"dropout rate must be in [0, 1), got {rate}")
+    if mask is None:
+        if rng is None:
+            raise CnnconvError("dropout in training needs a random generator (rng=...)")
+        keep = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+        mask = (keep >= rate).astype(x.dtype)
+        mask *= 1.0 / (1.0 - rate)
+    return x * mask, mask
+
+
+def dropout_backward(dy, mask):
+    """Gradient of :func:`dropout_forward`: the same mask applied to ``dy``."""
+    return dy * mask
