@@ -1,0 +1,119 @@
+"""Atomic output files: never a half-written output, never an input overwritten.
+
+Every output is first written to a hidden temporary file in the target directory (so the
+final ``os.replace`` is a rename inside one file system, atomic on POSIX and Windows) and
+renamed into place only once it is complete. Any error, a full disk included, removes the
+temporary file and leaves the previous content of the target, if any, untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from cnnconv.errors import CnnconvError
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file, following symbolic links.
+
+    Examples
+    --------
+    >>> same_file("a/../b.png", "b.png")
+    True
+    >>> same_file("a.png", "b.png")
+    False
+    """
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        # One of them does not exist yet: compare the resolved paths instead.
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Raise ``CnnconvError`` when ``output`` is one of ``inputs`` (``-`` is never a file).
+
+    Examples
+    --------
+    >>> refuse_overwriting_inputs("out.png", ["in.png", "-"])
+    >>> refuse_overwriting_inputs("./in.png", ["in.png"])
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: in.png: the output ./in.png is this input file; choose another output name so the input is not destroyed
+    """
+    if str(output) == "-":
+        return
+    for source in inputs:
+        if str(source) != "-" and same_file(output, source):
+            raise CnnconvError(
+                f"{source}: the output {output} is this input file; "
+                "choose another output name so the input is not destroyed"
+            )
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The new file gets the permissions an ordinary ``open(path, "wb")`` would give it.
+    If ``write`` raises (anything, a full disk included) or the rename fails, the
+    temporary file is removed and the exception goes on; ``OSError`` becomes a
+    ``CnnconvError`` naming the path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
+    >>> write_atomic(target, lambda f: f.write(b"data"))
+    >>> target.read_bytes()
+    b'data'
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise CnnconvError(f"{path}: is a directory; give a file name for the output")
+    if not directory.is_dir():
+        raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise CnnconvError(f"{path}: cannot write here: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CnnconvError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomic`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> write_bytes_atomic(target, b"1 2 3\\n")
+    >>> target.read_text()
+    '1 2 3\\n'
+    """
+    write_atomic(path, lambda f: f.write(data))
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

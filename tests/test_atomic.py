@@ -1,0 +1,92 @@
+"""cnnconv.io.atomic: complete outputs or none, and never an input overwritten."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from cnnconv.errors import CnnconvError
+from cnnconv.io import atomic
+
+
+def test_write_then_rename_with_ordinary_permissions(tmp_path):
+    target = tmp_path / "out.png"
+    atomic.write_bytes_atomic(target, b"abc")
+    assert target.read_bytes() == b"abc"
+    assert os.listdir(tmp_path) == ["out.png"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_full_disk_leaves_no_partial_file_and_keeps_the_old_output(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"previous")
+
+    def write(f):
+        f.write(b"half of it")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(CnnconvError, match="out.png: cannot write: No space left on device"):
+        atomic.write_atomic(target, write)
+    assert os.listdir(tmp_path) == ["out.png"] and target.read_bytes() == b"previous"
+
+
+def test_enospc_on_flush_via_monkeypatched_fsync(tmp_path, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    with pytest.raises(CnnconvError, match="No space left"):
+        atomic.write_bytes_atomic(tmp_path / "a.npy", b"x" * 1000)
+    assert os.listdir(tmp_path) == []
+
+
+def test_any_exception_in_the_writer_removes_the_temporary_file(tmp_path):
+    def write(f):
+        f.write(b"x")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_atomic(tmp_path / "o.txt", write)
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_directory_and_directory_target(tmp_path):
+    with pytest.raises(CnnconvError, match="does not exist"):
+        atomic.write_bytes_atomic(tmp_path / "no" / "o.png", b"")
+    with pytest.raises(CnnconvError, match="is a directory"):
+        atomic.write_bytes_atomic(tmp_path, b"")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(CnnconvError, match="cannot write here"):
+            atomic.write_bytes_atomic(locked / "o.png", b"")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_output_equal_to_an_input_is_refused_through_symlinks(tmp_path, monkeypatch):
+    source = tmp_path / "in.png"
+    source.write_bytes(b"keep me")
+    link = tmp_path / "link.png"
+    link.symlink_to(source)
+    monkeypatch.chdir(tmp_path)
+    for output in ("in.png", str(source), "./sub/../in.png", str(link)):
+        with pytest.raises(CnnconvError, match="is this input file"):
+            atomic.refuse_overwriting_inputs(output, [str(source)])
+    atomic.refuse_overwriting_inputs("other.png", [str(source), "-"])
+    atomic.refuse_overwriting_inputs("-", [str(source)])
+    assert source.read_bytes() == b"keep me"
+
+
+def test_same_file_for_paths_that_do_not_exist_yet(tmp_path):
+    assert atomic.same_file(tmp_path / "a" / ".." / "x", tmp_path / "x")
+    assert not atomic.same_file(tmp_path / "x", tmp_path / "y")

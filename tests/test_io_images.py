@@ -1,0 +1,225 @@
+"""cnnconv.io.images: every mode and format round-trips; every bad file is one clear CnnconvError."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from cnnconv.errors import CnnconvError
+from cnnconv.io.images import encode_image, format_for, read_image
+
+RNG = np.random.default_rng(0)
+
+
+def _bytes(im: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _random(shape, dtype=np.uint8, top=255):
+    return RNG.integers(0, top + 1, size=shape).astype(dtype)
+
+
+LOSSLESS = [  # (array, colour, formats that hold it exactly)
+    (_random((5, 7)), "gray", ["PNG", "TIFF", "BMP"]),
+    (_random((5, 7, 2)), "gray", ["PNG", "TIFF"]),
+    (_random((5, 7, 3)), "rgb", ["PNG", "TIFF", "BMP", "WEBP"]),
+    (_random((5, 7, 4)), "rgb", ["PNG", "TIFF", "WEBP"]),
+    (_random((5, 7, 4)), "cmyk", ["TIFF"]),
+    (_random((5, 7), np.uint16, 65535), "gray", ["PNG", "TIFF"]),
+    (RNG.normal(size=(5, 7)).astype(np.float32), "gray", ["TIFF"]),
+]
+
+
+@pytest.mark.parametrize(
+    "array, colour, fmt",
+    [(a, c, f) for a, c, formats in LOSSLESS for f in formats],
+    ids=lambda v: v if isinstance(v, str) else f"{v.dtype}{v.shape}",
+)
+def test_lossless_round_trip_keeps_every_sample_and_the_sample_type(array, colour, fmt):
+    data, notes = encode_image(array, fmt, colour=colour)
+    back, info = read_image(data)
+    assert back.dtype == array.dtype and info.colour == colour
+    np.testing.assert_array_equal(back, array)
+    assert info.bit_depth == {np.uint8: 8, np.uint16: 16, np.float32: 32}[array.dtype.type]
+    assert info.has_alpha == (array.ndim == 3 and array.shape[2] in (2, 4) and colour != "cmyk")
+
+
+def test_sixteen_bit_png_stays_sixteen_bit_beyond_the_8_bit_range():
+    array = np.array([[0, 256, 65535], [1000, 40000, 7]], np.uint16)
+    back, info = read_image(encode_image(array, "PNG")[0])
+    assert back.dtype == np.uint16 and info.mode == "I;16"
+    np.testing.assert_array_equal(back, array)
+
+
+def test_jpeg_round_trip_is_close_and_keeps_the_mode():
+    array = np.full((16, 16, 3), (200, 40, 90), np.uint8)
+    back, info = read_image(encode_image(array, "JPEG")[0])
+    assert info.format == "JPEG" and back.shape == array.shape
+    assert np.abs(back.astype(int) - array).max() <= 3
+
+
+def test_palette_image_is_expanded_with_a_note():
+    im = Image.new("P", (4, 3))
+    im.putpalette([0, 0, 0, 10, 20, 30] + [0] * 762)
+    im.putpixel((1, 1), 1)
+    x, info = read_image(_bytes(im, "PNG"))
+    assert x.shape == (3, 4, 3) and info.mode == "P" and "palette" in info.notes[0]
+    assert x[1, 1].tolist() == [10, 20, 30] and x[0, 0].tolist() == [0, 0, 0]
+
+
+def test_palette_with_transparency_becomes_rgba():
+    im = Image.new("P", (2, 2))
+    im.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    im.info["transparency"] = 0
+    x, info = read_image(_bytes(im, "PNG", transparency=0))
+    assert x.shape == (2, 2, 4) and info.has_alpha and x[0, 0, 3] == 0
+
+
+def test_one_bit_image_reads_as_0_and_255():
+    im = Image.new("1", (3, 1))
+    im.putpixel((1, 0), 1)
+    x, info = read_image(_bytes(im, "PNG"))
+    assert x.tolist() == [[0, 255, 0]] and info.notes
+
+
+def test_gray_option_converts_colour_and_keeps_alpha():
+    rgba = np.dstack([_random((4, 4, 3)), np.full((4, 4), 9, np.uint8)])
+    x, info = read_image(encode_image(rgba, "PNG")[0], gray=True)
+    assert x.shape == (4, 4, 2) and x[..., 1].tolist() == [[9] * 4] * 4 and info.colour == "gray"
+
+
+def test_exif_orientation_is_honoured():
+    im = Image.fromarray(np.zeros((2, 6, 3), np.uint8))  # wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: turn 90 degrees clockwise to view
+    x, info = read_image(_bytes(im, "JPEG", exif=exif))
+    assert x.shape[:2] == (6, 2)
+    assert any("EXIF orientation 6" in n for n in info.notes)
+
+
+def test_animated_gif_gives_the_first_frame_and_says_so():
+    frames = [Image.new("L", (3, 3), v) for v in (10, 200)]
+    data = _bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    x, info = read_image(data)
+    assert x.shape[:2] == (3, 3) and "2 frames" in " ".join(info.notes)
+    assert np.all(x == x.flat[0])
+
+
+def test_sixteen_bit_colour_png_is_flagged():
+    def chunk(tag, payload):
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
+
+    rows = b"".join(b"\x00" + bytes(12) for _ in range(2))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    x, info = read_image(png)
+    assert x.dtype == np.uint8 and any("16-bit colour" in n for n in info.notes)
+
+
+def test_decompression_bomb_limit_and_its_override():
+    data = _bytes(Image.new("L", (100, 60)), "PNG")
+    with pytest.raises(CnnconvError, match=r"100x60 = 6000 pixels .* --max-pixels 6000"):
+        read_image(data, max_pixels=5000)
+    assert read_image(data, max_pixels=6000)[0].shape == (60, 100)
+    assert read_image(data, max_pixels=None)[0].shape == (60, 100)
+
+
+def test_pillows_own_bomb_error_does_not_preempt_a_raised_limit(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # Pillow refuses over 2x this on open
+    data = _bytes(Image.new("L", (10, 10)), "PNG")
+    assert read_image(data, max_pixels=None)[0].shape == (10, 10)
+    assert Image.MAX_IMAGE_PIXELS == 10  # restored
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"hello, I am text\n", "not an image"),
+        (None, "corrupt or truncated"),  # a PNG cut in half
+    ],
+    ids=["zero-bytes", "text-named-png", "truncated"],
+)
+def test_bad_files_give_one_line_naming_the_file(tmp_path, content, message):
+    if content is None:
+        full = _bytes(Image.fromarray(_random((64, 64, 3))), "PNG")
+        content = full[: len(full) // 2]
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(CnnconvError, match=message) as caught:
+        read_image(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(CnnconvError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(CnnconvError, match="is a directory"):
+        read_image(tmp_path)
+
+
+def test_path_with_spaces_and_non_ascii(tmp_path):
+    path = tmp_path / "my pictures – été.png"
+    path.write_bytes(_bytes(Image.new("L", (2, 2), 7), "PNG"))
+    assert read_image(path)[0].tolist() == [[7, 7], [7, 7]]
+
+
+@pytest.mark.parametrize(
+    "array, fmt, message",
+    [
+        (np.zeros((2, 2, 4), np.uint8), "JPEG", "JPEG cannot hold RGBA"),
+        (np.zeros((2, 2, 2), np.uint8), "BMP", "BMP cannot hold gray\\+alpha"),
+        (np.zeros((2, 2), np.uint16), "JPEG", "16-bit samples; write .png or .tif"),
+        (np.zeros((2, 2), np.float32), "PNG", "float samples; write .tif"),
+        (np.zeros((2, 2, 3), np.uint16), "PNG", "16-bit colour"),
+        (np.zeros((2, 2, 5), np.uint8), "PNG", "write .npy"),
+        (np.zeros((2, 2), np.float64), "TIFF", "write .npy"),
+    ],
+)
+def test_formats_that_cannot_hold_the_result_are_refused_not_degraded(array, fmt, message):
+    with pytest.raises(CnnconvError, match=message):
+        encode_image(array, fmt)
+
+
+def test_cmyk_to_png_converts_with_a_note_and_gray_webp_reads_back_equal():
+    data, notes = encode_image(np.zeros((2, 2, 4), np.uint8), "PNG", colour="cmyk")
+    assert read_image(data)[1].mode == "RGB" and "CMYK" in notes[0]
+    gray = _random((3, 3))
+    back, _ = read_image(encode_image(gray, "WEBP")[0])
+    np.testing.assert_array_equal(back[..., 0], gray)
+
+
+def test_format_for_suffixes():
+    assert [format_for(p) for p in ("a.png", "b.TIFF", "c.jpeg", "d.webp", "e.csv")] == [
+        "PNG", "TIFF", "JPEG", "WEBP", None,
+    ]
+
+
+@settings(max_examples=60)
+@given(st.binary(max_size=300))
+def test_random_bytes_give_an_image_or_cnnconv_error(data):
+    try:
+        x, info = read_image(data)
+    except CnnconvError:
+        return
+    assert x.ndim in (2, 3)
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 200), st.integers(1, 40))
+def test_corrupted_png_bytes_give_an_image_or_cnnconv_error(position, value):
+    data = bytearray(_bytes(Image.fromarray(_random((8, 8, 3))), "PNG"))
+    data[position % len(data)] = (data[position % len(data)] + value) % 256
+    try:
+        read_image(bytes(data))
+    except CnnconvError:
+        pass
