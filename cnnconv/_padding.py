@@ -1,7 +1,7 @@
-"""Argument normalisation and boundary padding for :mod:`cnnconv.conv`.
+"""Argument checking and boundary padding shared by :mod:`cnnconv.conv` and its transpose.
 
-Everything here is integer bookkeeping except :func:`pad_array`, which fills the
-padded border with the values a boundary rule asks for.
+Everything here is validation and integer bookkeeping except :func:`pad_array`, which
+fills the padded border with the values a boundary rule asks for.
 """
 
 from __future__ import annotations
@@ -175,3 +175,43 @@ def pad_array(x: np.ndarray, pads, boundary: str, cval: float = 0.0) -> np.ndarr
     if np_mode == "constant":
         return np.pad(x, width, mode="constant", constant_values=cval)
     return np.pad(x, width, mode=np_mode)
+
+
+def as_real_array(a, name: str) -> np.ndarray:
+    """``a`` as an array of bool, int or float; anything else is refused by name."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise CnnconvError(f"{name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
+    return a
+
+
+def finite_kernel(w) -> np.ndarray:
+    """The kernel as a real array; NaN or inf taps are refused (they would poison every output)."""
+    w = as_real_array(w, "kernel")
+    if w.size and not np.all(np.isfinite(w)):
+        bad = int(np.sum(~np.isfinite(w)))
+        raise CnnconvError(f"kernel must be finite, got {bad} NaN/inf value(s) in shape {w.shape}")
+    return w
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """float32 stays float32; every other input dtype (ints, bool, float16, float64) -> float64."""
+    if dtype is not None and np.dtype(dtype) == np.float32:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def check_bias(bias, n_channels: int, dtype) -> np.ndarray | None:
+    """``bias`` as a scalar or (n_channels,) array of ``dtype``; None stays None."""
+    if bias is None:
+        return None
+    b = as_real_array(bias, "bias").astype(dtype)
+    if n_channels:
+        allowed = f"a scalar or shape ({n_channels},)"
+    else:
+        allowed = "a scalar (this output has no channel axis)"
+    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_channels):
+        raise CnnconvError(f"bias must be {allowed}, got shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise CnnconvError("bias must be finite, got NaN/inf")
+    return b

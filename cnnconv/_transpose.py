@@ -1,7 +1,9 @@
-"""The two ways :func:`cnnconv.conv.correlate_transpose` computes a transposed correlation.
+"""Transposed correlation, the adjoint of :func:`cnnconv.conv.correlate` (exported from there).
 
-Arrays arrive normalised: two spatial axes (1-D signals as one row), float dtype, and a
-``layout`` naming how channels combine ("2-D", "1-D", "per-channel", "summed", "bank").
+:func:`correlate_transpose` checks its arguments and normalises the arrays (two spatial
+axes, 1-D signals as one row, float dtype, a ``layout`` naming how channels combine),
+then either scatters each tap into strided slices of the output or, for large kernels at
+stride 1, runs a full correlation with the flipped kernel through ``cnnconv.methods``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv import methods
+from cnnconv._padding import (
+    as_real_array,
+    check_bias,
+    compute_dtype,
+    finite_kernel,
+    per_axis,
+    resolve_padding,
+)
 from cnnconv.errors import CnnconvError
 from cnnconv.shapes import conv_transpose_out_size
 
@@ -72,7 +82,10 @@ def transpose_scatter(y, w, layout, stride, pads, output_padding, dilation, size
     (sh, sw), (dh, dw) = stride, dilation
     h, wd = y.shape[:2]
     kh, kw = w.shape[:2]
-    full = ((h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0], (wd - 1) * sw + dw * (kw - 1) + 1 + output_padding[1])
+    full = (
+        (h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0],
+        (wd - 1) * sw + dw * (kw - 1) + 1 + output_padding[1],
+    )
     channels = {"per-channel": y.shape[2:], "summed": w.shape[2:], "bank": w.shape[2:3]}.get(layout, ())
     buf = np.zeros(full + channels, dtype=y.dtype)
     for a, b, contribution in _tap_contributions(y, w, layout):
@@ -117,3 +130,90 @@ def transpose_by_correlation(y, w, layout, stride, pads, output_padding, dilatio
     amounts = [(e - 1 - b, e - 1 + op - a) for e, (b, a), op in zip(spans, pads, output_padding)]
     yp = _pad_or_crop(y, amounts)
     return methods.correlate_valid(yp, np.ascontiguousarray(kernel), (1, 1), dilation, method)
+
+
+def correlate_transpose(
+    y, w, *, stride=1, padding=0, output_padding=0, dilation=1, bias=None, method="auto"
+):
+    """Transposed correlation: the adjoint (input gradient) of :func:`correlate`.
+
+    Each input value scatters ``value * w`` into the output, ``stride`` apart, and
+    ``padding`` rows/columns are then cut from each side:
+    ``<correlate(x, w, padding=p, stride=s, dilation=d), y> ==
+    <x, correlate_transpose(y, w, padding=p, stride=s, dilation=d, output_padding=o)>``
+    where ``o`` picks which of the input sizes that ``correlate`` maps to ``y``'s is meant.
+
+    Parameters
+    ----------
+    y : array_like, real
+    w : array_like, real, finite
+        Same kernel layouts as :func:`correlate` (see Shape).
+    stride, dilation : int or one int per axis, >= 1
+    padding : int, per-axis ints or per side (as :func:`correlate`), >= 0
+    output_padding : int or one per axis, ``0 <= output_padding < max(stride, dilation)``
+    bias : float, or (C,) when the output has channels
+    method : "auto", "scatter" or a name in ``cnnconv.methods.METHODS``
+        "scatter" adds each tap's contribution into strided slices of the output;
+        a METHODS name computes a full correlation with the flipped kernel (of the
+        zero-stuffed input when stride > 1); "auto" scatters unless stride is 1 and
+        the kernel has more than 25 taps.
+
+    Shape
+    -----
+    Per axis ``out = (n - 1)*stride - before - after + dilation*(k - 1) + output_padding + 1``.
+
+    - (n,) with (k,) -> (out,);  (H, W) with (kh, kw) -> (Ho, Wo)
+    - (H, W, C) with (kh, kw) -> (Ho, Wo, C), each channel on its own
+    - (H, W) with (kh, kw, C) -> (Ho, Wo, C), the adjoint of the summed layout
+    - (H, W, N) with a bank (kh, kw, C, N) -> (Ho, Wo, C)
+
+    Examples
+    --------
+    >>> correlate_transpose([[0, 1], [2, 3]], [[0, 1], [2, 3]]).tolist()
+    [[0.0, 0.0, 1.0], [0.0, 4.0, 6.0], [4.0, 12.0, 9.0]]
+    >>> correlate_transpose([1, 1], [1, 2, 3], stride=2).tolist()
+    [1.0, 2.0, 4.0, 2.0, 3.0]
+    """
+    y, w = as_real_array(y, "input"), finite_kernel(w)
+    dims = (y.ndim, w.ndim)
+    layouts = {(1, 1): "1-D", (2, 2): "2-D", (3, 2): "per-channel", (2, 3): "summed", (3, 4): "bank"}
+    if dims not in layouts or 0 in y.shape or 0 in w.shape:
+        raise CnnconvError(
+            f"cannot transpose-correlate input {y.shape} with kernel {w.shape}; accepted (non-empty): "
+            "y (n,) with w (k,); y (H, W) with w (kh, kw) or (kh, kw, C); "
+            "y (H, W, C) with w (kh, kw); y (H, W, N) with w (kh, kw, C, N)"
+        )
+    layout = layouts[dims]
+    if layout == "bank" and w.shape[3] != y.shape[2]:
+        raise CnnconvError(
+            f"kernel bank {w.shape} has {w.shape[3]} filters but the input {y.shape} has {y.shape[2]} "
+            "channels; they must be equal"
+        )
+    if method not in methods.METHODS and method != "scatter":
+        choices = ", ".join(methods.METHODS)
+        raise CnnconvError(f"unknown method {method!r}; choose scatter or one of {choices}")
+    dt = compute_dtype(y.dtype)
+    y, w = y.astype(dt, copy=False), w.astype(dt, copy=False)
+    nd = 1 if layout == "1-D" else 2
+    stride, dilation = per_axis(stride, nd, "stride"), per_axis(dilation, nd, "dilation")
+    _, pads = resolve_padding(None, padding, y.shape[:nd], w.shape[:nd], stride, dilation, False)
+    if layout == "1-D":
+        y, w = y[None, :], w[None, :]
+    output_padding = per_axis(output_padding, nd, "output_padding", minimum=0)
+    if nd == 1:
+        stride, dilation, output_padding = (1, *stride), (1, *dilation), (0, *output_padding)
+        pads = ((0, 0), *pads)
+    sizes = transpose_sizes(y.shape[:2], w.shape[:2], stride, pads, output_padding, dilation)
+    channels = {"per-channel": y.shape[2:], "summed": w.shape[2:], "bank": w.shape[2:3]}.get(layout, ())
+    b = check_bias(bias, channels[0] if channels else 0, dt)
+    if method == "auto":
+        big = w.shape[0] * w.shape[1] > 25 and stride == (1, 1)
+        method = "auto" if big else "scatter"
+    if method == "scatter":
+        out = transpose_scatter(y, w, layout, stride, pads, output_padding, dilation, sizes)
+    else:
+        out = transpose_by_correlation(y, w, layout, stride, pads, output_padding, dilation, method)
+    out = out[0] if layout == "1-D" else out
+    if b is not None:
+        out = out + b
+    return out.astype(dt, copy=False)

@@ -17,14 +17,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnconv import methods
-from cnnconv._padding import check_boundary, pad_array, per_axis, resolve_padding
-from cnnconv._transpose import transpose_scatter, transpose_by_correlation, transpose_sizes
+from cnnconv._padding import (
+    as_real_array,
+    check_bias,
+    check_boundary,
+    compute_dtype,
+    finite_kernel,
+    pad_array,
+    per_axis,
+    resolve_padding,
+)
+from cnnconv._transpose import correlate_transpose
 from cnnconv.errors import CnnconvError
+
+__all__ = ["ConvPlan", "conv_plan", "correlate", "convolve", "correlate_transpose"]
 
 ACCEPTED = (
     "x (n,) with w (k,); x (H, W) with w (kh, kw); "
     "x (H, W, C) with w (kh, kw), (kh, kw, C) or (kh, kw, C, N)"
 )
+# (input ndim, kernel ndim) -> how channels combine
+_LAYOUTS = {(1, 1): "1-D", (2, 2): "2-D", (3, 2): "per-channel", (3, 3): "summed", (3, 4): "bank"}
 
 
 @dataclass(frozen=True)
@@ -71,23 +84,21 @@ class ConvPlan:
 
 def _layout(x_shape, w_shape) -> str:
     dims = (len(x_shape), len(w_shape))
-    layouts = {(1, 1): "1-D", (2, 2): "2-D", (3, 2): "per-channel", (3, 3): "summed", (3, 4): "bank"}
-    if dims not in layouts:
-        raise CnnconvError(f"cannot apply a kernel of shape {w_shape} to an input of shape {x_shape}; accepted: {ACCEPTED}")
-    layout = layouts[dims]
+    if dims not in _LAYOUTS:
+        raise CnnconvError(
+            f"cannot apply a kernel of shape {w_shape} to an input of shape {x_shape}; "
+            f"accepted: {ACCEPTED}"
+        )
+    layout = _LAYOUTS[dims]
     if layout in ("summed", "bank") and w_shape[2] != x_shape[2]:
         raise CnnconvError(
             f"kernel shape {w_shape} has {w_shape[2]} input channels but the input {x_shape} has "
             f"{x_shape[2]}; the kernel's third axis must equal the input's channel count"
         )
-    if 0 in x_shape or 0 in w_shape:
-        which = "input" if 0 in x_shape else "kernel"
-        raise CnnconvError(f"empty {which}: shape {x_shape if which == 'input' else w_shape} has a zero-length axis")
+    for which, shape in (("input", x_shape), ("kernel", w_shape)):
+        if 0 in shape:
+            raise CnnconvError(f"empty {which}: shape {shape} has a zero-length axis")
     return layout
-
-
-def _compute_dtype(dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype is not None and np.dtype(dtype) == np.float32 else np.dtype(np.float64)
 
 
 def conv_plan(
@@ -150,7 +161,7 @@ def conv_plan(
         )
     out = tuple((p - e) // s + 1 for p, e, s in zip(padded, spans, stride))
     channels = {"per-channel": x_shape[2:], "bank": w_shape[3:]}.get(layout, ())
-    dt = _compute_dtype(dtype)
+    dt = compute_dtype(dtype)
     if method == "auto":
         xp_shape = (1,) + padded if nd == 1 else padded + x_shape[2:]
         kernel = (1,) + w_shape if nd == 1 else w_shape
@@ -178,44 +189,21 @@ def conv_plan(
     )
 
 
-def _as_real_array(a, name: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.dtype.kind not in "biuf":
-        raise CnnconvError(f"{name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
-    return a
-
-
-def _kernel(w) -> np.ndarray:
-    w = _as_real_array(w, "kernel")
-    if w.size and not np.all(np.isfinite(w)):
-        raise CnnconvError(f"kernel must be finite, got {int(np.sum(~np.isfinite(w)))} NaN/inf value(s)")
-    return w
-
-
-def _bias(bias, n_channels, dtype) -> np.ndarray | None:
-    if bias is None:
-        return None
-    b = _as_real_array(bias, "bias").astype(dtype)
-    allowed = "a scalar" + (f" or shape ({n_channels},)" if n_channels else " (this output has no channel axis)")
-    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_channels):
-        raise CnnconvError(f"bias must be {allowed}, got shape {b.shape}")
-    if not np.all(np.isfinite(b)):
-        raise CnnconvError("bias must be finite, got NaN/inf")
-    return b
-
-
-def _run(x, w, flip, bias, **options):
-    x, w = _as_real_array(x, "input"), _kernel(w)
-    plan = conv_plan(x.shape, w.shape, flip=flip, dtype=x.dtype, **options)
+def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, method):
+    x, w = as_real_array(x, "input"), finite_kernel(w)
+    plan = conv_plan(
+        x.shape, w.shape, mode=mode, padding=padding, stride=stride, dilation=dilation,
+        boundary=boundary, cval=cval, flip=flip, dtype=x.dtype, method=method,
+    )  # fmt: skip
     dt = np.dtype(plan.dtype)
-    b = _bias(bias, plan.output_shape[2] if len(plan.output_shape) == 3 else 0, dt)
+    b = check_bias(bias, plan.output_shape[2] if len(plan.output_shape) == 3 else 0, dt)
     x, w = x.astype(dt, copy=False), w.astype(dt, copy=False)
     nd = len(plan.stride)
     if flip:
         w = w[::-1] if nd == 1 else w[::-1, ::-1]
     if nd == 1:
         x, w = x[None, :], w[None, :]
-        pads, stride, dilation = ((0, 0),) + plan.padding, (1,) + plan.stride, (1,) + plan.dilation
+        pads, stride, dilation = ((0, 0), *plan.padding), (1, *plan.stride), (1, *plan.dilation)
     else:
         pads, stride, dilation = plan.padding, plan.stride, plan.dilation
     xp = pad_array(x, pads, plan.boundary, plan.cval)
@@ -227,8 +215,9 @@ def _run(x, w, flip, bias, **options):
 
 
 def correlate(
-    x, w, *, mode=None, padding=None, stride=1, dilation=1, boundary="zero", cval=0.0, bias=None, method="auto"
-):
+    x, w, *, mode=None, padding=None, stride=1, dilation=1,
+    boundary="zero", cval=0.0, bias=None, method="auto",
+):  # fmt: skip
     """Cross-correlate ``x`` with ``w``: the operation CNN layers compute.
 
     ``out[i, j] = sum_{a,b} xp[i*sh + a*dh, j*sw + b*dw] * w[a, b] (+ bias)``, where
@@ -274,13 +263,13 @@ def correlate(
     >>> correlate(np.arange(16).reshape(4, 4), np.ones((2, 2)), stride=2).tolist()
     [[10.0, 18.0], [42.0, 50.0]]
     """
-    options = dict(mode=mode, padding=padding, stride=stride, dilation=dilation, boundary=boundary, cval=cval, method=method)
-    return _run(x, w, False, bias, **options)
+    return _run(x, w, False, bias, mode, padding, stride, dilation, boundary, cval, method)
 
 
 def convolve(
-    x, w, *, mode=None, padding=None, stride=1, dilation=1, boundary="zero", cval=0.0, bias=None, method="auto"
-):
+    x, w, *, mode=None, padding=None, stride=1, dilation=1,
+    boundary="zero", cval=0.0, bias=None, method="auto",
+):  # fmt: skip
     """Convolve ``x`` with ``w``: correlate with the kernel flipped on every spatial axis.
 
     In ``same`` mode the padding is mirrored too (the larger half goes before), so
@@ -299,88 +288,4 @@ def convolve(
     >>> convolve([1, 2, 3, 4], [1, 10], mode="same").tolist()
     [1.0, 12.0, 23.0, 34.0]
     """
-    options = dict(mode=mode, padding=padding, stride=stride, dilation=dilation, boundary=boundary, cval=cval, method=method)
-    return _run(x, w, True, bias, **options)
-
-
-def correlate_transpose(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, bias=None, method="auto"):
-    """Transposed correlation: the adjoint (input gradient) of :func:`correlate`.
-
-    Each input value scatters ``value * w`` into the output, ``stride`` apart, and
-    ``padding`` rows/columns are then cut from each side:
-    ``<correlate(x, w, padding=p, stride=s, dilation=d), y> ==
-    <x, correlate_transpose(y, w, padding=p, stride=s, dilation=d, output_padding=o)>``
-    where ``o`` picks which of the input sizes that ``correlate`` maps to ``y``'s is meant.
-
-    Parameters
-    ----------
-    y : array_like, real
-    w : array_like, real, finite
-        Same kernel layouts as :func:`correlate` (see Shape).
-    stride, dilation : int or one int per axis, >= 1
-    padding : int, per-axis ints or per side (as :func:`correlate`), >= 0
-    output_padding : int or one per axis, ``0 <= output_padding < max(stride, dilation)``
-    bias : float, or (C,) when the output has channels
-    method : "auto", "scatter" or a name in ``cnnconv.methods.METHODS``
-        "scatter" adds each tap's contribution into strided slices of the output;
-        a METHODS name computes a full correlation with the flipped kernel (of the
-        zero-stuffed input when stride > 1); "auto" scatters unless stride is 1 and
-        the kernel has more than 25 taps.
-
-    Shape
-    -----
-    Per axis ``out = (n - 1)*stride - before - after + dilation*(k - 1) + output_padding + 1``.
-
-    - (n,) with (k,) -> (out,);  (H, W) with (kh, kw) -> (Ho, Wo)
-    - (H, W, C) with (kh, kw) -> (Ho, Wo, C), each channel on its own
-    - (H, W) with (kh, kw, C) -> (Ho, Wo, C), the adjoint of the summed layout
-    - (H, W, N) with a bank (kh, kw, C, N) -> (Ho, Wo, C)
-
-    Examples
-    --------
-    >>> correlate_transpose([[0, 1], [2, 3]], [[0, 1], [2, 3]]).tolist()
-    [[0.0, 0.0, 1.0], [0.0, 4.0, 6.0], [4.0, 12.0, 9.0]]
-    >>> correlate_transpose([1, 1], [1, 2, 3], stride=2).tolist()
-    [1.0, 2.0, 4.0, 2.0, 3.0]
-    """
-    y, w = _as_real_array(y, "input"), _kernel(w)
-    dims = (y.ndim, w.ndim)
-    layouts = {(1, 1): "1-D", (2, 2): "2-D", (3, 2): "per-channel", (2, 3): "summed", (3, 4): "bank"}
-    if dims not in layouts or 0 in y.shape or 0 in w.shape:
-        raise CnnconvError(
-            f"cannot transpose-correlate input {y.shape} with kernel {w.shape}; accepted (non-empty): "
-            "y (n,) with w (k,); y (H, W) with w (kh, kw) or (kh, kw, C); "
-            "y (H, W, C) with w (kh, kw); y (H, W, N) with w (kh, kw, C, N)"
-        )
-    layout = layouts[dims]
-    if layout == "bank" and w.shape[3] != y.shape[2]:
-        raise CnnconvError(
-            f"kernel bank {w.shape} has {w.shape[3]} filters but the input {y.shape} has {y.shape[2]} "
-            "channels; they must be equal"
-        )
-    if method not in methods.METHODS and method != "scatter":
-        raise CnnconvError(f"unknown method {method!r}; choose scatter or one of {', '.join(methods.METHODS)}")
-    dt = _compute_dtype(y.dtype)
-    y, w = y.astype(dt, copy=False), w.astype(dt, copy=False)
-    if layout == "1-D":
-        y, w = y[None, :], w[None, :]
-    nd = 1 if layout == "1-D" else 2
-    stride, dilation = per_axis(stride, nd, "stride"), per_axis(dilation, nd, "dilation")
-    _, pads = resolve_padding(None, padding, y.shape[:nd], w.shape[:nd], stride, dilation, False)
-    output_padding = per_axis(output_padding, nd, "output_padding", minimum=0)
-    if nd == 1:
-        stride, dilation, pads, output_padding = (1,) + stride, (1,) + dilation, ((0, 0),) + pads, (0,) + output_padding
-    sizes = transpose_sizes(y.shape[:2], w.shape[:2], stride, pads, output_padding, dilation)
-    out_channels = {"per-channel": y.shape[2:], "summed": w.shape[2:], "bank": w.shape[2:3]}.get(layout, ())
-    b = _bias(bias, out_channels[0] if out_channels else 0, dt)
-    if method == "auto":
-        big = w.shape[0] * w.shape[1] > 25 and stride == (1, 1)
-        method = "auto" if big else "scatter"
-    if method == "scatter":
-        out = transpose_scatter(y, w, layout, stride, pads, output_padding, dilation, sizes)
-    else:
-        out = transpose_by_correlation(y, w, layout, stride, pads, output_padding, dilation, method)
-    out = out[0] if layout == "1-D" else out
-    if b is not None:
-        out = out + b
-    return out.astype(dt, copy=False)
+    return _run(x, w, True, bias, mode, padding, stride, dilation, boundary, cval, method)
