@@ -1,0 +1,267 @@
+"""Trainable layer objects: each holds its parameters, gradients and one forward cache.
+
+The arithmetic is in :mod:`cnnconv.nn.functional`, :mod:`cnnconv.nn.activations`,
+:mod:`cnnconv.nn.lcn` and :mod:`cnnconv.pool`; a layer object only wires a
+:class:`cnnconv.layerspec.Layer` to those functions. Weights change only in the
+optimiser (:mod:`cnnconv.nn.optim`), which writes into ``params`` in place.
+
+Shapes handled here are per sample, without the batch axis: ``(H, W, C)`` for maps,
+``(n,)`` after ``fc``, ``flatten``, ``gap`` and ``gmp``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnconv import pool
+from cnnconv.errors import CnnconvError
+from cnnconv.nn import activations, functional as F, lcn
+from cnnconv.nn.init import glorot_uniform, he_normal
+from cnnconv.shapes import conv_out_size, pool_out_size
+
+#: Layer kinds that ``cnnconv train`` can build (tconv and bn are shape-only for now).
+TRAINABLE_KINDS = (
+    "conv", "maxpool", "avgpool", "gap", "gmp", "fc", "flatten", "relu", "sigmoid", "tanh",
+    "softplus", "abs", "softmax", "lcn", "dropout",
+)
+
+#: Window side of ``lcn`` when the spec gives none.
+LCN_DEFAULT_SIZE = 9
+
+
+class Module:
+    """One layer of a :class:`~cnnconv.nn.model.Network`.
+
+    Attributes
+    ----------
+    spec : Layer
+        The parsed layer.
+    in_shape, out_shape : tuple of int
+        Per-sample shapes.
+    params, grads : dict[str, ndarray]
+        ``"weight"``/``"bias"`` for conv and fc, empty otherwise.
+    """
+
+    def __init__(self, spec, in_shape, out_shape):
+        self.spec = spec
+        self.in_shape = tuple(in_shape)
+        self.out_shape = tuple(out_shape)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.cache = None
+
+    def forward(self, x, training=False, rng=None):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def backward(self, dy, need_dx=True):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _bad_size(index, spec, in_shape, out):
+    return CnnconvError(
+        f"layer {index + 1} '{spec.text or spec.kind}' shrinks its {in_shape[0]}x{in_shape[1]} input "
+        f"to {out[0]}x{out[1]}: use a smaller kernel or stride, more padding, or a larger --size"
+    )
+
+
+class Conv(Module):
+    def __init__(self, index, spec, in_shape, rng, dtype, relu_next):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        h, w, c = in_shape
+        groups = c if spec.groups == 0 else spec.groups
+        if c % groups or spec.out % groups:
+            raise CnnconvError(
+                f"layer {index + 1} '{spec.text}': groups={groups} must divide the {c} input channels "
+                f"and the {spec.out} filters"
+            )
+        self.groups = groups
+        self.padding = F.resolve_padding(spec.padding, (h, w), spec.kernel, spec.stride, spec.dilation)
+        shape = (*spec.kernel, c // groups, spec.out)
+        try:
+            _, ho, wo, _ = F.conv2d_out_shape((1, h, w, c // groups), shape, spec.stride, self.padding, spec.dilation)
+        except CnnconvError:
+            out = [conv_out_size(n, k, s, p, d) for n, k, s, p, d in
+                   zip((h, w), spec.kernel, spec.stride, self.padding, spec.dilation)]
+            raise _bad_size(index, spec, in_shape, out) from None
+        super().__init__(spec, in_shape, (ho, wo, spec.out))
+        fan_in = spec.kernel[0] * spec.kernel[1] * (c // groups)
+        fan_out = spec.kernel[0] * spec.kernel[1] * spec.out // groups
+        self.params["weight"] = (
+            he_normal(shape, fan_in, rng, dtype) if relu_next else glorot_uniform(shape, fan_in, fan_out, rng, dtype)
+        )
+        self.params["bias"] = np.zeros(spec.out, dtype=dtype)
+
+    def forward(self, x, training=False, rng=None):
+        s = self.spec
+        y, cache = F.conv2d_grouped_forward(
+            x, self.params["weight"], self.params["bias"], s.stride, self.padding, s.dilation, self.groups
+        )
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        dx, self.grads["weight"], self.grads["bias"] = F.conv2d_grouped_backward(
+            dy, self.cache, need_dx=need_dx, groups=self.groups
+        )
+        return dx
+
+
+class Dense(Module):
+    def __init__(self, index, spec, in_shape, rng, dtype, relu_next):
+        n_in = int(np.prod(in_shape))
+        super().__init__(spec, in_shape, (spec.out,))
+        shape = (n_in, spec.out)
+        self.params["weight"] = (
+            he_normal(shape, n_in, rng, dtype) if relu_next else glorot_uniform(shape, n_in, spec.out, rng, dtype)
+        )
+        self.params["bias"] = np.zeros(spec.out, dtype=dtype)
+
+    def forward(self, x, training=False, rng=None):
+        z, cache = F.dense_forward(x, self.params["weight"], self.params["bias"])
+        self.cache = cache if training else None
+        return z
+
+    def backward(self, dy, need_dx=True):
+        dx, self.grads["weight"], self.grads["bias"] = F.dense_backward(dy, self.cache, need_dx=need_dx)
+        return dx
+
+
+class Pool(Module):
+    def __init__(self, index, spec, in_shape):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        if isinstance(spec.padding, str):
+            raise CnnconvError(f"layer {index + 1} '{spec.text}': pooling takes a number as padding, got {spec.padding!r}")
+        self.kw = dict(
+            stride=spec.stride, padding=spec.padding, op="max" if spec.kind == "maxpool" else "avg",
+            ceil_mode=spec.ceil_mode, dilation=spec.dilation,
+        )
+        out = [
+            pool_out_size(in_shape[a], spec.kernel[a], spec.stride[a], spec.padding[a], spec.dilation[a], spec.ceil_mode)
+            for a in (0, 1)
+        ]
+        if min(out) < 1:
+            raise _bad_size(index, spec, in_shape, out)
+        super().__init__(spec, in_shape, (*out, in_shape[2]))
+
+    def forward(self, x, training=False, rng=None):
+        y = pool.pool2d_forward(x, self.spec.kernel, **self.kw)
+        self.cache = (x, y) if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        x, y = self.cache
+        return pool.pool2d_backward(dy, x, y, self.spec.kernel, **self.kw)
+
+
+class GlobalPool(Module):
+    def __init__(self, index, spec, in_shape):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        super().__init__(spec, in_shape, (in_shape[2],))
+        self.op = "avg" if spec.kind == "gap" else "max"
+
+    def forward(self, x, training=False, rng=None):
+        self.cache = x if training else None
+        return pool.global_pool_forward(x, self.op)
+
+    def backward(self, dy, need_dx=True):
+        return pool.global_pool_backward(dy, self.cache, self.op)
+
+
+class Activation(Module):
+    def __init__(self, index, spec, in_shape):
+        super().__init__(spec, in_shape, in_shape)
+        self.fwd, self.bwd = activations.activation(spec.kind)
+
+    def forward(self, x, training=False, rng=None):
+        y, cache = self.fwd(x)
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return self.bwd(dy, self.cache)
+
+
+class Flatten(Module):
+    def __init__(self, index, spec, in_shape):
+        super().__init__(spec, in_shape, (int(np.prod(in_shape)),))
+
+    def forward(self, x, training=False, rng=None):
+        y, self.cache = F.flatten_forward(x)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return F.flatten_backward(dy, self.cache)
+
+
+class Dropout(Module):
+    def __init__(self, index, spec, in_shape):
+        super().__init__(spec, in_shape, in_shape)
+        self.rate = 0.5 if spec.rate is None else float(spec.rate)
+        if not 0.0 <= self.rate < 1.0:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}': dropout rate must be in [0, 1), got {self.rate}")
+
+    def forward(self, x, training=False, rng=None):
+        if not training or self.rate == 0.0:
+            self.cache = None
+            return x
+        y, self.cache = F.dropout_forward(x, self.rate, rng)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return dy if self.cache is None else F.dropout_backward(dy, self.cache)
+
+
+class LCN(Module):
+    def __init__(self, index, spec, in_shape):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        super().__init__(spec, in_shape, in_shape)
+        k = spec.kernel[0] if spec.kernel != (1, 1) else LCN_DEFAULT_SIZE
+        if k % 2 == 0 or spec.kernel[0] != spec.kernel[1]:
+            raise CnnconvError(
+                f"layer {index + 1} '{spec.text}': the lcn window must be square and odd (a Gaussian "
+                f"centred on each unit), got {spec.kernel[0]}x{spec.kernel[1]}"
+            )
+        # a window wider than the map only adds zeros: use the largest odd size that fits
+        side = min(in_shape[:2])
+        self.size = max(1, min(k, side if side % 2 else side - 1))
+
+    def forward(self, x, training=False, rng=None):
+        y, cache = lcn.lcn_forward(x, self.size)
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return lcn.lcn_backward(dy, self.cache)
+
+
+def make_module(index, spec, in_shape, rng, dtype, relu_next=False):
+    """Build the :class:`Module` for ``spec`` taking per-sample input ``in_shape``.
+
+    Raises CnnconvError for a kind training does not support and for a layer whose
+    output would be empty (naming the layer).
+    """
+    kind = spec.kind
+    if kind not in TRAINABLE_KINDS:
+        raise CnnconvError(
+            f"layer {index + 1} '{spec.text or kind}' cannot be trained; training supports "
+            f"{', '.join(TRAINABLE_KINDS)}"
+        )
+    if kind == "conv":
+        return Conv(index, spec, in_shape, rng, dtype, relu_next)
+    if kind == "fc":
+        return Dense(index, spec, in_shape, rng, dtype, relu_next)
+    if kind in ("maxpool", "avgpool"):
+        return Pool(index, spec, in_shape)
+    if kind in ("gap", "gmp"):
+        return GlobalPool(index, spec, in_shape)
+    if kind == "flatten":
+        return Flatten(index, spec, in_shape)
+    if kind == "dropout":
+        return Dropout(index, spec, in_shape)
+    if kind == "lcn":
+        return LCN(index, spec, in_shape)
+    return Activation(index, spec, in_shape)

@@ -1,0 +1,187 @@
+"""The training loop: mini-batches, validation, best-model keeping, early and clean stops.
+
+:func:`fit` knows nothing of files or terminals: progress goes to the ``on_batch`` and
+``on_epoch`` callbacks, and everything a caller needs to save or resume comes back in
+a :class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnconv.errors import CnnconvError
+from cnnconv.nn.losses import get_loss
+from cnnconv.nn.model import predict
+from cnnconv.nn.optim import make_optimizer
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One per epoch, including ``initial_history``: ``epoch`` (1-based), ``loss`` (mean
+        training loss), ``train_acc`` (on the training batches as they were trained),
+        ``val_acc`` (None without validation data), ``seconds``, ``images_per_s``.
+    best_state : dict[str, ndarray]
+        The weights with the best validation accuracy (the last epoch's without
+        validation data); the network's starting weights if no epoch finished.
+    best_epoch : int
+        The epoch ``best_state`` comes from (0: the starting weights).
+    stopped : str
+        ``"completed"``, ``"early"`` (patience ran out), ``"nan"`` (a non-finite loss;
+        the network holds the last good weights) or ``"interrupted"`` (KeyboardInterrupt).
+    optimizer_state : dict[str, ndarray]
+        The optimiser's moments and step count after the last finished epoch; pass it
+        back as ``optimizer_state=`` with ``initial_history=history`` to resume.
+    """
+
+    history: list = field(default_factory=list)
+    best_state: dict = field(default_factory=dict)
+    best_epoch: int = 0
+    stopped: str = "completed"
+    optimizer_state: dict = field(default_factory=dict)
+
+
+def _check_data(net, x, y, name):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 3 and net.input_shape[2] == 1:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != net.input_shape:
+        raise CnnconvError(f"{name} images must be (N, {', '.join(map(str, net.input_shape))}), got {x.shape}")
+    if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+        raise CnnconvError(f"{name} labels must be {x.shape[0]} integers, got shape {y.shape} dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= net.num_classes):
+        raise CnnconvError(f"{name} labels must be in [0, {net.num_classes}), got {y.min()}..{y.max()}")
+    return x.astype(net.dtype, copy=False), y.astype(np.int64, copy=False)
+
+
+def fit(
+    net, x_train, y_train, x_val=None, y_val=None, *, loss="xent", optimizer="adam", lr=1e-3,
+    momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64, epochs=10, patience=None, seed=0,
+    on_batch=None, on_epoch=None, initial_history=None, optimizer_state=None,
+) -> FitResult:
+    """Train ``net`` in place by mini-batch back-propagation and return a :class:`FitResult`.
+
+    Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
+    (dropout draws from ``(seed, epoch, 1)``), so a run is repeatable bit for bit and a
+    resumed run (``initial_history`` + ``optimizer_state``) continues exactly where the
+    saved one stopped. The weights with the best validation accuracy are kept.
+
+    Parameters
+    ----------
+    net : cnnconv.nn.model.Network
+    x_train, y_train : ndarray (N, H, W, C), (N,) int
+    x_val, y_val : ndarray or None
+        Validation data; without it the last epoch is the best.
+    loss : {"xent", "sse"}
+    optimizer : {"adam", "sgd"}
+    lr, momentum, nesterov, weight_decay : float, float, bool, float
+        ``momentum``/``nesterov`` are for sgd; ``weight_decay`` is an L2 term on weights.
+    batch_size, epochs : int
+        ``epochs`` more epochs are run (numbered after ``initial_history``).
+    patience : int or None
+        Stop after this many epochs without a better validation accuracy.
+    seed : int
+    on_batch : callable(epoch, i, n_batches, running_loss), optional
+    on_epoch : callable(dict), optional
+        Called with each new history entry.
+    initial_history : list of dict, optional
+        History of the run being resumed; its best validation accuracy is the one to beat
+        and the current weights are taken as that best.
+    optimizer_state : dict, optional
+        :attr:`FitResult.optimizer_state` of the run being resumed.
+
+    Examples
+    --------
+    >>> from cnnconv.nn.model import build_network
+    >>> from cnnconv.layerspec import Layer
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(64, 4, 4, 1)).astype(np.float32); y = (x.mean(axis=(1, 2, 3)) > 0).astype(int)
+    >>> net = build_network([Layer("flatten", text="flatten")], (4, 4, 1), 2)
+    >>> result = fit(net, x, y, x, y, lr=0.05, epochs=20, batch_size=16)
+    >>> result.stopped, result.history[-1]["val_acc"] > 0.9
+    ('completed', True)
+    """
+    loss_fn = get_loss(loss)
+    x_train, y_train = _check_data(net, x_train, y_train, "training")
+    if x_train.shape[0] == 0:
+        raise CnnconvError("no training images")
+    has_val = x_val is not None and len(x_val) > 0
+    if has_val:
+        x_val, y_val = _check_data(net, x_val, y_val, "validation")
+    for name, value in (("batch_size", batch_size), ("epochs", epochs)):
+        if int(value) < 1:
+            raise CnnconvError(f"{name} must be >= 1, got {value}")
+    if patience is not None and patience < 1:
+        raise CnnconvError(f"patience must be >= 1, got {patience}")
+    params = net.parameters()
+    opt = make_optimizer(optimizer, params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if optimizer_state:
+        opt.load_state(optimizer_state)
+    history = [dict(h) for h in (initial_history or [])]
+    done = len(history)
+    scores = [h["val_acc"] for h in history if h.get("val_acc") is not None]
+    best_acc = max(scores) if scores else -math.inf
+    best_epoch = max((h["epoch"] for h in history if h.get("val_acc") == best_acc), default=0)
+    result = FitResult(history, net.state(), best_epoch, "completed", opt.state())
+    n, bs = x_train.shape[0], int(batch_size)
+    n_batches = -(-n // bs)
+    since_best = 0
+    for epoch in range(done + 1, done + int(epochs) + 1):
+        start_state = net.state()
+        start_opt = result.optimizer_state
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        drop_rng = np.random.default_rng([seed, epoch, 1])
+        t0 = time.perf_counter()
+        total, correct = 0.0, 0
+        try:
+            for i in range(n_batches):
+                idx = order[i * bs : (i + 1) * bs]
+                xb, yb = x_train[idx], y_train[idx]
+                logits = net.forward(xb, training=True, rng=drop_rng)
+                value, dlogits = loss_fn(logits, yb)
+                if not math.isfinite(value):
+                    net.load_state(start_state)
+                    result.stopped = "nan"
+                    if result.best_epoch == 0 and not history:
+                        result.best_state = start_state
+                    return result
+                net.backward(dlogits)
+                opt.step(params, net.gradients())
+                total += value * len(idx)
+                correct += int((logits.argmax(axis=1) == yb).sum())
+                if on_batch is not None:
+                    on_batch(epoch, i, n_batches, total / min((i + 1) * bs, n))
+            val_acc = float(np.mean(predict(net, x_val) == y_val)) if has_val else None
+        except KeyboardInterrupt:
+            net.load_state(start_state)
+            result.optimizer_state = start_opt
+            result.stopped = "interrupted"
+            return result
+        seconds = time.perf_counter() - t0
+        stats = {
+            "epoch": epoch, "loss": total / n, "train_acc": correct / n, "val_acc": val_acc,
+            "seconds": seconds, "images_per_s": n / seconds if seconds > 0 else float("inf"),
+        }
+        history.append(stats)
+        result.optimizer_state = opt.state()
+        if not has_val or val_acc > best_acc:
+            best_acc = val_acc if has_val else best_acc
+            result.best_state, result.best_epoch = net.state(), epoch
+            since_best = 0
+        else:
+            since_best += 1
+        if on_epoch is not None:
+            on_epoch(dict(stats))
+        if patience is not None and since_best >= patience:
+            result.stopped = "early"
+            break
+    return result
