@@ -1,0 +1,156 @@
+"""Option types and the options shared by ``filter`` and ``pool``.
+
+Every parser raises ``click.BadParameter`` (exit status 2) with the value received and
+what is allowed. Only click and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import click
+
+_SPLIT = re.compile(r"\s*[,x×]\s*")
+
+
+def _ints(value: str, counts: tuple[int, ...], minimum: int, param, ctx, what: str) -> tuple[int, ...]:
+    parts = [p for p in _SPLIT.split(str(value).strip())]
+    try:
+        numbers = tuple(int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not {what}", ctx=ctx, param=param) from None
+    if len(numbers) not in counts or min(numbers) < minimum:
+        raise click.BadParameter(f"{value!r} is not {what}", ctx=ctx, param=param)
+    return numbers
+
+
+class PairType(click.ParamType):
+    """``N`` or ``NxM``/``N,M`` (rows, columns), every number >= ``minimum``.
+
+    >>> PairType().convert("2", None, None), PairType().convert("2,3", None, None)
+    (2, (2, 3))
+    """
+
+    name = "N[,M]"
+
+    def __init__(self, minimum: int = 1):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, tuple)):
+            return value
+        what = f"an integer >= {self.minimum} or two (rows,cols) like 2,3"
+        numbers = _ints(value, (1, 2), self.minimum, param, ctx, what)
+        return numbers[0] if len(numbers) == 1 else numbers
+
+
+class PaddingType(click.ParamType):
+    """``P`` (every side), ``PH,PW`` or ``TOP,BOTTOM,LEFT,RIGHT``; integers >= 0.
+
+    >>> PaddingType().convert("0,1,2,3", None, None)
+    ((0, 1), (2, 3))
+    """
+
+    name = "P[,P...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, tuple)):
+            return value
+        what = "padding: P, PH,PW or TOP,BOTTOM,LEFT,RIGHT with integers >= 0"
+        numbers = _ints(value, (1, 2, 4), 0, param, ctx, what)
+        if len(numbers) == 4:
+            return (numbers[0], numbers[1]), (numbers[2], numbers[3])
+        return numbers[0] if len(numbers) == 1 else numbers
+
+
+class BoundaryType(click.ParamType):
+    """``zero``, ``constant:V``, ``edge``, ``reflect``, ``mirror`` or ``wrap`` -> (name, cval).
+
+    >>> BoundaryType().convert("constant:128", None, None)
+    ('constant', 128.0)
+    """
+
+    name = "RULE"
+    RULES = ("zero", "constant:V", "edge", "reflect", "mirror", "wrap")
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        name, _, number = str(value).strip().lower().partition(":")
+        allowed = f"choose one of {', '.join(self.RULES)}"
+        if name == "constant":
+            try:
+                cval = float(number)
+            except ValueError:
+                cval = math.nan
+            if not math.isfinite(cval):
+                self.fail(f"{value!r}: constant needs a finite value, e.g. constant:128", param, ctx)
+            return "constant", cval
+        if name not in ("zero", "edge", "reflect", "mirror", "wrap") or number:
+            self.fail(f"{value!r} is not a boundary rule; {allowed}", param, ctx)
+        return name, 0.0
+
+
+class FiniteFloat(click.ParamType):
+    """A finite number (``--scale``, ``--offset``)."""
+
+    name = "NUMBER"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class MaxPixelsType(click.ParamType):
+    """A positive pixel count, or ``none`` for no limit (returned as 0)."""
+
+    name = "N|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        if str(value).strip().lower() in ("none", "0", "unlimited"):
+            return 0
+        try:
+            number = int(float(str(value).replace("_", "")))
+        except ValueError:
+            number = -1
+        if number < 1:
+            self.fail(f"{value!r} is not a pixel count (a positive integer, or none)", param, ctx)
+        return number
+
+
+def io_options(default_name: str):
+    """Decorator adding the inputs and the output, batch and reporting options to a command."""
+
+    def decorate(f):
+        options = [
+            click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
+            click.option("-o", "--output", metavar="FILE", help="Output file for one input ('-' = stdout)."),
+            click.option("--out-dir", metavar="DIR", help="Directory for the outputs of many inputs (created if needed)."),
+            click.option(
+                "--name", "name_template", default=default_name, show_default=True, metavar="TEMPLATE",
+                help="Output names in --out-dir: {stem} {ext} {name} {kernel} {op} {size} {index}.",
+            ),
+            click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+                         help="Files processed in parallel (processes)."),
+            click.option("--max-pixels", type=MaxPixelsType(), default=None,
+                         help="Allow images with up to N pixels (default 89478485; 'none' = no limit)."),
+            click.option("--gray", is_flag=True, help="Convert colour images to gray first."),
+            click.option("--range", "range_mode", type=click.Choice(["clip", "abs", "rescale"]), default="clip",
+                         show_default=True, help="How results outside 0..255 (or 0..65535) become integer pixels."),
+            click.option("--json", "json_lines", is_flag=True, help="One JSON line per file on stdout."),
+            click.option("-v", "--verbose", is_flag=True, help="Per-file report: shapes, value range, clipping."),
+            click.option("-q", "--quiet", is_flag=True, help="No notes on stderr (errors are still reported)."),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate

@@ -1,0 +1,157 @@
+"""``cnnconv filter``: correlate (or convolve) images and arrays with kernels, exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnconv.cli._options import BoundaryType, FiniteFloat, PaddingType, PairType, io_options
+
+_EXAMPLES = """\b
+Examples:
+  cnnconv filter sample_images/camera.png --kernel sobel-x -o edges.png
+  cnnconv filter camera.png -k sobel-x -k sobel-y --combine magnitude -o grad.png
+  cnnconv filter photos/ -k gaussian:sigma=2 --out-dir blurred --jobs 2
+  cnnconv filter scan.tif -k laplacian --range abs --verbose -o lap.tif
+  cnnconv filter positions.csv -k "0.5,0.3,0.2" --convolve --mode valid -o smooth.csv
+  cnnconv filter img.png -k box:5 --explain -o box.png
+  cat img.png | cnnconv filter - -k sharpen -o - > sharp.png
+"""
+
+
+@click.command("filter", epilog=_EXAMPLES)
+@click.option("-k", "--kernel", "kernel_specs", multiple=True, required=True, metavar="SPEC",
+              help="A name (sobel-x; see 'cnnconv kernels'), gaussian:sigma=2, box:7, a file, or "
+                   "\"1,2,1; 0,0,0; -1,-2,-1\". Repeat for several outputs.")
+@click.option("--mode", type=click.Choice(["valid", "same", "full"]), default=None,
+              help="Output size: same (default) keeps the input size, valid only where the kernel fits, "
+                   "full wherever it overlaps.")
+@click.option("--padding", type=PaddingType(), default=None,
+              help="Explicit padding instead of --mode: P, PH,PW or TOP,BOTTOM,LEFT,RIGHT.")
+@click.option("--stride", type=PairType(), default=1, show_default=True, help="Step between outputs: S or SH,SW.")
+@click.option("--dilation", type=PairType(), default=1, show_default=True, help="Step between kernel taps.")
+@click.option("--boundary", type=BoundaryType(), default="zero", show_default=True,
+              help="Values beyond the border: zero, constant:V, edge, reflect (abc|cba), mirror (abc|cb), wrap.")
+@click.option("--convolve", "flip", is_flag=True,
+              help="Flip the kernel (true convolution). Default: correlation, what CNN layers compute.")
+@click.option("--combine", type=click.Choice(["magnitude", "max", "sum"]), default=None,
+              help="Merge the results of several kernels into one output (magnitude: sqrt of the sum of squares).")
+@click.option("--normalize", is_flag=True, help="Divide each kernel by the sum of its weights.")
+@click.option("--scale", type=FiniteFloat(), default=1.0, show_default=True, help="Multiply the result.")
+@click.option("--offset", type=FiniteFloat(), default=0.0, show_default=True, help="Then add this.")
+@click.option("--alpha", type=click.Choice(["premultiply", "keep", "channel"]), default="premultiply",
+              show_default=True, help="Alpha: weight colour by it (no bleed from transparent pixels) and "
+                                      "output the filtered coverage; keep the input alpha; or filter it as a channel.")
+@click.option("--explain", is_flag=True, help="Show the effective kernel, origin, padding, output size and method first.")
+@io_options("{stem}-{kernel}{ext}")
+def filter_cmd(**options) -> None:
+    """Filter images or arrays with one or more kernels.
+
+    Computes the cross-correlation out[i,j] = sum x[i+a, j+b] * w[a,b] (the operation CNN
+    layers call convolution) in floating point, then stores the result in the input's
+    sample type: 8-bit stays 8-bit, 16-bit stays 16-bit, .npy and float TIFF keep the raw
+    numbers. Values outside the integer range are clipped (or --range abs|rescale) and
+    every clip is reported. Colour channels are filtered each on its own.
+    """
+    from cnnconv.cli._batch import common_params, prepare_jobs, run_batch
+    from cnnconv.cli._work import filter_file
+
+    kernels = _effective_kernels(options["kernel_specs"], options["normalize"])
+    labels = [label for label, _, _ in kernels]
+    if options["combine"]:
+        labels = ["+".join(labels) + "-" + options["combine"]]
+    elif len(labels) > 1 and options["output"] == "-":
+        raise click.UsageError("several kernels give several outputs: '-o -' takes one; add --combine")
+    params = dict(common_params(options), kernels=kernels, **_geometry(options))
+    params.update({k: options[k] for k in ("combine", "scale", "offset", "alpha", "flip")})
+    jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""})
+    if options["explain"] and jobs:
+        _explain(jobs[0], params)
+    run_batch(jobs, filter_file, params, n_jobs=options["jobs"], json_lines=options["json_lines"],
+              verbose=options["verbose"], quiet=options["quiet"], failures=failures)
+
+
+def _effective_kernels(specs, normalize: bool) -> list:
+    """(label, weights, offset) per --kernel; any kernel problem is a usage error (exit 2)."""
+    from cnnconv.errors import CnnconvError
+    from cnnconv.io.kernels import load_kernel
+
+    kernels = []
+    for spec in specs:
+        try:
+            kernel = load_kernel(spec)
+        except CnnconvError as exc:
+            raise click.BadParameter(str(exc), param_hint="--kernel") from None
+        weights = kernel.effective()  # weights x scale (a libvips .mat divisor is already inverted)
+        if normalize:
+            total = float(weights.sum())
+            if abs(total) <= 1e-12 * float(abs(weights).sum()):
+                raise click.BadParameter(
+                    f"{kernel.name} sums to 0, so --normalize cannot divide by its sum; drop --normalize "
+                    "(edge and derivative kernels sum to 0)", param_hint="--kernel")
+            weights = weights / total
+        kernels.append((kernel.name, weights, float(kernel.offset)))
+    return kernels
+
+
+def _geometry(options: dict) -> dict:
+    mode, padding = options["mode"], options["padding"]
+    if mode is not None and padding is not None:
+        raise click.UsageError("--mode and --padding both set the padding; give one of them")
+    boundary, cval = options["boundary"]
+    return {"mode": None if padding is not None else mode or "same", "padding": padding,
+            "stride": options["stride"], "dilation": options["dilation"], "boundary": boundary, "cval": cval}
+
+
+def _explain(job: dict, params: dict) -> None:
+    """A rich table on stderr: what the first input will go through, kernel by kernel."""
+    import numpy as np
+    from rich.table import Table
+
+    from cnnconv.cli._common import stderr_console
+    from cnnconv.cli._work import kernel_for, load, split
+    from cnnconv.conv import conv_plan
+    from cnnconv.errors import CnnconvError
+
+    console = stderr_console()
+    try:
+        x, _ = split(load(job, params), params["alpha"])
+    except CnnconvError:
+        return  # the batch reports it
+    for label, weights, offset in params["kernels"]:
+        w = kernel_for(x, weights) if x.ndim == 1 and weights.ndim == 2 and 1 in weights.shape else weights
+        shown = w[::-1, ::-1] if params["flip"] and w.ndim >= 2 else w[::-1] if params["flip"] else w
+        geometry = {k: params[k] for k in ("mode", "padding", "stride", "dilation", "boundary", "cval")}
+        try:
+            plan = conv_plan(x.shape, w.shape, flip=params["flip"], dtype=x.dtype, **geometry)
+        except CnnconvError as exc:
+            console.print(f"{label}: {exc}", markup=False)
+            continue
+        name = "<stdin>" if job["input"] == "-" else Path(job["input"]).name
+        table = Table(title=f"{label} on {name} ({'x'.join(map(str, x.shape))})", show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("effective kernel", _matrix(np.asarray(shown)))
+        table.add_row("operation", f"{plan.operation} ({plan.layout})")
+        table.add_row("origin (row, col)", str(plan.origin))
+        table.add_row("padding (before, after)", str(plan.padding) + f" {plan.boundary}"
+                      + (f" {plan.cval:g}" if plan.boundary == "constant" else ""))
+        table.add_row("stride, dilation", f"{plan.stride}, {plan.dilation}")
+        table.add_row("output size", "x".join(map(str, plan.output_shape)))
+        table.add_row("unread rows, cols", str(plan.unread))
+        table.add_row("method, dtype", f"{plan.method}, {plan.dtype}")
+        if offset or params["scale"] != 1 or params["offset"]:
+            table.add_row("then", f"+ {offset:g} (kernel offset), x {params['scale']:g}, + {params['offset']:g}")
+        console.print(table)
+
+
+def _matrix(w) -> str:
+    if w.ndim == 3:
+        return "\n---\n".join(_matrix(w[:, :, c]) for c in range(w.shape[2]))
+    rows = w.reshape(1, -1) if w.ndim == 1 else w
+    if rows.size > 15 * 15:
+        return f"{w.shape} (too large to show)"
+    cells = [[f"{v:.6g}" for v in row] for row in rows.tolist()]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)

@@ -1,0 +1,46 @@
+"""``cnnconv pool``: max, average or min pooling of images and arrays, channel by channel."""
+
+from __future__ import annotations
+
+import click
+
+from cnnconv.cli._options import PaddingType, PairType, io_options
+
+_EXAMPLES = """\b
+Examples:
+  cnnconv pool sample_images/camera.png --size 2 -o small.png
+  cnnconv pool camera.png --size 3 --stride 2 --padding 1 --op avg -o avg.png
+  cnnconv pool photos/ --size 2 --out-dir pooled --jobs 2 --json
+  cnnconv pool feature.npy --size 2 --ceil -o pooled.npy
+"""
+
+
+@click.command("pool", epilog=_EXAMPLES)
+@click.option("--size", type=PairType(), required=True, help="Window: K or KH,KW.")
+@click.option("--stride", type=PairType(), default=None, help="Step between windows (default: the window size).")
+@click.option("--padding", type=PaddingType(), default=0, show_default=True,
+              help="P or PH,PW on both sides, at most half the window; padding never wins a max or min.")
+@click.option("--op", type=click.Choice(["max", "avg", "min"]), default="max", show_default=True)
+@click.option("--ceil", "ceil_mode", is_flag=True, help="Round the output size up (PyTorch's ceil_mode).")
+@click.option("--count-pad", "count_include_pad", is_flag=True, help="Average over padding too (avg only).")
+@io_options("{stem}-{op}{size}{ext}")
+def pool_cmd(**options) -> None:
+    """Pool images or arrays, each channel on its own.
+
+    The output size follows PyTorch: floor((n + 2p - k) / s) + 1, or ceil with --ceil
+    (a last window starting in the right padding is dropped). Max and min keep the input's
+    values exactly; avg is rounded to the nearest integer for 8- and 16-bit images, and
+    weights colour by alpha so transparent pixels add no colour.
+    """
+    from cnnconv.cli._batch import common_params, prepare_jobs, run_batch
+    from cnnconv.cli._work import pool_file
+
+    if isinstance(options["padding"], tuple) and isinstance(options["padding"][0], tuple):
+        raise click.BadParameter("pooling pads both sides alike: give P or PH,PW", param_hint="--padding")
+    size = options["size"]
+    size_label = str(size) if isinstance(size, int) else "x".join(map(str, size))
+    params = dict(common_params(options), size=size)
+    params.update({k: options[k] for k in ("stride", "padding", "op", "ceil_mode", "count_include_pad")})
+    jobs, failures = prepare_jobs(options, [f"{options['op']}{size_label}"], {"op": options["op"], "size": size_label})
+    run_batch(jobs, pool_file, params, n_jobs=options["jobs"], json_lines=options["json_lines"],
+              verbose=options["verbose"], quiet=options["quiet"], failures=failures)
