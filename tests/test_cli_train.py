@@ -1,0 +1,309 @@
+"""``cnnconv train`` end to end on a small data set drawn with Pillow in the test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+from cnnconv.cli import cli
+from cnnconv.io.model import load_model
+
+CLASSES = ("circle", "square", "triangle")
+FAST = ["--batch-size", "16", "--lr", "0.003"]
+
+
+def make_shapes(root, per_class=30, size=16, seed=0, mode="L"):
+    """White circles, squares and triangles of random size and place on black, one folder per class."""
+    rng = np.random.default_rng(seed)
+    for name in CLASSES:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = Image.new(mode, (size, size), 0)
+            draw = ImageDraw.Draw(img)
+            r = int(rng.integers(size // 4, size * 7 // 16))
+            cx, cy = (int(v) for v in rng.integers(r, size - r, size=2))
+            fill = 255 if mode == "L" else tuple(int(v) for v in rng.integers(128, 256, size=3))
+            if name == "circle":
+                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+            elif name == "square":
+                draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
+            else:
+                draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
+            img.save(root / name / f"{i:03d}.png")
+    return root
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes")
+
+
+@pytest.fixture(scope="module")
+def trained(shapes, tmp_path_factory):
+    """One real training run shared by the tests that only read its results."""
+    out = tmp_path_factory.mktemp("trained")
+    model, plots = out / "shapes.npz", out / "plots"
+    result = run("train", shapes, "--epochs", 15, *FAST, "-o", model, "--plots", plots)
+    return result, model, plots
+
+
+def test_training_writes_a_model_that_learned_the_shapes(trained):
+    result, model, _ = trained
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "conv5x8:p2" in out and "parameters" in out  # the shape table comes first
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 15 and lines[0].startswith("epoch 1/15  loss ") and "img/s" in lines[0]
+    assert f"saved {model}: best epoch" in out
+    network, meta = load_model(model)
+    assert meta["class_names"] == list(CLASSES) and meta["channels"] == "gray"
+    assert network.input_shape == (16, 16, 1)
+    assert max(h["val_acc"] for h in meta["history"]) >= 0.9
+    assert meta["training"]["validation"] == "split" and meta["training"]["val_images"] == 9
+
+
+def test_plots_are_valid_pngs_of_the_expected_size(trained):
+    _, model, plots = trained
+    network, _ = load_model(model)
+    with Image.open(plots / "curves.png") as img:
+        img.verify()
+    with Image.open(plots / "curves.png") as img:
+        assert img.format == "PNG" and img.size == (960, 360)
+    with Image.open(plots / "kernels.png") as img:
+        # 8 kernels of 5x5 in a 3x3 grid, each enlarged 10 times, 2-pixel gaps
+        assert img.format == "PNG" and img.size == (3 * 50 + 4 * 2, 3 * 50 + 4 * 2)
+    assert network.modules[0].params["weight"].shape == (5, 5, 1, 8)
+
+
+def test_the_same_seed_gives_the_same_model_bit_for_bit(shapes, tmp_path):
+    for name in ("a.npz", "b.npz"):
+        assert run("train", shapes, "--epochs", 2, *FAST, "--seed", 7, "-o", tmp_path / name).exit_code == 0
+    a, b = (load_model(tmp_path / n)[0].state() for n in ("a.npz", "b.npz"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert run("train", shapes, "--epochs", 2, *FAST, "--seed", 8, "-o", tmp_path / "c.npz").exit_code == 0
+    c = load_model(tmp_path / "c.npz")[0].state()
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_json_mode_prints_one_document(shapes, tmp_path):
+    result = run("train", shapes, "--epochs", 2, *FAST, "--json", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["model"] == str(tmp_path / "m.npz") and report["stopped"] == "completed"
+    assert [h["epoch"] for h in report["history"]] == [1, 2] and report["classes"] == list(CLASSES)
+
+
+def test_a_corrupt_image_is_named_and_training_goes_on(tmp_path):
+    data = make_shapes(tmp_path / "data", per_class=6)
+    (data / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
+    result = run("train", data, "--epochs", 1, *FAST, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.output
+    assert "cnnconv: warning: skipped" in result.stderr and "broken.png" in result.stderr
+    assert "1 file(s) could not be read" in result.stderr
+    training = load_model(tmp_path / "m.npz")[1]["training"]
+    assert training["train_images"] + training["val_images"] == 18  # every good image, none lost
+
+
+def no_images(root):
+    root.mkdir()
+
+
+def empty_class(root):
+    make_shapes(root, per_class=2)
+    for path in (root / "square").iterdir():
+        path.unlink()
+
+
+def one_class(root):
+    make_shapes(root, per_class=2)
+    for name in CLASSES[1:]:
+        shutil.rmtree(root / name)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (no_images, "has no class folders"),
+        (empty_class, "square' has no images"),
+        (one_class, "1 class (only 'circle'); a classifier needs at least 2 class folders"),
+    ],
+    ids=["no-images", "empty-class", "one-class"],
+)
+def test_unusable_data_folders_get_one_line_errors(tmp_path, build, message):
+    build(tmp_path / "data")
+    result = run("train", tmp_path / "data", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("cnnconv: error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_mixed_sizes_need_size(tmp_path):
+    data = make_shapes(tmp_path / "data", per_class=4)
+    Image.new("L", (20, 12)).save(data / "circle" / "wide.png")
+    result = run("train", data, "--epochs", 1, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1 and "wide.png" in result.stderr and "--size" in result.stderr
+    result = run("train", data, "--epochs", 1, "--size", "12x12", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "m.npz")[0].input_shape == (12, 12, 1)
+
+
+def test_a_nan_learning_rate_stops_says_so_and_keeps_the_last_good_model(shapes, tmp_path):
+    result = run("train", shapes, "--lr", "nan", "--epochs", 3, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1
+    assert "cnnconv: error: the loss became NaN" in result.stderr and "--lr" in result.stderr
+    network, meta = load_model(tmp_path / "m.npz")  # the starting weights: finite and loadable
+    assert meta["training"]["stopped"] == "nan"
+    assert all(np.isfinite(v).all() for v in network.state().values())
+
+
+def test_a_learning_rate_that_diverges_later_keeps_the_best_epoch(shapes, tmp_path, monkeypatch):
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def poisoned_fit(net, *args, on_batch=None, **kwargs):
+        def batch(epoch, i, n, loss):
+            if epoch == 3 and i == 0:
+                net.modules[0].params["weight"][...] = np.nan  # the next forward gives NaN
+            on_batch(epoch, i, n, loss)
+        return real_fit(net, *args, on_batch=batch, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", poisoned_fit)
+    result = run("train", shapes, "--epochs", 5, *FAST, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1 and "the loss became NaN" in result.stderr
+    assert "epoch 2/5" in result.stdout and "epoch 3/5" not in result.stdout
+    network, meta = load_model(tmp_path / "m.npz")
+    assert meta["training"]["best_epoch"] in (1, 2) and len(meta["history"]) == 2
+
+
+def test_ctrl_c_saves_the_best_model_so_far(shapes, tmp_path, monkeypatch):
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def interrupted_fit(*args, on_batch=None, **kwargs):
+        def batch(epoch, i, n, loss):
+            if epoch == 3 and i == 1:
+                raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a batch loop
+            on_batch(epoch, i, n, loss)
+        return real_fit(*args, on_batch=batch, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    result = run("train", shapes, "--epochs", 10, *FAST, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 130
+    assert "interrupted: saved the best model so far to" in result.stderr
+    network, meta = load_model(tmp_path / "m.npz")
+    assert meta["training"]["stopped"] == "interrupted" and [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_resume_continues_the_numbering_and_refuses_to_overwrite_its_input(trained, shapes, tmp_path):
+    _, model, _ = trained
+    result = run("train", shapes, "--resume", model, "-o", model)
+    assert result.exit_code == 2 and "is this input file" in result.output
+    result = run("train", shapes, "--resume", model, "--epochs", 2, *FAST, "-o", tmp_path / "more.npz")
+    assert result.exit_code == 0, result.output
+    assert "epoch 16/17" in result.stdout and "epoch 17/17" in result.stdout
+    _, meta = load_model(tmp_path / "more.npz")
+    assert [h["epoch"] for h in meta["history"]] == list(range(1, 18))
+    assert meta["optimizer_state"]
+
+
+@pytest.mark.parametrize(
+    "option, value, hint",
+    [("--size", "8x8", "--size"), ("--rgb", None, "--gray/--rgb"), ("--layers", "conv3x4,fc3", "--layers")],
+)
+def test_resume_refuses_options_that_contradict_the_model(trained, shapes, tmp_path, option, value, hint):
+    _, model, _ = trained
+    args = [option] + ([value] if value else [])
+    result = run("train", shapes, "--resume", model, *args, "-o", tmp_path / "x.npz")
+    assert result.exit_code == 2 and hint in result.output and "drop the option" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "0x4"], "is not a size"),
+        (["--size", "big"], "is not a size"),
+        (["--lr", "0"], "is not a learning rate"),
+        (["--lr", "-1"], "is not a learning rate"),
+        (["--val-split", "1"], "--val-split"),
+        (["--epochs", "0"], "--epochs"),
+        (["--layers", "conv3x4,bogus"], "unknown layer 'bogus'"),
+        (["--layers", "conv3x4,pool2,conv9x9"], "conv9x9"),
+        (["--layers", "tconv3x4"], "cannot be trained"),
+        (["--loss", "hinge"], "--loss"),
+    ],
+)
+def test_bad_options_are_usage_errors(shapes, tmp_path, args, message):
+    result = run("train", shapes, *args, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_an_output_in_a_missing_folder_fails_before_training(shapes, tmp_path):
+    result = run("train", shapes, "-o", tmp_path / "nowhere" / "m.npz")
+    assert result.exit_code == 1 and "does not exist" in result.stderr and "epoch" not in result.stdout
+
+
+def test_rgb_data_trains_an_rgb_model(tmp_path):
+    data = make_shapes(tmp_path / "data", per_class=5, size=12, mode="RGB")
+    result = run("train", data, "--epochs", 1, *FAST, "-o", tmp_path / "m.npz", "--plots", tmp_path / "p")
+    assert result.exit_code == 0, result.output
+    network, meta = load_model(tmp_path / "m.npz")
+    assert meta["channels"] == "rgb" and network.input_shape == (12, 12, 3) and len(meta["mean"]) == 3
+    with Image.open(tmp_path / "p" / "kernels.png") as img:
+        assert img.mode == "RGB"
+
+
+def test_help_has_examples():
+    result = run("train", "--help")
+    assert result.exit_code == 0 and "Examples:" in result.output and "--resume" in result.output
+
+
+def test_the_installed_command_trains(shapes, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnconv", "train", str(shapes), "--epochs", "1", "-o", str(tmp_path / "m.npz")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1/1" in out.stdout and (tmp_path / "m.npz").exists()
+    assert out.stderr == ""  # no progress bars when stderr is not a terminal
+
+
+def test_ctrl_c_in_the_first_epoch_saves_nothing_over_an_existing_model(shapes, tmp_path, monkeypatch):
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def interrupted_fit(*args, on_batch=None, **kwargs):
+        def batch(epoch, i, n, loss):
+            raise KeyboardInterrupt
+        return real_fit(*args, on_batch=batch, **kwargs)
+
+    (tmp_path / "m.npz").write_bytes(b"an earlier model")
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    result = run("train", shapes, "--epochs", 3, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 130 and "no model saved" in result.stderr
+    assert (tmp_path / "m.npz").read_bytes() == b"an earlier model"
+
+
+def test_patience_stops_early_and_says_so(shapes, tmp_path):
+    # a learning rate of 1e-9 learns nothing, so validation accuracy cannot improve
+    result = run("train", shapes, "--epochs", 20, "--lr", "1e-9", "--patience", 2, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.output
+    assert "stopped early: no better validation accuracy for 2 epochs" in result.stdout
+    _, meta = load_model(tmp_path / "m.npz")
+    assert meta["training"]["stopped"] == "early" and len(meta["history"]) == 3
