@@ -1,0 +1,132 @@
+"""``cnnconv kernels``: list the named kernels, or print one kernel's matrix."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command("kernels")
+@click.argument("spec", required=False, metavar="[KERNEL]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the weights) instead of text.")
+def kernels_cmd(spec: str | None, as_json: bool) -> None:
+    r"""List the bundled kernels, or print the matrix of one KERNEL.
+
+    KERNEL is anything --kernel of 'cnnconv filter' takes: a bundled name, a file
+    (.txt, .csv, .mat, .npy), an inline matrix or a parametric kernel. The matrix is
+    printed in the text kernel format, so the output can be saved and used as a file.
+    Weights are shown as correlation applies them (row 0 at the top, column 0 at the left).
+
+    \b
+    Examples:
+      cnnconv kernels
+      cnnconv kernels sobel-x
+      cnnconv kernels gaussian:sigma=1.5 > blur.txt
+      cnnconv kernels "1,2,1; 0,0,0; -1,-2,-1" --json
+    """
+    from cnnconv.errors import CnnconvError
+    from cnnconv.io.kernels import list_bundled, load_kernel
+    from cnnconv.kernels import kernel_info
+
+    if spec is None:
+        infos = [kernel_info(k) for k in list_bundled()]
+        if as_json:
+            kernels = {k.name: k for k in list_bundled()}
+            objects = [json.dumps({**i, "weights": kernels[i["name"]].weights.tolist()}) for i in infos]
+            click.echo("[\n" + ",\n".join(objects) + "\n]")
+        elif sys.stdout.isatty():
+            _rich_list(infos)
+        else:
+            _plain_list(infos)
+        return
+    try:
+        kernel = load_kernel(spec)
+    except CnnconvError as exc:
+        raise click.BadParameter(str(exc), param_hint="KERNEL") from None
+    info = kernel_info(kernel)
+    if as_json:
+        click.echo(json.dumps({**info, "weights": kernel.weights.tolist()}))
+    else:
+        click.echo(kernel_text(kernel, info), nl=False)
+
+
+def _fmt_sum(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _separable(info: dict) -> str:
+    return {True: "yes", False: "no", None: "-"}[info["separable"]]
+
+
+def _forms() -> list[str]:
+    from cnnconv.kernels_parametric import PARAMETRIC_FORMS
+
+    return [
+        "parametric: " + ", ".join(PARAMETRIC_FORMS),
+        "also: a file (.txt .csv .mat .npy) or an inline matrix like '1,2,1; 0,0,0; -1,-2,-1'",
+        "'cnnconv kernels NAME' prints a matrix",
+    ]
+
+
+def _plain_list(infos: list[dict]) -> None:
+    rows = [("name", "size", "sum", "separable", "description")]
+    rows += [(i["name"], i["size"], _fmt_sum(i["sum"]), _separable(i), i["description"]) for i in infos]
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    click.echo("")
+    for line in _forms():
+        click.echo(line)
+
+
+def _rich_list(infos: list[dict]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in ("name", "size", "sum", "separable", "description"):
+        table.add_column(name, justify="right" if name in ("size", "sum") else "left",
+                         no_wrap=name != "description")
+    for i in infos:
+        table.add_row(*(escape(s) for s in (i["name"], i["size"], _fmt_sum(i["sum"]), _separable(i), i["description"])))
+    console = Console(highlight=False)
+    console.print(table)
+    for line in _forms():
+        console.print(escape(line))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+
+
+def _scale_text(scale: float) -> str:
+    inverse = 1 / scale
+    if abs(scale) < 1 and abs(inverse - round(inverse)) < 1e-9 * abs(inverse):
+        return f"1/{round(inverse)}"
+    return _number(scale)
+
+
+def kernel_text(kernel, info: dict) -> str:
+    """The kernel in the text kernel format, with its facts as comments after the description."""
+    if info["separable"] is None:
+        separable = f"{kernel.shape[2]} channels"
+    else:
+        separable = f"{'separable' if info['separable'] else 'not separable'} (rank {info['rank']})"
+    lines = [f"# {kernel.description or kernel.name}",
+             f"# {kernel.name}: {info['size']}, sum {_fmt_sum(info['sum'])}, {separable}"]
+    weights = kernel.weights if kernel.weights.ndim == 3 else kernel.weights[:, :, None]
+    for c in range(weights.shape[2]):
+        if c:
+            lines.append("---")
+        cells = [[_number(v) for v in row] for row in weights[:, :, c]]
+        width = max(len(cell) for row in cells for cell in row)
+        lines += [" ".join(cell.rjust(width) for cell in row) for row in cells]
+    if kernel.scale != 1:
+        lines.append(f"scale {_scale_text(kernel.scale)}")
+    if kernel.offset:
+        lines.append(f"offset {_number(kernel.offset)}")
+    return "\n".join(lines) + "\n"

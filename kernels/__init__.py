@@ -1,0 +1,1 @@
+"""The named kernels, as data files (installed as ``cnnconv._kernels``; see README.md here)."""
