@@ -259,7 +259,8 @@ def _conv(layer: Layer, state: _State) -> dict:
                 zip((h, w), layer.kernel, layer.stride, ((pt, pb), (pl, pr)), layer.dilation))
     if min(out) < 1:
         spans = _axes([d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)])
-        raise _empty(layer, out, h, w, c, f"kernel span {spans}, padding {pt}+{pb}, {pl}+{pr}")
+        pads = f"padding {pt}+{pb} rows, {pl}+{pr} columns" if pt + pb + pl + pr else "no padding"
+        raise _empty(layer, out, h, w, c, f"kernel span {spans}, {pads}")
     notes, warnings = [], []
     if layer.padding == "same" and (pt != pb or pl != pr):
         notes.append(f"same: pads {pt} top, {pb} bottom, {pl} left, {pr} right (smaller half first)")
