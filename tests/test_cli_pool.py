@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 from PIL import Image
 
@@ -148,3 +150,30 @@ def test_stdin_to_stdout_with_the_installed_command():
 def test_help_has_examples():
     result = CliRunner().invoke(cli, ["pool", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "--count-pad" in result.output
+
+
+# --- the option parsers shared by filter and pool -------------------------------------------
+
+def test_option_parsers_read_what_the_help_promises():
+    from cnnconv.cli._options import BoundaryType, MaxPixelsType, PaddingType, PairType
+
+    assert PairType().convert("2x3", None, None) == (2, 3)
+    assert PaddingType().convert("1", None, None) == 1
+    assert PaddingType().convert("1,2", None, None) == (1, 2)
+    assert BoundaryType().convert("mirror", None, None) == ("mirror", 0.0)
+    assert MaxPixelsType().convert("none", None, None) == 0
+    assert MaxPixelsType().convert("2e8", None, None) == 200_000_000
+
+
+@settings(max_examples=60)
+@given(st.text(max_size=24))
+def test_option_parsers_give_a_value_or_bad_parameter(text):
+    import click
+
+    from cnnconv.cli._options import BoundaryType, FiniteFloat, MaxPixelsType, PaddingType, PairType
+
+    for kind in (PairType(), PaddingType(), BoundaryType(), FiniteFloat(), MaxPixelsType()):
+        try:
+            kind.convert(text, None, None)
+        except click.BadParameter as exc:
+            assert "\n" not in exc.format_message()

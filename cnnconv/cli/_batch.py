@@ -158,9 +158,7 @@ def run_batch(
     show_bar = len(jobs) > 1 and not quiet and sys.stderr.isatty()
     for record in _results(jobs, worker, params, n_jobs, show_bar, console):
         if "stdout" in record:
-            stream = sys.stdout.buffer
-            stream.write(record.pop("stdout"))
-            stream.flush()
+            _to_stdout(record)
         _report(record, console, json_lines, verbose, quiet, to_stdout)
         if not record["ok"]:
             failed.append(record)
@@ -171,6 +169,21 @@ def run_batch(
         if total > 1:
             click.echo(f"cnnconv: {len(failed)} of {total} inputs failed", err=True)
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _to_stdout(record: dict) -> None:
+    data = record.pop("stdout")
+    binary = record["outputs"][0]["format"] not in ("csv", "txt")
+    if binary and sys.stdout.isatty():
+        record.update(ok=False, error=f"{_shown(record['input'])}: refusing to write image data to a terminal; "
+                                      "redirect stdout (> out.png) or use -o FILE")
+        return
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _shown(name: str) -> str:
+    return "<stdin>" if name == "-" else name
 
 
 def _results(jobs, worker, params, n_jobs, show_bar, console):
@@ -220,7 +233,7 @@ def safe_call(worker, job: dict, params: dict) -> dict:
         message = "not enough memory for this image; try --gray, a smaller image, or fewer --jobs"
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a batch
         message = f"internal error: {type(exc).__name__}: {exc} (please report it)"
-    shown = "<stdin>" if name == "-" else name
+    shown = _shown(name)
     if not message.startswith(f"{shown}:"):
         message = f"{shown}: {message}"
     return {"input": name, "ok": False, "error": message}
@@ -232,21 +245,20 @@ def _report(record: dict, console, json_lines: bool, verbose: bool, quiet: bool,
         return
     if not record["ok"]:
         return  # listed together at the end
-    name = "<stdin>" if record["input"] == "-" else record["input"]
-    if not quiet:
-        for note in record.get("notes", []):
-            click.echo(f"cnnconv: note: {name}: {note}", err=True)
+    name = _shown(record["input"])
+    lines = [] if quiet else [f"cnnconv: note: {name}: {note}" for note in record.get("notes", [])]
     for out in record.get("outputs", []):
+        target = "<stdout>" if out["output"] == "-" else out["output"]
         if not quiet:
-            for note in out.get("notes", []):
-                click.echo(f"cnnconv: note: {out['output']}: {note}", err=True)
+            lines += [f"cnnconv: note: {target}: {note}" for note in out.get("notes", [])]
         if verbose:
-            target = "<stdout>" if out["output"] == "-" else out["output"]
             line = f"{name} -> {target}: {'x'.join(map(str, out['shape']))} {out['dtype']}"
             if out.get("min") is not None:
                 line += f", values {out['min']:.6g}..{out['max']:.6g} before the cast"
                 line += f", {out['clipped']} clipped" if out.get("clipped") is not None else ""
-            console.print(line, markup=False, soft_wrap=True)
+            lines.append(line)
+    for line in lines:  # through the console, so a progress bar stays below the text
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tuple[list[dict], list[tuple[str, str]]]:
