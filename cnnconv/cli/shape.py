@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from cnnconv.cli._common import EXIT_USAGE
@@ -155,39 +157,41 @@ def _print_table(summary, explain: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=160)
     t = summary.totals()
-    table = Table(box=box.SIMPLE_HEAD, show_footer=True, footer_style="bold")
     columns = ["#", "layer", "output", "activations"]
     columns += ["weights", "biases", "params", "course"] if explain else ["params"]
     columns += ["MACs", "RF", "jump"] + (["start", "padding", "memory"] if explain else []) + ["notes"]
     footer = {"layer": "total", "activations": f"{t['activations']:,}", "weights": f"{t['weights']:,}",
               "biases": f"{t['biases']:,}", "params": f"{t['params']:,}", "course": f"{t['course_params']:,}",
               "MACs": f"{t['macs']:,}", "memory": _bytes(t["activation_bytes"])}
+    rows = [{
+        "#": str(r.index), "layer": r.text, "output": _shape(r.output, r.flat),
+        "activations": f"{r.activations:,}", "weights": f"{r.weights:,}", "biases": f"{r.biases:,}",
+        "params": f"{r.params:,}", "course": f"{r.course_params:,}", "MACs": f"{r.macs:,}",
+        "RF": "all" if r.rf_global else _pair(r.rf, r.rf_bound), "jump": _pair(r.jump),
+        "start": _pair(r.start), "padding": _padding(r.padding, r.kind), "memory": _bytes(r.memory_bytes),
+        "notes": "\n".join([*map(_escape, r.notes), *(f"[yellow]⚠ {_escape(w)}[/]" for w in r.warnings)]),
+    } for r in summary.rows]
+    widths = {name: max(len(name), len(footer.get(name, "")), *(len(row[name]) for row in rows))
+              for name in columns}
+    widths["notes"] = 24
+    table = Table(box=box.SIMPLE_HEAD, show_footer=True, footer_style="bold")
     for name in columns:
         numeric = name in ("#", "activations", "weights", "biases", "params", "course", "MACs", "RF", "jump", "memory")
         table.add_column(name, footer.get(name, ""), justify="right" if numeric else "left",
-                         overflow="fold", no_wrap=name not in ("notes", "layer"),
-                         min_width=24 if name == "notes" else None)
-    for r in summary.rows:
-        cells = {
-            "#": str(r.index), "layer": r.text, "output": _shape(r.output, r.flat),
-            "activations": f"{r.activations:,}", "weights": f"{r.weights:,}", "biases": f"{r.biases:,}",
-            "params": f"{r.params:,}", "course": f"{r.course_params:,}", "MACs": f"{r.macs:,}",
-            "RF": "all" if r.rf_global else _pair(r.rf, r.rf_bound), "jump": _pair(r.jump),
-            "start": _pair(r.start), "padding": _padding(r.padding, r.kind), "memory": _bytes(r.memory_bytes),
-            "notes": "\n".join([*r.notes, *(f"[yellow]⚠ {w}[/]" for w in r.warnings)]),
-        }
-        table.add_row(*(cells[name] if name == "notes" else _escape(cells[name]) for name in columns))
+                         min_width=widths[name], overflow="fold")
+    for row in rows:
+        table.add_row(*(row[name] if name == "notes" else _escape(row[name]) for name in columns))
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=160)  # a pipe or file: do not squeeze to 80
+    needed = sum(widths.values()) + 3 * len(columns)
+    if needed > console.width:  # never crush a number: let a narrow terminal wrap the lines
+        console = Console(highlight=False, width=needed)
     console.print(f"input {_shape(summary.input, summary.input_flat)} ({_count(summary.input):,} values)")
     console.print(table)
-    for line in _footer(summary, t):
+    for line in [*_footer(summary, t), *(_explain(summary, t) if explain else [])]:
         console.print(line)
-    if explain:
-        for line in _explain(summary, t):
-            console.print(line)
 
 
 def _escape(text: str) -> str:
