@@ -224,3 +224,29 @@ def test_bias_per_channel_and_scalar():
     t = correlate_transpose(np.ones((2, 2, 3)), np.ones((1, 1, 2, 3)), bias=[10.0, 20.0])
     np.testing.assert_array_equal(t[..., 0], 13.0)
     np.testing.assert_array_equal(t[..., 1], 23.0)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_transpose_auto_with_a_large_kernel_agrees_with_scatter(layout):
+    # more than 49 taps at stride 1: "auto" goes through a full correlation, not the scatter
+    rng = np.random.default_rng(6)
+    nd = 1 if layout == "1-D" else 2
+    ksize = (60,) if nd == 1 else (8, 9)
+    _, w_shape, y_ch = _shapes(layout, None, ksize, 2, 3)
+    y, w = rng.standard_normal((12, 11)[:nd] + y_ch), rng.standard_normal(w_shape)
+    options = dict(padding=3 if nd == 1 else ((1, 2), (3, 0)), dilation=2)
+    auto = correlate_transpose(y, w, method="auto", **options)
+    np.testing.assert_allclose(auto, correlate_transpose(y, w, method="scatter", **options), atol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_contiguous_inputs_give_the_same_result(method):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((20, 30, 3))
+    bank, w = rng.standard_normal((3, 4, 3, 2)), rng.standard_normal((5, 5))
+    view = x[::2, ::-1]
+    want = correlate(view.copy(), bank, method=method)
+    np.testing.assert_allclose(correlate(view, bank, method=method), want, rtol=1e-12, atol=1e-12)
+    fortran = np.asfortranarray(x[..., 0])
+    want = correlate(x[..., 0].copy(), w, stride=2, method=method)
+    np.testing.assert_allclose(correlate(fortran, w, stride=2, method=method), want, rtol=1e-12, atol=1e-12)
