@@ -5,7 +5,7 @@ Spelled on the command line as ``gaussian:sigma=2``, ``gaussian:2,size=7``, ``bo
 ``2*ceil(3*sigma) + 1`` for the Gaussian and ``2*ceil(4*sigma) + 1`` (largest sigma)
 for LoG and DoG, whose tails reach further; no side may exceed ``MAX_SIZE``.
 The Gaussian and the box sum to 1; LoG and DoG sum to 0 (their sampled values are
-shifted by their mean, so a flat region gives exactly 0).
+shifted by their mean, as MATLAB's ``fspecial("log")`` does, so a flat region gives 0).
 """
 
 from __future__ import annotations

@@ -92,3 +92,10 @@ def test_the_installed_command_lists_the_kernels():
     out = subprocess.run([sys.executable, "-m", "cnnconv", "kernels", "sobel-y"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[2:] == ["-1 -2 -1", " 0  0  0", " 1  2  1"]
+
+
+def test_digits_rounds_the_printed_weights():
+    result = run("gaussian:sigma=1,size=3", "--digits", "3")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[2:] == ["0.0751  0.124 0.0751", " 0.124  0.204  0.124", "0.0751  0.124 0.0751"]
+    assert run("sobel-x", "--digits", "0").exit_code == 2

@@ -11,8 +11,11 @@ import click
 @click.command("kernels")
 @click.argument("spec", required=False, metavar="[KERNEL]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the weights) instead of text.")
-def kernels_cmd(spec: str | None, as_json: bool) -> None:
-    r"""List the bundled kernels, or print the matrix of one KERNEL.
+@click.option("--digits", type=click.IntRange(1, 17), default=None, metavar="N",
+              help="Round the printed weights to N significant digits (default: exact, so the output "
+                   "can be saved and read back as the same kernel).")
+def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
+    """List the bundled kernels, or print the matrix of one KERNEL.
 
     KERNEL is anything --kernel of 'cnnconv filter' takes: a bundled name, a file
     (.txt, .csv, .mat, .npy), an inline matrix or a parametric kernel. The matrix is
@@ -24,6 +27,7 @@ def kernels_cmd(spec: str | None, as_json: bool) -> None:
       cnnconv kernels
       cnnconv kernels sobel-x
       cnnconv kernels gaussian:sigma=1.5 > blur.txt
+      cnnconv kernels log:sigma=1 --digits 3
       cnnconv kernels "1,2,1; 0,0,0; -1,-2,-1" --json
     """
     from cnnconv.errors import CnnconvError
@@ -49,7 +53,7 @@ def kernels_cmd(spec: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**info, "weights": kernel.weights.tolist()}))
     else:
-        click.echo(kernel_text(kernel, info), nl=False)
+        click.echo(kernel_text(kernel, info, digits), nl=False)
 
 
 def _fmt_sum(value: float) -> str:
@@ -99,8 +103,10 @@ def _rich_list(infos: list[dict]) -> None:
         console.print(escape(line))
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+def _number(value: float, digits: int | None = None) -> str:
+    if float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value)) if digits is None else f"{value:.{digits}g}"
 
 
 def _scale_text(scale: float) -> str:
@@ -110,7 +116,7 @@ def _scale_text(scale: float) -> str:
     return _number(scale)
 
 
-def kernel_text(kernel, info: dict) -> str:
+def kernel_text(kernel, info: dict, digits: int | None = None) -> str:
     """The kernel in the text kernel format, with its facts as comments after the description."""
     if info["separable"] is None:
         separable = f"{kernel.shape[2]} channels"
@@ -122,7 +128,7 @@ def kernel_text(kernel, info: dict) -> str:
     for c in range(weights.shape[2]):
         if c:
             lines.append("---")
-        cells = [[_number(v) for v in row] for row in weights[:, :, c]]
+        cells = [[_number(v, digits) for v in row] for row in weights[:, :, c]]
         width = max(len(cell) for row in cells for cell in row)
         lines += [" ".join(cell.rjust(width) for cell in row) for row in cells]
     if kernel.scale != 1:
