@@ -132,7 +132,8 @@ def _explain(job: dict, params: dict) -> None:
         table = Table(title=f"{label} on {name} ({'x'.join(map(str, x.shape))})", show_header=False)
         table.add_column(style="bold")
         table.add_column()
-        table.add_row("effective kernel", _matrix(np.asarray(shown)))
+        table.add_row("effective kernel", _matrix(np.asarray(shown), max(40, console.width - 30)))
+        table.add_row("kernel sum", f"{float(np.sum(w)):.6g}")
         table.add_row("operation", f"{plan.operation} ({plan.layout})")
         table.add_row("origin (row, col)", str(plan.origin))
         table.add_row("padding (before, after)", str(plan.padding) + f" {plan.boundary}"
@@ -146,12 +147,15 @@ def _explain(job: dict, params: dict) -> None:
         console.print(table)
 
 
-def _matrix(w) -> str:
+def _matrix(w, width: int = 48) -> str:
+    """The kernel as aligned rows, in fewer digits when wide; a summary when still too wide."""
     if w.ndim == 3:
-        return "\n---\n".join(_matrix(w[:, :, c]) for c in range(w.shape[2]))
+        return "\n---\n".join(_matrix(w[:, :, c], width) for c in range(w.shape[2]))
     rows = w.reshape(1, -1) if w.ndim == 1 else w
-    if rows.size > 15 * 15:
-        return f"{w.shape} (too large to show)"
-    cells = [[f"{v:.6g}" for v in row] for row in rows.tolist()]
-    width = max(len(c) for row in cells for c in row)
-    return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)
+    for form in (".6g", ".4f", ".2f"):
+        cells = [[f"{v:{form}}" for v in row] for row in rows.tolist()]
+        size = max(len(c) for row in cells for c in row)
+        if (size + 1) * rows.shape[1] <= width:
+            return "\n".join(" ".join(c.rjust(size) for c in row) for row in cells)
+    return (f"{'x'.join(map(str, w.shape))}, too wide to show (sum {w.sum():.6g}, "
+            f"min {w.min():.6g}, max {w.max():.6g})")
