@@ -120,7 +120,7 @@ def _csv(summary) -> str:
         "", "TOTAL", "", "x".join(map(str, summary.input)), "x".join(map(str, t["output"])),
         t["activations"], t["activation_bytes"], t["weights"], t["biases"], t["params"], t["buffers"],
         t["course_params"], t["macs"], *rf, *jump, *start, int(t["rf_bound"]), "", "", "", "", "", "",
-        f"{t['warnings']} warnings",
+        f"{t['warnings']} warning(s)",
     ])
     return buffer.getvalue()
 
