@@ -25,6 +25,15 @@ BOUNDARIES = {
 
 MODES = ("valid", "same", "full")
 
+# Other libraries' names for the same rules, to point users at cnnconv's name.
+_ALIASES = {
+    "symmetric": "reflect", "symm": "reflect", "half-sample": "reflect",
+    "reflect101": "mirror", "reflect_101": "mirror", "whole-sample": "mirror",
+    "nearest": "edge", "replicate": "edge", "clamp": "edge",
+    "circular": "wrap", "grid-wrap": "wrap", "periodic": "wrap",
+    "zeros": "zero", "fill": "zero", "grid-constant": "constant",
+}  # fmt: skip
+
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -40,7 +49,7 @@ def per_axis(value, ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
     """
     if _is_int(value):
         values = (int(value),) * ndim
-    elif isinstance(value, (tuple, list)) and len(value) == ndim and all(_is_int(v) for v in value):
+    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == ndim and all(map(_is_int, value)):
         values = tuple(int(v) for v in value)
     else:
         axes = "one int" if ndim == 1 else f"one int or {ndim} ints (one per axis)"
@@ -137,7 +146,11 @@ def resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, mirr
 def check_boundary(boundary, cval) -> float:
     """Validate ``boundary`` and return the fill value (0 unless ``constant``)."""
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
-        raise CnnconvError(f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
+        alias = _ALIASES.get(boundary.lower()) if isinstance(boundary, str) else None
+        hint = f" (what other libraries call {boundary!r} is {alias!r} here)" if alias else ""
+        raise CnnconvError(
+            f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}{hint}"
+        )
     try:
         cval = float(cval)
     except (TypeError, ValueError):

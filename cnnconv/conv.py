@@ -274,8 +274,9 @@ def convolve(
 
     In ``same`` mode the padding is mirrored too (the larger half goes before), so
     that even kernels give the same result as ``scipy.signal.convolve2d(mode="same")``
-    and, for stride 1, ``convolve`` is the adjoint of ``correlate``. Parameters,
-    dtypes and shapes are those of :func:`correlate`; channel axes are not flipped.
+    and, for stride 1, ``convolve`` is the adjoint of ``correlate``; explicit
+    ``padding`` is used as given. Parameters, dtypes and shapes are those of
+    :func:`correlate`; channel axes are not flipped.
 
     Shape
     -----
