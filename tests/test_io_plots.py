@@ -124,3 +124,17 @@ def test_save_png_writes_a_valid_png_atomically(tmp_path):
     with Image.open(target) as img:
         assert img.format == "PNG" and img.size == expected_size(4, 3, 3, 16)
     assert [p.name for p in tmp_path.iterdir()] == ["k.png"]
+
+
+def test_training_plots_skip_kernels_of_a_network_without_convolutions(tmp_path):
+    from cnnconv.io.plots import save_training_plots
+    from cnnconv.nn.model import build_network
+
+    history = [{"epoch": 1, "loss": 1.0, "train_acc": 0.5, "val_acc": 0.4}]
+    written = save_training_plots(tmp_path / "p", build_network("flatten,fc4,relu", (4, 4, 1), 2), history)
+    assert [p.name for p in written] == ["curves.png"]
+    written = save_training_plots(tmp_path / "q", build_network("conv3x2,relu", (4, 4, 1), 2), history)
+    assert [p.name for p in written] == ["kernels.png", "curves.png"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CnnconvError, match="cannot create the plots folder"):
+        save_training_plots(tmp_path / "file" / "sub", build_network("flatten", (2, 2, 1), 2), history)

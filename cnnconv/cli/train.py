@@ -220,6 +220,7 @@ def epoch_line(stats, total: int) -> str:
 def finish(run: Run, result, options: dict, *, plots) -> None:
     """Save the best weights (or the last good ones), write plots, report how it ended."""
     from cnnconv.io.model import save_model
+    from cnnconv.io.plots import save_training_plots
 
     network, data, history = run.network, run.data, list(result.history)
     if result.stopped == "interrupted" and not history:
@@ -233,7 +234,7 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
                               train_images=len(data.y_train), val_images=len(data.y_val),
                               best_epoch=result.best_epoch, stopped=result.stopped))
     save_model(run.output, network, meta)
-    written = write_plots(plots, network, history) if plots is not None else []
+    written = save_training_plots(plots, network, history) if plots is not None else []
     if run.as_json:
         click.echo(json.dumps({
             "model": str(run.output), "stopped": result.stopped, "best_epoch": result.best_epoch,
@@ -242,9 +243,6 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
             "history": history, "plots": [str(p) for p in written],
             "skipped": [{"file": f, "reason": r} for f, r in data.skipped],
         }))
-    else:
-        for path in written:
-            click.echo(f"wrote {path}")
     best = _describe_best(history, result.best_epoch)
     if result.stopped == "nan":
         raise CliError(f"the loss became NaN or infinite (learning rate {options['lr']:g}; try a smaller --lr); "
@@ -258,8 +256,10 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
     message = f"{early}saved {run.output}: best {best}"
     if run.as_json:
         run.console.print(f"cnnconv: {message}", markup=False, soft_wrap=True)
-    else:
-        click.echo(message)
+        return
+    click.echo(message)
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 def _describe_best(history, best_epoch: int) -> str:
@@ -269,34 +269,6 @@ def _describe_best(history, best_epoch: int) -> str:
     if entry.get("val_acc") is None:
         return f"epoch {best_epoch}"
     return f"epoch {best_epoch}, validation accuracy {entry['val_acc']:.1%}"
-
-
-def write_plots(folder: Path, network, history) -> list[Path]:
-    """kernels.png (the first convolution's kernels, if any) and curves.png."""
-    from cnnconv.io.plots import curves_image, kernel_grid, save_png
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"{folder}: cannot create the plots folder: {exc.strerror or exc}") from None
-    written = []
-    weights = first_conv_weights(network)
-    if weights is not None:
-        save_png(kernel_grid(weights), folder / "kernels.png")
-        written.append(folder / "kernels.png")
-    series = lambda key: [h.get(key) for h in history]  # noqa: E731
-    save_png(curves_image({"train": series("loss")}, {"train": series("train_acc"), "validation": series("val_acc")}),
-             folder / "curves.png")
-    written.append(folder / "curves.png")
-    return written
-
-
-def first_conv_weights(network):
-    """The HWIO weights of the first convolution layer, or None."""
-    for module in getattr(network, "modules", []):
-        if module.spec.kind == "conv":
-            return module.params["weight"]
-    return None
 
 
 EXAMPLES = """

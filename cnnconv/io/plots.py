@@ -238,3 +238,34 @@ def save_png(image: Image.Image, path: str | Path) -> None:
     from cnnconv.io.atomic import write_atomic
 
     write_atomic(path, lambda f: image.save(f, format="PNG"))
+
+
+def first_conv_weights(network) -> np.ndarray | None:
+    """The HWIO weights of a network's first convolution layer, or None if it has none."""
+    for module in network.modules:
+        if module.spec.kind == "conv":
+            return module.params["weight"]
+    return None
+
+
+def save_training_plots(folder: str | Path, network, history: list[dict]) -> list[Path]:
+    """Write ``kernels.png`` (the first convolution's kernels, if any) and ``curves.png``.
+
+    ``history`` is ``FitResult.history``: one dict per epoch with ``loss``, ``train_acc``
+    and ``val_acc``. ``folder`` is created if needed. Returns the paths written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnconvError(f"{folder}: cannot create the plots folder: {exc.strerror or exc}") from None
+    written = []
+    weights = first_conv_weights(network)
+    if weights is not None:
+        save_png(kernel_grid(weights), folder / "kernels.png")
+        written.append(folder / "kernels.png")
+    series = {key: [entry.get(key) for entry in history] for key in ("loss", "train_acc", "val_acc")}
+    curves = curves_image({"train": series["loss"]}, {"train": series["train_acc"], "validation": series["val_acc"]})
+    save_png(curves, folder / "curves.png")
+    written.append(folder / "curves.png")
+    return written
