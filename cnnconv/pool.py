@@ -61,6 +61,13 @@ class _Geometry:
         self.p = _per_axis(padding, 2, "padding")
         self.d = _per_axis(dilation, 2, "dilation")
         n = shape[1:3]
+        for a, axis in ((0, "height"), (1, "width")):
+            if self.p[a] > n[a]:
+                # every window would hold the whole input; also keeps the work bounded by the input
+                raise CnnconvError(
+                    f"pooling padding {self.p[a]} is larger than the input {axis} {n[a]}; "
+                    "use at most the input size (or global pooling)"
+                )
         self.out = tuple(
             pool_out_size(n[a], self.k[a], self.s[a], self.p[a], self.d[a], ceil_mode) for a in (0, 1)
         )
@@ -149,7 +156,9 @@ def pool2d_forward(
         Batch, channels last.
     kernel_size, stride, padding, dilation : int or (int, int)
         Window size, step (default: ``kernel_size``), padding on each side (at most
-        ``kernel_size // 2``) and spacing of the window taps, per axis.
+        ``kernel_size // 2``, and at most the input size, where PyTorch allows more to
+        no purpose: every window would hold the whole input) and spacing of the window
+        taps, per axis.
     op : {"max", "avg", "min"}
     ceil_mode : bool
         Round the output size up (PyTorch's rule: a window starting in the right padding is dropped).
