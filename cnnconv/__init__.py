@@ -23,6 +23,8 @@ _EXPORTS = {
     "correlate": "cnnconv.conv",
     "convolve": "cnnconv.conv",
     "correlate_transpose": "cnnconv.conv",
+    "conv_plan": "cnnconv.conv",
+    "ConvPlan": "cnnconv.conv",
     "pool": "cnnconv.pool",
     "conv_out_size": "cnnconv.shapes",
     "pool_out_size": "cnnconv.shapes",
