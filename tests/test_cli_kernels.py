@@ -99,3 +99,20 @@ def test_digits_rounds_the_printed_weights():
     assert result.exit_code == 0
     assert result.output.splitlines()[2:] == ["0.0751  0.124 0.0751", " 0.124  0.204  0.124", "0.0751  0.124 0.0751"]
     assert run("sobel-x", "--digits", "0").exit_code == 2
+
+
+def test_listing_on_a_terminal_is_a_rich_table(monkeypatch):
+    import io
+
+    import rich.console
+
+    buffer, original = io.StringIO(), rich.console.Console
+    monkeypatch.setattr(rich.console, "Console", lambda **kw: original(file=buffer, width=200, **kw))
+    from cnnconv.cli.kernels import _rich_list
+    from cnnconv.io.kernels import list_bundled
+    from cnnconv.kernels import kernel_info
+
+    _rich_list([kernel_info(k) for k in list_bundled()])
+    text = buffer.getvalue()
+    assert "separable" in text and "sobel-x" in text and "─" in text  # a rule under the header
+    assert "gaussian:sigma=S[,size=N]" in text

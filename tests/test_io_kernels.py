@@ -218,3 +218,14 @@ def test_fuzz_random_bytes_as_a_kernel_file(tmp_path_factory, data):
         except CnnconvError:
             continue
         assert np.isfinite(k.weights).all()
+
+
+@given(st.one_of(st.text(max_size=40), st.sampled_from(["gaussian:", "box:", "dog:", "log:", "sobel", "1,", ";"]).flatmap(
+    lambda head: st.text(st.sampled_from("0123456789.,;=- sigmaze"), max_size=15).map(lambda tail: head + tail))))
+def test_fuzz_load_kernel_specs(spec):
+    try:
+        k = load_kernel(spec)
+    except CnnconvError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert np.isfinite(k.weights).all() and k.weights.ndim in (2, 3)
