@@ -64,20 +64,27 @@ class Kernel:
     description: str = ""
 
     def __post_init__(self):
-        w = np.array(self.weights, dtype=np.float64)
+        try:
+            w = np.array(self.weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CnnconvError(f"kernel {self.name!r}: weights must be a rectangular array of real numbers") from None
         if w.ndim not in (2, 3) or w.size == 0:
             raise CnnconvError(f"kernel {self.name!r}: weights must be a non-empty 2-D or 3-D array, got shape {w.shape}")
         if not np.isfinite(w).all():
             raise CnnconvError(f"kernel {self.name!r}: weights must be finite numbers (no NaN or infinity)")
         for what in ("scale", "offset"):
-            if not np.isfinite(getattr(self, what)):
-                raise CnnconvError(f"kernel {self.name!r}: {what} must be a finite number, got {getattr(self, what)}")
+            value = getattr(self, what)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not np.isfinite(value):
+                raise CnnconvError(f"kernel {self.name!r}: {what} must be a finite number, got {getattr(self, what)!r}")
+            object.__setattr__(self, what, value)
         if self.scale == 0:
             raise CnnconvError(f"kernel {self.name!r}: scale must not be 0 (it would zero every output)")
         w.setflags(write=False)
         object.__setattr__(self, "weights", w)
-        object.__setattr__(self, "scale", float(self.scale))
-        object.__setattr__(self, "offset", float(self.offset))
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -214,6 +214,10 @@ def test_kernel_is_frozen_and_its_weights_read_only():
         ([[1, np.nan]], {}, "finite numbers"),
         ([[1]], {"scale": 0}, "scale must not be 0"),
         ([[1]], {"offset": np.inf}, "offset must be a finite number"),
+        ([[1]], {"scale": "x"}, "scale must be a finite number, got 'x'"),
+        ([[1, 2], [3]], {}, "weights must be a rectangular array of real numbers"),
+        ([[1j]], {}, "weights must be a rectangular array of real numbers"),
+        ([["a"]], {}, "weights must be a rectangular array of real numbers"),
     ],
 )
 def test_kernel_refuses_bad_weights(weights, kwargs, message):
