@@ -307,3 +307,46 @@ def test_patience_stops_early_and_says_so(shapes, tmp_path):
     assert "stopped early: no better validation accuracy for 2 epochs" in result.stdout
     _, meta = load_model(tmp_path / "m.npz")
     assert meta["training"]["stopped"] == "early" and len(meta["history"]) == 3
+
+
+def test_ctrl_c_between_epochs_still_saves_the_best_epoch(shapes, tmp_path, monkeypatch):
+    """fit handles Ctrl-C inside its batch loop; one that lands in the epoch callback escapes it."""
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def interrupted_fit(*args, on_epoch=None, **kwargs):
+        def epoch_done(stats):
+            on_epoch(stats)
+            if stats["epoch"] == 2:
+                raise KeyboardInterrupt
+        return real_fit(*args, on_epoch=epoch_done, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    result = run("train", shapes, "--epochs", 10, *FAST, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 130 and "interrupted: saved the best model so far" in result.stderr
+    _, meta = load_model(tmp_path / "m.npz")
+    assert [h["epoch"] for h in meta["history"]] == [1, 2] and meta["training"]["best_epoch"] in (1, 2)
+
+
+def test_a_real_sigint_saves_the_best_model_so_far(shapes, tmp_path):
+    import os
+    import signal
+
+    model = tmp_path / "m.npz"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnconv", "train", str(shapes), "--epochs", "500", "--batch-size", "8", "-o", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        for line in process.stdout:
+            if line.startswith("epoch 2/500"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted: saved the best model so far" in stderr
+    _, meta = load_model(model)
+    assert meta["training"]["stopped"] == "interrupted" and len(meta["history"]) >= 2

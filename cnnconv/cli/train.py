@@ -169,7 +169,7 @@ def _print_shape_table(network) -> None:
 def fit_and_report(run: Run, options: dict):
     """Train, drawing a bar per epoch (on a terminal) and printing one line per epoch."""
     from cnnconv.io.dataset import standardise
-    from cnnconv.nn.train import fit
+    from cnnconv.nn.train import FitResult, fit
 
     data, console = run.data, run.console
     x_train = standardise(data.x_train, data.mean, data.std)
@@ -195,8 +195,17 @@ def fit_and_report(run: Run, options: dict):
             bar["progress"].stop()
             bar["progress"] = None
 
+    # fit keeps the best weights itself, but a Ctrl-C that lands between its epochs (in this
+    # callback, say) escapes it: track the best here too so that case saves it as well
+    scores = [h["val_acc"] for h in run.history if h.get("val_acc") is not None]
+    seen = {"history": list(run.history), "acc": max(scores, default=-1.0), "state": run.network.state(),
+            "epoch": max((h["epoch"] for h in run.history if h.get("val_acc") == max(scores, default=None)), default=0)}
+
     def on_epoch(stats):
         close_bar()
+        seen["history"].append(stats)
+        if stats.get("val_acc") is None or stats["val_acc"] > seen["acc"]:
+            seen.update(acc=stats.get("val_acc") or 0.0, state=run.network.state(), epoch=stats["epoch"])
         if not run.as_json:
             click.echo(epoch_line(stats, total))
 
@@ -205,6 +214,9 @@ def fit_and_report(run: Run, options: dict):
         return fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
                    on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
                    optimizer_state=run.optimizer_state, **fit_options)
+    except KeyboardInterrupt:
+        return FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
+                         stopped="interrupted", optimizer_state=run.optimizer_state or {})
     finally:
         close_bar()
 
