@@ -17,29 +17,16 @@ first NaN, where PyTorch picks the last one).
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
+from cnnconv._pool_geometry import Geometry, per_axis
 from cnnconv.errors import CnnconvError
-from cnnconv.shapes import pool_out_size
 
 #: Pooling operations accepted by ``op=``.
 POOL_OPS = ("max", "avg", "min")
 
 _FILL = {"max": -np.inf, "min": np.inf, "avg": 0.0}
 _REDUCE = {"max": np.maximum, "min": np.minimum, "avg": np.add}
-
-
-def _per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
-    """One int for every axis, or a tuple with one int per axis."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
-    if len(values) != ndim:
-        raise CnnconvError(f"{name} must be one int or {ndim} ints (one per axis), got {value!r}")
-    try:
-        return tuple(operator.index(v) for v in values)
-    except TypeError:
-        raise CnnconvError(f"{name} must be whole numbers, got {value!r}") from None
 
 
 def _float(x, name: str = "x") -> np.ndarray:
@@ -49,75 +36,6 @@ def _float(x, name: str = "x") -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise CnnconvError(f"{name} must hold real numbers, got dtype {x.dtype}")
     return x.astype(np.float64)
-
-
-class _Geometry:
-    """Window placement along the two spatial axes of an (N, H, W, C) array."""
-
-    def __init__(self, shape, kernel_size, stride, padding, dilation, ceil_mode):
-        self.shape = shape
-        self.k = _per_axis(kernel_size, 2, "kernel_size")
-        self.s = self.k if stride is None else _per_axis(stride, 2, "stride")
-        self.p = _per_axis(padding, 2, "padding")
-        self.d = _per_axis(dilation, 2, "dilation")
-        n = shape[1:3]
-        for a, axis in ((0, "height"), (1, "width")):
-            if self.p[a] > n[a]:
-                # every window would hold the whole input; also keeps the work bounded by the input
-                raise CnnconvError(
-                    f"pooling padding {self.p[a]} is larger than the input {axis} {n[a]}; "
-                    "use at most the input size (or global pooling)"
-                )
-        self.out = tuple(
-            pool_out_size(n[a], self.k[a], self.s[a], self.p[a], self.d[a], ceil_mode) for a in (0, 1)
-        )
-        if min(self.out) < 1:
-            raise CnnconvError(
-                f"pooling window {self.k[0]}x{self.k[1]} (stride {self.s[0]}x{self.s[1]}, padding "
-                f"{self.p[0]}x{self.p[1]}, dilation {self.d[0]}x{self.d[1]}) does not fit an input "
-                f"of {n[0]}x{n[1]}: the output would be empty"
-            )
-        for a, axis in ((0, "height"), (1, "width")):
-            if not self.inside(a, False).any(axis=0).all():
-                raise CnnconvError(
-                    f"a pooling window along the {axis} reads only padding (kernel_size {self.k[a]}, "
-                    f"dilation {self.d[a]}, padding {self.p[a]}, input {n[a]}): use less padding or dilation"
-                )
-        # Rows the windows read, counted from the first padding row.
-        self.need = tuple((self.out[a] - 1) * self.s[a] + self.d[a] * (self.k[a] - 1) + 1 for a in (0, 1))
-        self.canvas = tuple(max(self.need[a], self.p[a] + n[a]) for a in (0, 1))
-        self.padded = self.p != (0, 0) or any(self.need[a] > n[a] for a in (0, 1))
-
-    def taps(self, axis: int):
-        """The slice each tap of ``axis`` reads in the canvas (one per window position)."""
-        k, s, d, o = self.k[axis], self.s[axis], self.d[axis], self.out[axis]
-        return [slice(t * d, t * d + (o - 1) * s + 1, s) for t in range(k)]
-
-    def inside(self, axis: int, include_pad: bool) -> np.ndarray:
-        """(k, out) booleans: tap t of window i lies on the input (or its padding)."""
-        k, s, d, o, p = self.k[axis], self.s[axis], self.d[axis], self.out[axis], self.p[axis]
-        n = self.shape[1 + axis]
-        pos = np.arange(o)[None, :] * s + np.arange(k)[:, None] * d - p
-        low, high = (-p, n + p) if include_pad else (0, n)
-        return (pos >= low) & (pos < high)
-
-    def canvas_of(self, x: np.ndarray, fill: float) -> np.ndarray:
-        """``x`` placed in its padded canvas (``x`` itself when nothing is padded)."""
-        if not self.padded:
-            return x
-        n, h, w, c = x.shape
-        xp = np.full((n, *self.canvas, c), fill, dtype=x.dtype)
-        xp[:, self.p[0] : self.p[0] + h, self.p[1] : self.p[1] + w] = x
-        return xp
-
-    def uncanvas(self, dxp: np.ndarray) -> np.ndarray:
-        h, w = self.shape[1:3]
-        return dxp[:, self.p[0] : self.p[0] + h, self.p[1] : self.p[1] + w]
-
-    def divisor(self, include_pad: bool, dtype) -> np.ndarray:
-        """(Ho, Wo, 1) window counts for the average."""
-        counts = [self.inside(a, include_pad).sum(axis=0) for a in (0, 1)]
-        return np.multiply.outer(counts[0], counts[1]).astype(dtype)[:, :, None]
 
 
 def _check_op(op: str) -> str:
@@ -131,7 +49,7 @@ def _check_batch(x: np.ndarray, name: str = "x") -> None:
         raise CnnconvError(f"{name} must be a batch of shape (N, H, W, C), got shape {x.shape}")
 
 
-def _forward(x: np.ndarray, g: _Geometry, op: str, count_include_pad: bool) -> np.ndarray:
+def _forward(x: np.ndarray, g: Geometry, op: str, count_include_pad: bool) -> np.ndarray:
     xp = g.canvas_of(x, _FILL[op])
     reduce = _REDUCE[op]
     out = None
@@ -184,7 +102,7 @@ def pool2d_forward(
     """
     x = _float(x)
     _check_batch(x)
-    g = _Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    g = Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     return _forward(x, g, _check_op(op), count_include_pad)
 
 
@@ -226,7 +144,7 @@ def pool2d_backward(
     x, dy = _float(x), _float(dy, "dy")
     _check_batch(x)
     op = _check_op(op)
-    g = _Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    g = Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     expected = (x.shape[0], *g.out, x.shape[3])
     if dy.shape != expected:
         raise CnnconvError(f"dy must have the pooled shape {expected}, got {dy.shape}")
@@ -243,7 +161,7 @@ def pool2d_backward(
     return g.uncanvas(dxp) if g.padded else dxp
 
 
-def _route_to_first_extreme(dxp, xp, y, dy, g: _Geometry) -> None:
+def _route_to_first_extreme(dxp, xp, y, dy, g: Geometry) -> None:
     if y.shape != dy.shape:
         raise CnnconvError(f"y must have the pooled shape {dy.shape}, got {y.shape}")
     has_nan = bool(np.isnan(y).any())
@@ -363,11 +281,11 @@ def pool(
     """
     x = _float(x)
     if x.ndim == 1:
-        one = lambda v, name: (1, *_per_axis(v, 1, name))  # noqa: E731 - a height-1 image
+        one = lambda v, name: (1, *per_axis(v, 1, name))  # noqa: E731 - a height-1 image
         stride = None if stride is None else one(stride, "stride")
         y = pool2d_forward(
             x.reshape(1, 1, -1, 1), one(kernel_size, "kernel_size"), stride=stride,
-            padding=(0, *_per_axis(padding, 1, "padding")), op=op, ceil_mode=ceil_mode,
+            padding=(0, *per_axis(padding, 1, "padding")), op=op, ceil_mode=ceil_mode,
             count_include_pad=count_include_pad, dilation=one(dilation, "dilation"),
         )
         return y.reshape(-1)
