@@ -17,7 +17,13 @@ from cnnconv.shapes import pool_out_size
 
 
 def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
-    """One int for every axis, or a tuple with one int per axis."""
+    """One int for every axis, or a tuple with one int per axis.
+
+    Examples
+    --------
+    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "stride")
+    ((2, 2), (1, 3))
+    """
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
     if len(values) != ndim:
         raise CnnconvError(f"{name} must be one int or {ndim} ints (one per axis), got {value!r}")
@@ -28,7 +34,18 @@ def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
 
 
 class Geometry:
-    """Window placement along the two spatial axes of an (N, H, W, C) array."""
+    """Window placement along the two spatial axes of an (N, H, W, C) array.
+
+    Examples
+    --------
+    >>> g = Geometry((1, 5, 5, 1), 2, None, 0, 1, ceil_mode=True)
+    >>> g.out, g.padded, g.canvas          # a last, partial window: a canvas of 6 rows
+    ((3, 3), True, (6, 6))
+    >>> g.taps(0)
+    [slice(0, 5, 2), slice(1, 6, 2)]
+    >>> g.divisor(False, float)[:, :, 0].tolist()[2]
+    [2.0, 2.0, 1.0]
+    """
 
     def __init__(self, shape, kernel_size, stride, padding, dilation, ceil_mode):
         self.shape = shape
