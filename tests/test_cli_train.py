@@ -64,7 +64,7 @@ def test_training_writes_a_model_that_learned_the_shapes(trained):
     out = result.stdout
     assert "conv5x8:p2" in out and "parameters" in out  # the shape table comes first
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert len(lines) == 15 and lines[0].startswith("epoch 1/15  loss ") and "img/s" in lines[0]
+    assert len(lines) == 15 and lines[0].startswith("epoch  1/15  loss ") and "img/s" in lines[0]
     assert f"saved {model}: best epoch" in out
     network, meta = load_model(model)
     assert meta["class_names"] == list(CLASSES) and meta["channels"] == "gray"
@@ -340,7 +340,7 @@ def test_a_real_sigint_saves_the_best_model_so_far(shapes, tmp_path):
     )
     try:
         for line in process.stdout:
-            if line.startswith("epoch 2/500"):
+            if line.startswith("epoch   2/500"):
                 break
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)

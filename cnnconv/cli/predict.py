@@ -176,12 +176,14 @@ def _print_evaluation(folder, acc, correct, names, precision, recall, cm) -> Non
 
     out = _stdout_console()
     out.print(f"accuracy {acc:.1%} ({correct}/{int(cm.sum())} images in {folder})", markup=False)
+    out.print()
     per_class = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for title in ("class", "precision", "recall", "images"):
         per_class.add_column(title, justify="left" if title == "class" else "right")
     for k, name in enumerate(names):
         per_class.add_row(name, _percent(precision[k]), _percent(recall[k]), str(int(cm[k].sum())))
     out.print(per_class)
+    out.print()
     matrix = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="confusion matrix (rows: true class, columns: predicted)",
                    title_justify="left")
     matrix.add_column("true \\ predicted")

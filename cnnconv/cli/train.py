@@ -222,10 +222,10 @@ def fit_and_report(run: Run, options: dict):
 
 
 def epoch_line(stats, total: int) -> str:
-    """``epoch 3/10  loss 0.4120  train  88.1%  val  90.0%  2.1 s  1450 img/s``."""
+    """``epoch  3/10  loss 0.4120  train  88.1%  val  90.0%  2.1 s  1450 img/s``."""
     val = stats.get("val_acc")
     val_text = f"val {val:6.1%}" if val is not None else "val      -"
-    return (f"epoch {stats['epoch']}/{total}  loss {stats['loss']:.4f}  train {stats['train_acc']:6.1%}  "
+    return (f"epoch {stats['epoch']:>{len(str(total))}}/{total}  loss {stats['loss']:.4f}  train {stats['train_acc']:6.1%}  "
             f"{val_text}  {stats['seconds']:5.1f} s  {stats['images_per_s']:6.0f} img/s")
 
 
