@@ -8,6 +8,7 @@ what it uses and no more.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
@@ -42,13 +43,29 @@ class _LazyGroup(click.Group):
             # A subcommand still being built must not break the others.
             return None
 
+    def parse_args(self, ctx, args):
+        # Known before the subcommand parses its options, so even a usage error can be JSON.
+        ctx.meta["cnnconv.json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         from cnnconv.errors import CnnconvError
 
         try:
-            return super().invoke(ctx)
-        except CnnconvError as exc:
-            raise CliError(str(exc)) from None
+            try:
+                return super().invoke(ctx)
+            except CnnconvError as exc:
+                raise CliError(str(exc)) from None
+            except click.UsageError as exc:
+                # Click's usage block is four lines; scripts get one, with where to look for help.
+                where = exc.ctx.command_path if exc.ctx is not None else "cnnconv"
+                error = CliError(f"{exc.format_message()} (see '{where} --help')")
+                error.exit_code = exc.exit_code
+                raise error from None
+        except click.ClickException as exc:
+            if ctx.meta.get("cnnconv.json"):
+                click.echo(json.dumps({"ok": False, "error": exc.format_message(), "exit_code": exc.exit_code}))
+            raise
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
