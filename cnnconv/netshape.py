@@ -318,6 +318,9 @@ def _pool(layer: Layer, state: _State) -> dict:
     except CnnconvError as exc:
         raise _fail(layer, str(exc)) from None
     ph, pw = layer.padding
+    for p, n, axis in ((ph, h, "height"), (pw, w, "width")):
+        if p > n:  # the core's pool refuses it too: every window would hold the whole input
+            raise _fail(layer, f"pooling padding {p} is larger than the input {axis} {n}; use at most the input size (or gap/gmp)")
     if min(out) < 1:
         raise _empty(layer, out, h, w, c, f"window {_axes(layer.kernel)}, padding {_axes(layer.padding)}")
     notes, warnings = [], []

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from cnnconv.conv import correlate, correlate_transpose
 from cnnconv.errors import CnnconvError
@@ -177,6 +177,10 @@ def run_layer(x, layer):
 
 
 @given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 3), st.lists(layer_text(), min_size=1, max_size=3))
+@example(1, 1, 1, ["pool4:p2"])  # padding larger than the input: both refuse
+@example(5, 4, 2, ["pool3:s2:p1:ceil", "conv3x2:s2:d2:same", "tconv3x2:s2:p1:op1"])
+@example(1, 1, 1, ["tconv2x1:k2x3:s2:d2:p2:op1"])
+@example(3, 3, 1, ["avgpool4:s2:ceil"])  # one window larger than the input, as PyTorch
 def test_predicted_shapes_are_the_shapes_the_core_produces(h, w, c, texts):
     try:
         layers = parse_layers(",".join(texts))
