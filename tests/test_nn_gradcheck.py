@@ -62,11 +62,12 @@ CONV_CASES = {
 }
 
 
+@pytest.mark.parametrize("channels", [1, 3])  # one channel takes the tap-major im2col path
 @pytest.mark.parametrize("case", CONV_CASES, ids=list(CONV_CASES))
-def test_conv2d_gradients(case):
+def test_conv2d_gradients(case, channels):
     o = CONV_CASES[case]
-    x = RNG.normal(size=(2, 7, 8, 3))
-    w = RNG.normal(size=(3, 2, 3, 4))
+    x = RNG.normal(size=(2, 7, 8, channels))
+    w = RNG.normal(size=(3, 2, channels, 4))
     b = RNG.normal(size=4)
     pad = F.resolve_padding(o["padding"], (7, 8), (3, 2), o["stride"], o["dilation"])
     check_layer(

@@ -86,8 +86,9 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     """Batched multi-channel correlation ``Y_i = B_i + sum_j K_ij * Y_j`` (seed 002, eq. 10).
 
     The input is padded, every (dilated, strided) window is gathered once through
-    ``sliding_window_view`` into an im2col matrix with the channel axis outermost,
-    and one matrix product with the matching reordering of ``w`` gives all outputs.
+    ``sliding_window_view`` into an im2col matrix ``(N*Ho*Wo, kh*kw*C_in)`` in the
+    weights' own (kh, kw, C_in) order, and one matrix product gives all outputs. With
+    one input channel the matrix is built tap-major instead (``kh*kw`` slice copies).
 
     Parameters
     ----------
@@ -126,11 +127,21 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     xp = _pad(x, padding)
     sh, sw = stride
     dh, dw = dilation
-    windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
-    windows = windows[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, :, ::dh, ::dw]
-    cols = windows.reshape(n * ho * wo, c_in * kh * kw)  # (N·Ho·Wo, C·kh·kw), one copy
-    w_cols = w.transpose(2, 0, 1, 3).reshape(c_in * kh * kw, c_out)
-    y = cols @ w_cols
+    if c_in == 1:
+        # one channel: a tap-major (kh*kw, N*Ho*Wo) matrix, each row one strided slice
+        # copy, is ~3x cheaper to build than gathering windows of single floats
+        cols = np.empty((kh * kw, n, ho, wo), dtype=x.dtype)
+        for t in range(kh * kw):
+            i, j = divmod(t, kw)
+            cols[t] = xp[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw, 0]
+        cols = cols.reshape(kh * kw, n * ho * wo)
+        y = cols.T @ w.reshape(kh * kw, c_out)
+    else:
+        windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+        windows = windows[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, :, ::dh, ::dw]
+        # (N, Ho, Wo, kh, kw, C) matches the HWIO weights; each (kw, C) run is contiguous in xp
+        cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(n * ho * wo, kh * kw * c_in)
+        y = cols @ w.reshape(kh * kw * c_in, c_out)
     y += b
     return y.reshape(n, ho, wo, c_out), (x.shape, xp.shape, cols, w, stride, padding, dilation)
 
@@ -168,10 +179,11 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     kh, kw, c_in, c_out = w.shape
     n, ho, wo, _ = dy.shape
     dy2 = dy.reshape(n * ho * wo, c_out)
-    dw = (cols.T @ dy2).reshape(c_in, kh, kw, c_out).transpose(1, 2, 0, 3)
+    # cols is (kh*kw, N*Ho*Wo) for one input channel, (N*Ho*Wo, kh*kw*C_in) otherwise
+    dw = (cols @ dy2 if c_in == 1 else cols.T @ dy2).reshape(kh, kw, c_in, c_out)
     db = dy2.sum(axis=0)
     if not need_dx:
-        return None, np.ascontiguousarray(dw), db
+        return None, dw, db
     # (kh*kw, C_out, C_in): dy2 @ w_taps[t] is tap t's contribution to every input pixel
     w_taps = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
     taps = np.matmul(dy2, w_taps)  # (kh*kw, N*Ho*Wo, C_in)
@@ -186,7 +198,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
         ].reshape(n, ho, wo, c_in)
     (top, _), (left, _) = padding
     dx = dxp[:, top : top + x_shape[1], left : left + x_shape[2], :]
-    return dx, np.ascontiguousarray(dw), db
+    return dx, dw, db
 
 
 def conv2d_grouped_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):

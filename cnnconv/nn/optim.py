@@ -53,7 +53,7 @@ class _Optimizer:
         expected = {"step"} | {f"{s}.{n}" for s in self.slots for n in self.names}
         if set(state) != expected:
             raise CnnconvError(
-                f"the saved {self.kind} state does not fit this network/optimiser "
+                f"the saved optimiser state does not fit this network and optimiser ({self.kind}) "
                 f"(missing {sorted(expected - set(state))[:3]}, unexpected {sorted(set(state) - expected)[:3]})"
             )
         for slot, values in self.buffers.items():
