@@ -39,8 +39,32 @@ _FLOAT32 = 4
 
 @dataclass(frozen=True)
 class LayerRow:
-    """What one layer does to one sample. Pairs are (height, width); padding is
-    (top, bottom, left, right), for ``tconv`` the rows/columns cropped from its output."""
+    """What one layer does to one sample.
+
+    Attributes
+    ----------
+    index, text, kind, pos : int, str, str, int
+        1-based row number, the token as written, its kind and offset in the spec.
+    input, output : (int, int, int)
+        (H, W, C) before and after; a flat vector of n is (1, 1, n) with ``flat`` true.
+    activations, memory_bytes : int
+        Values in the output, and their float32 size in bytes.
+    weights, biases, params, buffers, course_params : int
+        Trainable counts (params = weights + biases); non-trainable buffers (bn's running
+        statistics); the count under the course's simplifications (seed 003).
+    macs : int
+        Multiply-accumulates of the layer's weights (bias adds not counted).
+    rf, jump, start : (int, int), (int, int) or None, (int, int) or None
+        Receptive field size, effective stride and first input pixel, per axis. For
+        ``rf_global`` rows (from fc/gap/gmp on) ``rf`` is the input size and jump/start None.
+    rf_bound : bool
+        True after a transposed convolution: ``rf`` is an upper bound.
+    padding : (int, int, int, int)
+        Padding applied (top, bottom, left, right); for ``tconv`` what is cropped.
+    params_formula, macs_formula : str
+        How the counts are made, e.g. ``"5·5·3·8 + 8"``.
+    notes, warnings : tuple of str
+    """
 
     index: int
     text: str
@@ -265,7 +289,8 @@ def _conv(layer: Layer, state: _State) -> dict:
     if layer.padding == "same" and (pt != pb or pl != pr):
         notes.append(f"same: pads {pt} top, {pb} bottom, {pl} left, {pr} right (smaller half first)")
     if layer.groups == 0 or groups > 1:
-        notes.append(f"{'depthwise: ' if layer.groups == 0 else ''}{groups} groups of {c // groups} channels")
+        notes.append(f"{'depthwise: ' if layer.groups == 0 else ''}{groups} groups of {c // groups} "
+                     f"channel{'s' if c // groups > 1 else ''}")
     _windowed(layer, state, (pt, pb, pl, pr), out, notes, warnings)
     cin = c // groups
     state.shape = (out[0], out[1], layer.out)

@@ -228,3 +228,13 @@ def test_input_shape_spellings(text, shape):
 def test_bad_input_shapes(text):
     with pytest.raises(CnnconvError, match="input shape"):
         parse_input_shape(text)
+
+
+@given(st.text(max_size=30))
+def test_fuzz_input_shape_gives_a_shape_or_our_error(text):
+    try:
+        shape = parse_input_shape(text)
+    except CnnconvError as exc:
+        assert "input shape" in str(exc)
+    else:
+        assert 1 <= len(shape) <= 3 and all(isinstance(d, int) and d >= 1 for d in shape)
