@@ -103,6 +103,18 @@ class Geometry:
         xp[:, self.p[0] : self.p[0] + h, self.p[1] : self.p[1] + w] = x
         return xp
 
+    def canvas_rows(self, x: np.ndarray, start: int, stop: int, fill: float) -> np.ndarray:
+        """Rows ``start:stop`` of the padded canvas of ``x`` (a view of ``x`` when no padding is in them)."""
+        n, h, w, c = x.shape
+        first, last = start - self.p[0], stop - self.p[0]  # the same rows, in input coordinates
+        if first >= 0 and last <= h and self.p[1] == 0 and self.need[1] <= w:
+            return x[:, first:last]
+        part = np.full((n, stop - start, self.canvas[1], c), fill, dtype=x.dtype)
+        lo, hi = max(first, 0), min(last, h)
+        if hi > lo:
+            part[:, lo - first : hi - first, self.p[1] : self.p[1] + w] = x[:, lo:hi]
+        return part
+
     def uncanvas(self, dxp: np.ndarray) -> np.ndarray:
         h, w = self.shape[1:3]
         return dxp[:, self.p[0] : self.p[0] + h, self.p[1] : self.p[1] + w]

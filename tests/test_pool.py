@@ -167,6 +167,25 @@ def test_max_min_backward_routes_to_the_first_extreme(case):
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
 
 
+@given(pool_cases())
+def test_blocks_of_rows_give_the_same_result(case):
+    # Large inputs are pooled in blocks of output rows; force tiny blocks on small inputs.
+    import cnnconv.pool as module
+
+    x, kw = _split(case)
+    try:
+        whole = pool2d_forward(x, case["kernel_size"], **kw)
+    except CnnconvError:
+        return
+    saved = module.BLOCK_BYTES
+    module.BLOCK_BYTES = 1  # every block is one output row
+    try:
+        blocked = pool2d_forward(x, case["kernel_size"], **kw)
+    finally:
+        module.BLOCK_BYTES = saved
+    np.testing.assert_array_equal(blocked, whole)
+
+
 # ---- finite differences (float64) ----------------------------------------------------------
 
 
