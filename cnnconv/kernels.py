@@ -186,6 +186,8 @@ def parse_kernel_text(text: str, source: str = "kernel", name: str | None = None
             key = setting.group(1).lower()
             if key in settings:
                 raise CnnconvError(f"{where}: a second {key} line")
+            if not setting.group(2).strip():
+                raise CnnconvError(f"{where}: {key} needs a value, like '{key} 1/16'")
             settings[key] = _setting_value(setting.group(2), where)
             continue
         values = _row(line, where)
