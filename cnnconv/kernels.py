@@ -187,7 +187,8 @@ def parse_kernel_text(text: str, source: str = "kernel", name: str | None = None
             if key in settings:
                 raise CnnconvError(f"{where}: a second {key} line")
             if not setting.group(2).strip():
-                raise CnnconvError(f"{where}: {key} needs a value, like '{key} 1/16'")
+                example = "scale 1/16" if key == "scale" else "offset 128"
+                raise CnnconvError(f"{where}: {key} needs a value, like '{example}'")
             settings[key] = _setting_value(setting.group(2), where)
             continue
         values = _row(line, where)

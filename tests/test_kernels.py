@@ -56,7 +56,7 @@ def test_three_d_slices():
         ("1 2\nscale 0\n", "k.txt: scale must not be 0"),
         ("1 2\nscale 1/0\n", "k.txt line 2: division by zero in '1/0'"),
         ("1 2\nscale two\n", "k.txt line 2: 'two' is not a number"),
-        ("1 2\noffset\n", "k.txt line 2: offset needs a value, like 'offset 1/16'"),
+        ("1 2\noffset\n", "k.txt line 2: offset needs a value, like 'offset 128'"),
         ("1 2\nscale 2\nscale 3\n", "k.txt line 3: a second scale line"),
         ("---\n1 2\n", "k.txt line 1: '---' must follow the rows of a slice"),
         ("1 2\n---\n", "k.txt: nothing after the last '---'"),
