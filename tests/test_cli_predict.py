@@ -160,3 +160,30 @@ def test_help_pages_have_examples():
     for command in ("predict", "evaluate"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Examples:" in result.output
+
+
+def test_feature_maps_of_images_with_the_same_name_do_not_overwrite_each_other(model, tmp_path):
+    path, data = model
+    result = run("predict", path, data / "circle" / "004.png", data / "square" / "004.png",
+                 "--feature-maps", tmp_path / "maps")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
+        "001-004-00-conv5x8_p2.png", "001-004-03-conv5x16.png", "002-004-00-conv5x8_p2.png", "002-004-03-conv5x16.png"]
+
+
+def test_json_lines_keep_the_order_of_the_inputs(model, tmp_path):
+    path, data = model
+    (tmp_path / "bad.png").write_bytes(b"")
+    images = [tmp_path / "bad.png", data / "circle" / "000.png", tmp_path / "bad.png"]
+    result = run("predict", path, *images, "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in records] == [str(p) for p in images]
+    assert ["error" in r for r in records] == [True, False, True] and result.exit_code == 1
+
+
+def test_names_with_brackets_are_shown_verbatim(model, tmp_path):
+    path, data = model
+    odd = tmp_path / "[bold]odd[red].png"
+    odd.write_bytes((data / "circle" / "000.png").read_bytes())
+    result = run("predict", path, odd)
+    assert result.exit_code == 0 and "[bold]odd[red].png" in result.stdout

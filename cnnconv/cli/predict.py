@@ -65,54 +65,54 @@ def predict_cmd(model, images, top_k, as_json, feature_maps):
     network, meta = load_model(model)
     console = stderr_console()
     h, w, _ = network.input_shape
-    good, arrays, failures = [], [], []
-    for path in images:
+    results: list[dict] = [{"image": str(path)} for path in images]  # one per input, in order
+    good, arrays = [], []
+    for i, path in enumerate(images):
         try:
             array, original = load_for_model(path, meta["channels"], (h, w))
         except CnnconvError as exc:
-            failures.append((path, str(exc)))
+            results[i]["error"] = str(exc)
             continue
         if original != (h, w) and not as_json:
             console.print(f"cnnconv: note: {path} resized from {original[0]}x{original[1]} to the model's {h}x{w}",
                           markup=False, soft_wrap=True)
-        good.append(path)
+        good.append(i)
         arrays.append(array)
     top_k = min(top_k, network.num_classes)
-    rows = []
     if arrays:
         x = standardise(np.stack(arrays), meta["mean"], meta["std"])
-        probabilities = predict_proba(network, x)
-        for path, p in zip(good, probabilities):
-            order = np.argsort(-p, kind="stable")[:top_k]
-            rows.append((path, [(meta["class_names"][k], float(p[k])) for k in order]))
+        for i, p in zip(good, predict_proba(network, x)):
+            top = [{"class": meta["class_names"][k], "probability": float(p[k])}
+                   for k in np.argsort(-p, kind="stable")[:top_k]]
+            results[i].update({"class": top[0]["class"], "probability": top[0]["probability"], "top": top})
         if feature_maps is not None:
-            _write_feature_maps(feature_maps, network, good, x, console, as_json)
-    _report_predictions(rows, failures, top_k, as_json)
-    for path, message in failures:
-        console.print(f"cnnconv: error: {message}", markup=False, soft_wrap=True)
+            _write_feature_maps(feature_maps, network, [images[i] for i in good], x, console, as_json)
+    _report_predictions(results, top_k, as_json)
+    failures = [r for r in results if "error" in r]
+    for record in failures:
+        console.print(f"cnnconv: error: {record['error']}", markup=False, soft_wrap=True)
     if failures:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
-def _report_predictions(rows, failures, top_k, as_json) -> None:
-    if as_json:
-        for path, top in rows:
-            click.echo(json.dumps({"image": str(path), "class": top[0][0], "probability": top[0][1],
-                                   "top": [{"class": c, "probability": p} for c, p in top]}))
-        for path, message in failures:
-            click.echo(json.dumps({"image": str(path), "error": message}))
+def _report_predictions(results, top_k, as_json) -> None:
+    if as_json:  # one JSON line per input, failures included
+        for record in results:
+            click.echo(json.dumps(record))
         return
-    if not rows:
+    if not any("top" in r for r in results):
         return
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("image", overflow="fold")
     for rank in range(1, top_k + 1):
         table.add_column(f"#{rank}")
-    for path, top in rows:
-        table.add_row(str(path), *(f"{c} {p:.1%}" for c, p in top))
+    for record in results:
+        if "top" in record:
+            table.add_row(escape(record["image"]), *(escape(f"{t['class']} {t['probability']:.1%}") for t in record["top"]))
     _stdout_console().print(table)
 
 
@@ -123,10 +123,13 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> No
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"{folder}: cannot create the feature-map folder: {exc.strerror or exc}") from None
+    stems = [path.stem for path in paths]
+    clash = len(set(stems)) < len(stems)  # a/0.png and b/0.png must not overwrite each other
     for i, path in enumerate(paths):
+        name = f"{i + 1:03d}-{path.stem}" if clash else path.stem
         for index, text, maps in network.feature_maps(x[i : i + 1]):
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
-            target = folder / f"{path.stem}-{index:02d}-{safe}.png"
+            target = folder / f"{name}-{index:02d}-{safe}.png"
             save_png(feature_map_grid(maps[0]), target)
             if not as_json:
                 console.print(f"wrote {target}", markup=False, soft_wrap=True)
@@ -172,6 +175,7 @@ def evaluate_cmd(model, data_dir, as_json):
 
 def _print_evaluation(folder, acc, correct, names, precision, recall, cm) -> None:
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     out = _stdout_console()
@@ -181,14 +185,14 @@ def _print_evaluation(folder, acc, correct, names, precision, recall, cm) -> Non
     for title in ("class", "precision", "recall", "images"):
         per_class.add_column(title, justify="left" if title == "class" else "right")
     for k, name in enumerate(names):
-        per_class.add_row(name, _percent(precision[k]), _percent(recall[k]), str(int(cm[k].sum())))
+        per_class.add_row(escape(name), _percent(precision[k]), _percent(recall[k]), str(int(cm[k].sum())))
     out.print(per_class)
     out.print()
     matrix = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="confusion matrix (rows: true class, columns: predicted)",
                    title_justify="left")
     matrix.add_column("true \\ predicted")
     for name in names:
-        matrix.add_column(name, justify="right")
+        matrix.add_column(escape(name), justify="right")
     for k, name in enumerate(names):
-        matrix.add_row(name, *(str(int(v)) for v in cm[k]))
+        matrix.add_row(escape(name), *(str(int(v)) for v in cm[k]))
     out.print(matrix)
