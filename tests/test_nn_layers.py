@@ -295,3 +295,31 @@ def test_default_spec_builds_for_any_reasonable_size(size):
     net = build_network(parse_layers(spec), size, 5)
     assert net.activation_shapes()[-1] == (1, 1, 5)
     assert net.num_parameters() < 2_000_000
+
+
+_TOKENS = st.one_of(
+    st.builds(lambda k, f, opt: f"conv{k}x{f}{opt}", st.integers(1, 4), st.integers(1, 3),
+              st.sampled_from(["", ":s2", ":p1", ":same", ":s2:same", ":d2", ":full", ":s2:p1:d2"])),
+    st.builds(lambda k, opt: f"pool{k}{opt}", st.integers(2, 3), st.sampled_from(["", ":s1", ":ceil", ":s2:p1"])),
+    st.builds(lambda k: f"avgpool{k}:s1", st.integers(1, 3)),
+    st.sampled_from(["relu", "tanh", "abs", "lcn3", "dropout0.1", "softmax"]),
+)
+
+
+@given(st.lists(_TOKENS, min_size=1, max_size=5), st.integers(5, 14), st.integers(5, 14), st.integers(1, 2),
+       st.sampled_from(["", ",gap", ",gmp", ",flatten", ",fc4,relu"]))
+def test_random_stacks_agree_with_cnnconv_shape(tokens, h, w, c, tail):
+    spec = ",".join(tokens) + tail
+    layers = parse_layers(spec)
+    try:
+        predicted = [row.output for row in summarize_network((h, w, c), layers).rows]
+    except CnnconvError:
+        with pytest.raises(CnnconvError):
+            build_network(layers, (h, w, c), 3)
+        return
+    net = build_network(layers, (h, w, c), 3)
+    assert net.activation_shapes()[: len(predicted)] == predicted
+    x = np.random.default_rng(0).normal(size=(2, h, w, c)).astype(np.float32)
+    for module, shape in zip(net.modules, net.activation_shapes()):
+        x = module.forward(x)
+        assert x.shape[1:] == (shape if len(module.out_shape) == 3 else (shape[2],))
