@@ -133,6 +133,7 @@ def test_text_csv_mat_npy_and_other_files(tmp_path: Path):
         k = load_kernel(str(tmp_path / name))
         assert k.weights.tolist() == [[1, 2], [3, 4]] and k.name == "k", name
     assert load_kernel(str(tmp_path / "k.txt")).description == "mine"
+    assert load_kernel(tmp_path / "k.txt").weights.tolist() == [[1, 2], [3, 4]]
     assert load_kernel(str(tmp_path / "k.csv")).description.startswith("from ")
     assert load_kernel(str(tmp_path / "k.mat")).scale == 0.5 and load_kernel(str(tmp_path / "k.mat")).offset == 1
 

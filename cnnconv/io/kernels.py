@@ -7,7 +7,7 @@ read from ``kernels/`` next to the package when running from a checkout.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -145,12 +145,13 @@ def _unknown(spec: str) -> CnnconvError:
     )
 
 
-def load_kernel(spec: str) -> Kernel:
+def load_kernel(spec: str | PurePath) -> Kernel:
     """The kernel a ``--kernel`` value names.
 
     Tried in order: a bundled name (case and ``_``/``-`` ignored), a parametric kernel
     (``gaussian:sigma=2``, ``box:7``, ``log:sigma=1.4``, ``dog:1,2``), an existing
     file, an inline matrix (``"1,2,1; 0,0,0; -1,-2,-1"``, recognised by its ``,`` or ``;``).
+    A ``pathlib`` path is always a file.
 
     Examples
     --------
@@ -163,6 +164,8 @@ def load_kernel(spec: str) -> Kernel:
     ...
     cnnconv.errors.CnnconvError: unknown kernel 'sobelx'; did you mean 'sobel-x'? (cnnconv kernels lists them)
     """
+    if isinstance(spec, PurePath):
+        return read_kernel_file(spec)
     if not isinstance(spec, str) or not spec.strip():
         raise CnnconvError(f"a kernel spec must be a non-empty string, got {spec!r}")
     files = _bundled_files()
