@@ -236,6 +236,7 @@ def test_resume_refuses_options_that_contradict_the_model(trained, shapes, tmp_p
     [
         (["--size", "0x4"], "is not a size"),
         (["--size", "big"], "is not a size"),
+        (["--size", "100000x100000"], "over the limit"),
         (["--lr", "0"], "is not a learning rate"),
         (["--lr", "-1"], "is not a learning rate"),
         (["--val-split", "1"], "--val-split"),
@@ -350,3 +351,13 @@ def test_a_real_sigint_saves_the_best_model_so_far(shapes, tmp_path):
     assert "interrupted: saved the best model so far" in stderr
     _, meta = load_model(model)
     assert meta["training"]["stopped"] == "interrupted" and len(meta["history"]) >= 2
+
+
+@pytest.mark.parametrize("args", [["-o", "{data}/circle/000.png"], ["-o", "m.npz", "--plots", "{data}/plots"]],
+                         ids=["output-over-an-image", "plots-inside-the-data"])
+def test_nothing_is_written_into_the_data_folder(tmp_path, args):
+    data = make_shapes(tmp_path / "data", per_class=2)
+    before = (data / "circle" / "000.png").read_bytes()
+    result = run("train", data, "--epochs", 1, *[a.format(data=data) for a in args])
+    assert result.exit_code == 2 and "inside the data folder" in result.output
+    assert (data / "circle" / "000.png").read_bytes() == before and not (data / "plots").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
 
 EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
+MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit: no resize target may exceed it
 
 
 class SizeType(click.ParamType):
@@ -25,7 +27,11 @@ class SizeType(click.ParamType):
         if not match or int(match[1]) < 1 or (match[2] is not None and int(match[2]) < 1):
             self.fail(f"{value!r} is not a size; give HxW like 32x32 (or one number for a square)", param, ctx)
         height = int(match[1])
-        return height, int(match[2]) if match[2] is not None else height
+        width = int(match[2]) if match[2] is not None else height
+        if height * width > MAX_PIXELS:
+            self.fail(f"{value!r} is {height * width} pixels per image, over the limit of {MAX_PIXELS}; "
+                      "a small CNN wants small images, e.g. 64x64", param, ctx)
+        return height, width
 
 
 def decode_progress(console, what: str):
@@ -66,7 +72,7 @@ class Run:
         self.__dict__.update(fields)
 
 
-def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, as_json) -> Run:
+def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json) -> Run:
     """Check the options, load the data (or the model to resume), build the network."""
     from cnnconv.errors import CnnconvError
     from cnnconv.io.atomic import refuse_overwriting_inputs
@@ -77,8 +83,12 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         refuse_overwriting_inputs(output, [resume] if resume else [])
     except CnnconvError as exc:
         raise click.BadParameter(f"{exc} (e.g. -o {output.stem}-2{output.suffix})", param_hint="-o/--output") from None
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise CliError(f"{output}: the directory {output.parent} does not exist; create it first")
+    _refuse_writing_into_the_data(data_dir, output, plots)
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"{output}: the directory {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):  # find out now, not after the training
+        raise CliError(f"{output}: cannot write to the directory {folder} (permission denied)")
     layers = _parse_spec(spec) if spec is not None else None
     previous = None
     if resume is not None:
@@ -99,6 +109,19 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         _print_shape_table(network)
     return Run(data=data, network=network, output=output, resume=resume, console=console, as_json=as_json,
                data_dir=data_dir, history=history, optimizer_state=optimizer_state)
+
+
+def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | None) -> None:
+    """An image of the data set is an input; PNG plots inside it would become training images."""
+    from cnnconv.io.dataset import IMAGE_SUFFIXES
+
+    root = data_dir.resolve()
+    if output.suffix.lower() in IMAGE_SUFFIXES and output.resolve().is_relative_to(root):
+        raise click.BadParameter(f"{output} is an image inside the data folder {data_dir}; "
+                                 "the model file goes elsewhere (e.g. -o model.npz)", param_hint="-o/--output")
+    if plots is not None and plots.resolve().is_relative_to(root):
+        raise click.BadParameter(f"{plots} is inside the data folder {data_dir}, where the PNGs would be "
+                                 "taken for training images; choose a folder outside it", param_hint="--plots")
 
 
 def _parse_spec(spec):
@@ -336,6 +359,6 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
     options = dict(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                    weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)
     run = prepare(data_dir, spec=spec, channels=channels, size=size, val_split=val_split, seed=seed,
-                    output=output, resume=resume, as_json=as_json)
+                    output=output, resume=resume, plots=plots, as_json=as_json)
     result = fit_and_report(run, options)
     finish(run, result, options, plots=plots)
