@@ -181,9 +181,10 @@ def test_transposed_receptive_field_is_a_safe_bound(layers):
 
 
 def test_transposed_receptive_field_is_tight_for_one_layer():
-    for k, s, p in [(3, 2, 1), (4, 2, 1), (2, 2, 0), (5, 1, 0), (3, 3, 0)]:
-        rf = transposed_receptive_field_step(1, 1, 0, k, s, p)[0]
+    for k, s, p in [(3, 2, 1), (4, 2, 1), (2, 2, 0), (5, 1, 0), (3, 3, 0), (4, 3, 2)]:
+        rf, jump, start = transposed_receptive_field_step(1, 1, 0, k, s, p)
         assert rf == max(len(field([("tconv", k, s, p, 1)], o)) for o in range(10))
+        assert start == min(field([("tconv", k, s, p, 1)], 0))  # first input the first output reads
 
 
 def test_distill_closed_form_for_vgg16():

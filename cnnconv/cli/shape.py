@@ -188,7 +188,8 @@ def _print_table(summary, explain: bool) -> None:
     needed = sum(widths.values()) + 3 * len(columns)
     if needed > console.width:  # never crush a number: let a narrow terminal wrap the lines
         console = Console(highlight=False, width=needed)
-    console.print(f"input {_shape(summary.input, summary.input_flat)} ({_count(summary.input):,} values)")
+    console.print(f"input {_shape(summary.input, summary.input_flat)} ({_count(summary.input):,} values); "
+                  "MACs = multiply-accumulates per sample, bias adds not counted; RF in input pixels")
     console.print(table)
     for line in [*_footer(summary, t), *(_explain(summary, t) if explain else [])]:
         console.print(line)
@@ -208,7 +209,7 @@ def _footer(summary, t) -> list[str]:
     lines = [
         f"parameters: {t['params']:,} ({t['weights']:,} weights + {t['biases']:,} biases) = "
         f"{_bytes(t['param_bytes'])} as float32" + (f"; plus {t['buffers']:,} non-trainable buffers" if t["buffers"] else ""),
-        f"MACs: {t['macs']:,} ({_MACS_NOTE})",
+        f"MACs: {t['macs']:,} per sample (conv/tconv/fc weights; bias adds, pooling and activations not counted)",
         f"activations: {t['activations']:,} values per sample = {_bytes(t['activation_bytes'])} as float32 "
         f"(all layer outputs; the input adds {_bytes(t['input_bytes'])})",
     ]
