@@ -117,6 +117,7 @@ def test_gray_is_forced_with_pillows_luma_conversion(tmp_path):
 def test_sixteen_bit_gray_is_scaled_not_clipped(tmp_path):
     Image.fromarray(np.array([[0, 32768], [65535, 65535]], dtype=np.uint16)).save(tmp_path / "deep.png")
     assert decode_image(tmp_path / "deep.png", None, None).tolist() == [[0, 128], [255, 255]]
+    assert decode_image(tmp_path / "deep.png", "rgb", None)[..., 1].tolist() == [[0, 128], [255, 255]]
 
 
 def test_the_exif_orientation_is_honoured(tmp_path):
@@ -212,3 +213,18 @@ def test_evaluation_uses_the_test_folder_when_there_is_one(tmp_path):
 def test_channel_stats_of_a_constant_channel_keep_std_one():
     mean, std = channel_stats(np.full((3, 2, 2, 1), 0.5, dtype=np.float32))
     assert mean.tolist() == [0.5] and std.tolist() == [1.0]
+
+
+@pytest.mark.parametrize(
+    "mode, fmt, colour",
+    [("CMYK", "jpeg", True), ("P", "png", True), ("LA", "png", False), ("RGBA", "png", True),
+     ("1", "png", False), ("F", "tiff", False), ("L", "bmp", False), ("RGB", "webp", True)],
+)
+def test_every_common_mode_decodes_to_8_bit_gray_or_rgb(tmp_path, mode, fmt, colour):
+    path = tmp_path / f"x.{fmt}"
+    image = Image.new("RGB", (6, 5), (250, 30, 30)).convert(mode) if mode != "F" else Image.new("F", (6, 5), 0.5)
+    image.save(path)
+    native = decode_image(path, None, None)
+    assert native.dtype == np.uint8 and native.shape == ((5, 6, 3) if colour else (5, 6))
+    assert decode_image(path, "gray", None).shape == (5, 6)
+    assert decode_image(path, "rgb", (3, 4)).shape == (3, 4, 3)

@@ -160,9 +160,10 @@ def decode_image(path: str | Path, channels: str | None, size: tuple[int, int] |
     """
     with Image.open(path) as img:
         img = ImageOps.exif_transpose(img)
-        gray_mode = img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-        if channels == "gray" or (channels is None and gray_mode):
-            img = img.convert("L") if img.mode not in ("I", "I;16", "I;16B", "I;16L", "F") else _deep_to_l(img)
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            img = _deep_to_l(img)  # before any convert: Pillow would clip 16-bit values to 255
+        if channels == "gray" or (channels is None and img.mode in ("1", "L", "LA")):
+            img = img.convert("L")
         else:
             img = img.convert("RGB")
         if size is not None and (img.height, img.width) != tuple(size):
