@@ -200,3 +200,19 @@ def test_predicted_shapes_are_the_shapes_the_core_produces(h, w, c, texts):
             return
         x = run_layer(x, layer)
         assert x.shape == predicted[i], (texts, i)
+
+
+_PIECES = st.sampled_from(["conv3x4", "conv1x2", "tconv2x3", "pool2", "avgpool3", "gap", "fc5", "flatten",
+                           "relu", "bn", "lcn3", "dropout", ":s2", ":p1", ":same", ":full", ":d2", ":g2",
+                           ":dw", ":op1", ":ceil", ":k1x3", ",", ",", "*2", "(", ")", "0", "9"])
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 6), st.lists(_PIECES, max_size=14).map("".join))
+def test_fuzz_any_spec_and_input_give_a_summary_or_our_error(h, w, c, spec):
+    try:
+        net = summarize_network((h, w, c), spec)
+    except CnnconvError as exc:
+        assert str(exc).startswith("layer spec: ")
+    else:
+        assert all(min(r.output) >= 1 for r in net.rows)
+        json.dumps(net.as_dict())
