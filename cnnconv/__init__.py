@@ -26,12 +26,17 @@ _EXPORTS = {
     "conv_plan": "cnnconv.conv",
     "ConvPlan": "cnnconv.conv",
     "pool": "cnnconv.pool",
+    "pool2d_forward": "cnnconv.pool",
+    "pool2d_backward": "cnnconv.pool",
     "conv_out_size": "cnnconv.shapes",
     "pool_out_size": "cnnconv.shapes",
     "conv_transpose_out_size": "cnnconv.shapes",
     "same_padding": "cnnconv.shapes",
     "parse_layers": "cnnconv.layerspec",
-    "get_kernel": "cnnconv.kernels",
+    "Kernel": "cnnconv.kernels",
+    "parse_kernel_text": "cnnconv.kernels",
+    "kernel_info": "cnnconv.kernels",
+    "load_kernel": "cnnconv.io.kernels",
 }
 
 __all__ = ["__version__", *_EXPORTS]
