@@ -85,6 +85,11 @@ def _sized_head(name: str, kind: str, rest: str, head: str, text: str, pos: int,
         prefix = head[: len(name) + match.end()]
         if not tail.startswith("x"):
             raise LayerSpecError(text, pos, f"expected 'x' and a filter count after '{prefix}' (e.g. {prefix}x16)")
+        three = re.fullmatch(r"x([0-9]+)x([0-9]+)", tail)
+        if three:  # conv3x5x16: the kernel's width or a second size? say how to write it
+            kw, filters = three.groups()
+            raise LayerSpecError(text, pos, f"a non-square kernel is written {name}{size}x{filters}:k{size}x{kw} "
+                                            f"({size}×{kw} kernel, {filters} filters)")
         if not NUM.fullmatch(tail[1:]):
             got = f", got '{head[len(prefix) + 1:]}'" if tail[1:] else ""
             raise LayerSpecError(text, pos, f"expected a filter count after '{prefix}x' (e.g. {prefix}x16){got}")
