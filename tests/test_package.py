@@ -1,0 +1,33 @@
+"""The package surface: top-level exports resolve, version agrees, ``python -m cnnconv`` runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import cnnconv
+
+
+@pytest.mark.parametrize("name", sorted(cnnconv._EXPORTS))
+def test_every_top_level_export_resolves(name):
+    assert getattr(cnnconv, name) is not None
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        cnnconv.nope  # noqa: B018
+
+
+def test_python_dash_m_reports_the_package_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnconv", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"cnnconv, version {cnnconv.__version__}"
+
+
+def test_version_matches_the_installed_metadata():
+    from importlib.metadata import version
+
+    assert version("cnnconv") == cnnconv.__version__
