@@ -156,7 +156,8 @@ def conv_plan(
     spans = tuple(d * (k - 1) + 1 for k, d in zip(spatial_k, dilation))
     if any(p < e for p, e in zip(padded, spans)):
         raise CnnconvError(
-            f"kernel {w_shape} spans {spans} (with dilation {dilation}) but the padded input is only "
+            f"the output would be empty: kernel {w_shape} spans {spans} (with dilation {dilation}) but the "
+            f"padded input is only "
             f"{padded}; use a smaller kernel, more padding, or mode='same'"
         )
     out = tuple((p - e) // s + 1 for p, e, s in zip(padded, spans, stride))
