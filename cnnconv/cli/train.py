@@ -323,7 +323,7 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 
 @click.command("train", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--layers", "spec", metavar="SPEC", help="Layer spec as for 'cnnconv shape' (default: LeNet-like for the input size).")
+@click.option("--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar; default: LeNet-like for the input size).")
 @click.option("--gray", "channels", flag_value="gray", help="Train on gray images (default: gray if every image is gray).")
 @click.option("--rgb", "channels", flag_value="rgb", help="Train on colour images.")
 @click.option("--size", type=SizeType(), help="Resize every image to HxW (default: the size of the first image; all must match).")
@@ -339,7 +339,7 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Epochs to train (more epochs with --resume).")
 @click.option("--patience", type=click.IntRange(1), help="Stop after N epochs without a better validation accuracy.")
-@click.option("--seed", type=int, help="Seed of the split, the initial weights and the batch order  [default: 0, or the resumed model's].")
+@click.option("--seed", type=int, help="Seed of the split, the initial weights and the batch order.  [default: 0, or the resumed model's]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.npz"), show_default=True,
               help="Model file to write (atomically).")
 @click.option("--resume", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="MODEL",
