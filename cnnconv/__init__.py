@@ -33,6 +33,8 @@ _EXPORTS = {
     "conv_transpose_out_size": "cnnconv.shapes",
     "same_padding": "cnnconv.shapes",
     "parse_layers": "cnnconv.layerspec",
+    "LayerSpecError": "cnnconv.layerspec",
+    "summarize_network": "cnnconv.netshape",
     "Kernel": "cnnconv.kernels",
     "parse_kernel_text": "cnnconv.kernels",
     "kernel_info": "cnnconv.kernels",
