@@ -39,6 +39,9 @@ _EXPORTS = {
     "parse_kernel_text": "cnnconv.kernels",
     "kernel_info": "cnnconv.kernels",
     "load_kernel": "cnnconv.io.kernels",
+    "load_model": "cnnconv.io.model",
+    "save_model": "cnnconv.io.model",
+    "load_dataset": "cnnconv.io.dataset",
 }
 
 __all__ = ["__version__", *_EXPORTS]
