@@ -14,8 +14,10 @@ import numpy as np
 
 from cnnconv.engines._layout import out_shape
 
-#: Output tile edge for large images; measured in BENCHMARKS.md ("FFT tile size").
-FFT_TILE = 1000
+#: Transform edge of one tile on large images: power-of-two 512 tiles ran 2-3x faster than
+#: 1000-output tiles (fast size 1024) and than 7-smooth sizes like 525 at 4096x4096 with 15x15
+#: and 31x31 kernels (BENCHMARKS.md, "FFT tile size").
+FFT_SIZE = 512
 
 
 def next_fast_len(n):
@@ -50,8 +52,16 @@ def _spectrum_product(xf, kf, kernel_ndim):
     return np.einsum("ijc,ijcn->ijn", xf, kf)
 
 
-def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), tile=FFT_TILE):
-    """Valid correlation by real FFT, tiled (overlap-save) when the output exceeds ``tile``.
+def _tiles(n_out, step, extent, size):
+    """Output rows (or columns) per tile along one axis, and the FFT length of a full tile."""
+    if (n_out - 1) * step + extent <= size:
+        return n_out, next_fast_len((n_out - 1) * step + extent)
+    size = max(size, 1 << (2 * extent - 1).bit_length())
+    return (size - extent) // step + 1, size
+
+
+def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), fft_size=FFT_SIZE):
+    """Valid correlation by real FFT, tiled (overlap-save) when the input exceeds ``fft_size``.
 
     Shape
     -----
@@ -73,8 +83,8 @@ def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), tile=FFT_TILE):
     flipped = np.zeros((eh, ew) + w.shape[2:], dtype=w.dtype)
     flipped[::dh, ::dw] = w
     flipped = flipped[::-1, ::-1]
-    th = ho if ho * sh <= tile else max(1, tile // sh)
-    tw = wo if wo * sw <= tile else max(1, tile // sw)
+    th, fh = _tiles(ho, sh, eh, fft_size)
+    tw, fw = _tiles(wo, sw, ew, fft_size)
     out = np.empty(shape, dtype=xp.dtype)
     spectra = {}
     for i0 in range(0, ho, th):
@@ -83,7 +93,8 @@ def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), tile=FFT_TILE):
             j1 = min(wo, j0 + tw)
             rows_in = (i1 - i0 - 1) * sh + eh
             cols_in = (j1 - j0 - 1) * sw + ew
-            size = (next_fast_len(rows_in), next_fast_len(cols_in))
+            size = (fh if i1 - i0 == th else next_fast_len(rows_in),
+                    fw if j1 - j0 == tw else next_fast_len(cols_in))
             if size not in spectra:
                 spectra[size] = np.fft.rfft2(flipped, s=size, axes=(0, 1))
             tile_in = xp[i0 * sh : i0 * sh + rows_in, j0 * sw : j0 * sw + cols_in]

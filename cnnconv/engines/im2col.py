@@ -7,8 +7,11 @@ the column buffer cache-sized, so a 4096x4096 image never gets a kh*kw-times cop
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
+from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import out_shape, strip_rows, tap_view
 
 
@@ -41,16 +44,17 @@ def correlate_im2col(xp, w, stride=(1, 1), dilation=(1, 1)):
     rows = strip_rows(int(np.prod(lead)) * xp.itemsize)
     buf = np.empty((min(rows, ho),) + lead, dtype=xp.dtype)
     out = np.empty(shape, dtype=xp.dtype)
-    for r0 in range(0, ho, rows):
-        r1 = min(ho, r0 + rows)
-        m = r1 - r0
-        for t in range(ntap):
-            view = tap_view(xp, r0, r1, t // kw, t % kw, wo, stride, dilation)
-            if per_channel:
-                buf[:m, ..., t] = view
-            else:
-                buf[:m, :, t, :] = view
-        cols = buf[:m].reshape(-1, ntap) if per_channel else buf[:m].reshape(m * wo, -1)
-        dest = out[r0:r1].reshape(-1) if wmat.ndim == 1 else out[r0:r1].reshape(m * wo, -1)
-        np.matmul(cols, wmat, out=dest)
+    with single_threaded_blas() if ho > rows else contextlib.nullcontext():
+        for r0 in range(0, ho, rows):
+            r1 = min(ho, r0 + rows)
+            m = r1 - r0
+            for t in range(ntap):
+                view = tap_view(xp, r0, r1, t // kw, t % kw, wo, stride, dilation)
+                if per_channel:
+                    buf[:m, ..., t] = view
+                else:
+                    buf[:m, :, t, :] = view
+            cols = buf[:m].reshape(-1, ntap) if per_channel else buf[:m].reshape(m * wo, -1)
+            dest = out[r0:r1].reshape(-1) if wmat.ndim == 1 else out[r0:r1].reshape(m * wo, -1)
+            np.matmul(cols, wmat, out=dest)
     return out

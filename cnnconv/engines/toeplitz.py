@@ -10,9 +10,12 @@ Stride is folded in: strided rows are copied and the matrix only has the strided
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from cnnconv.engines._layout import kernel_as_bank, out_shape, strip_rows
+from cnnconv.engines._blas import single_threaded_blas
+from cnnconv.engines._layout import STRIP_BYTES, kernel_as_bank, out_shape, strip_rows
 
 
 def block_width(ew, n_out, wo):
@@ -21,10 +24,10 @@ def block_width(ew, n_out, wo):
     Narrow blocks waste fewer multiplications by zero (the matrix is (Bo+kw-1) x Bo with only
     kw non-zeros per column) but make thinner GEMMs; wide kernels need wider blocks.
 
-    >>> block_width(3, 1, 4096), block_width(15, 1, 4096), block_width(3, 64, 4096), block_width(3, 1, 10)
-    (32, 64, 4, 10)
+    >>> block_width(3, 1, 4096), block_width(31, 1, 4096), block_width(3, 64, 4096), block_width(3, 1, 10)
+    (24, 48, 4, 10)
     """
-    bo = 32 if ew <= 8 else 64
+    bo = 24 if ew <= 16 else 48
     return max(1, min(bo, max(4, 256 // n_out), wo))
 
 
@@ -50,7 +53,7 @@ def toeplitz_matrix(w4, bo, sw, dw):
     return t.reshape(kh * bi * c, bo * n), bi
 
 
-def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1)):
+def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16 * STRIP_BYTES):
     """Valid correlation as one banded-Toeplitz GEMM per row strip.
 
     Shape
@@ -71,7 +74,7 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1)):
     h, width, c = x3.shape
     w4 = kernel_as_bank(w, c if (w.ndim == 2 and xp.ndim == 3) else None)
     kh, kw, _, n = w4.shape
-    bo = block_width(dw * (kw - 1) + 1, n, wo)
+    bo = bo or block_width(dw * (kw - 1) + 1, n, wo)
     t, bi = toeplitz_matrix(w4, bo, sw, dw)
     flat = x3.reshape(h, width * c)
     nbf = wo // bo
@@ -82,20 +85,21 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1)):
     tail = flat[:, tail0 : tail0 + bi * c]
     nb = nbf + 1
     k = kh * bi * c
-    rows = strip_rows(nb * (k + bo * n) * x3.itemsize)
+    rows = strip_rows(nb * (k + bo * n) * x3.itemsize, budget)
     buf = np.empty((min(rows, ho), nb, kh, bi * c), dtype=x3.dtype)
     res = np.empty((min(rows, ho), nb, bo, n), dtype=x3.dtype)
     out = np.empty(shape, dtype=x3.dtype)
     out3 = out.reshape(ho, wo, n)
-    for r0 in range(0, ho, rows):
-        r1 = min(ho, r0 + rows)
-        m = r1 - r0
-        for a in range(kh):
-            top = r0 * sh + a * dh
-            sel = slice(top, top + (m - 1) * sh + 1, sh)
-            buf[:m, :nbf, a] = grid[sel]
-            buf[:m, nbf, a] = tail[sel]
-        np.matmul(buf[:m].reshape(m * nb, k), t, out=res[:m].reshape(m * nb, bo * n))
-        out3[r0:r1, : nbf * bo] = res[:m, :nbf].reshape(m, nbf * bo, n)
-        out3[r0:r1, wo - bo :] = res[:m, nbf]
+    with single_threaded_blas() if ho > rows else contextlib.nullcontext():
+        for r0 in range(0, ho, rows):
+            r1 = min(ho, r0 + rows)
+            m = r1 - r0
+            for a in range(kh):
+                top = r0 * sh + a * dh
+                sel = slice(top, top + (m - 1) * sh + 1, sh)
+                buf[:m, :nbf, a] = grid[sel]
+                buf[:m, nbf, a] = tail[sel]
+            np.matmul(buf[:m].reshape(m * nb, k), t, out=res[:m].reshape(m * nb, bo * n))
+            out3[r0:r1, : nbf * bo] = res[:m, :nbf].reshape(m, nbf * bo, n)
+            out3[r0:r1, wo - bo :] = res[:m, nbf]
     return out
