@@ -76,6 +76,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     if path.is_dir():
         raise CnnconvError(f"{path}: is a directory; give a file name for the output")
     if not directory.is_dir():
+        if directory.exists():
+            raise CnnconvError(f"{path}: {directory} is a file, not a directory; choose another output path")
         raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
