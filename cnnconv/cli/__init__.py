@@ -17,6 +17,8 @@ import click
 from cnnconv import __version__
 from cnnconv.cli._common import EXIT_FAILED, CliError
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
 # command name -> (module, attribute)
 _COMMANDS = {
     "filter": ("cnnconv.cli.filter", "filter_cmd"),
@@ -66,6 +68,12 @@ class _LazyGroup(click.Group):
             if ctx.meta.get("cnnconv.json"):
                 click.echo(json.dumps({"ok": False, "error": exc.format_message(), "exit_code": exc.exit_code}))
             raise
+        except KeyboardInterrupt:
+            # Click would say "Aborted!" and exit 1, as if the work had failed; Ctrl-C is 130 everywhere.
+            if ctx.meta.get("cnnconv.json"):
+                click.echo(json.dumps({"ok": False, "error": "interrupted", "exit_code": EXIT_INTERRUPTED}))
+            click.echo("cnnconv: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="cnnconv")
     except KeyboardInterrupt:
         click.echo("cnnconv: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`): not an error of ours.
         sys.stderr.close()
