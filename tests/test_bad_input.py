@@ -1,0 +1,832 @@
+"""The bad-input matrix of issue 7: every bad input gets one clear line, and nothing is lost.
+
+One table, :data:`ROWS`. Each row builds its input in ``tmp_path``, runs one command line
+in-process (``CliRunner`` on ``cnnconv.cli.cli``) and states the exit code and a regex for
+the one stderr line that must say what happened (an error line ``cnnconv: error: ...`` when
+the command fails, a note or warning when it succeeds with something to say).
+
+For every row, whatever it tests, the harness also checks the promises of the issue:
+
+* no traceback and no exception other than a clean exit;
+* the exit code is exactly 0 (success), 1 (some work failed), 2 (usage) or 130 (interrupted);
+* every stderr line is a ``cnnconv: ...`` line (error, note, warning, batch summary), except
+  the two-line illustration under a bad layer spec (the spec and a caret under the token);
+* the message regex matches exactly one line, and failed rows have one error line per error;
+* where the command has ``--json``, the same row run with ``--json`` gives the same exit code,
+  stdout made of JSON lines only, and the error (or the note) inside a JSON record.
+
+The SIGINT row runs the real ``python -m cnnconv train`` in a subprocess; so do two rows
+that check a real process's stderr.  ``python tests/test_bad_input.py`` prints the table of
+docs/errors.md from real runs of the matrix.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tracemalloc
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cnnconv.cli import cli
+
+JSON_COMMANDS = {"filter", "pool", "kernels", "train", "predict", "evaluate"}
+TRAIN = "--epochs 1 --batch-size 4 --layers conv3x4,relu,pool2"
+#: Lines besides errors a command may print on stderr.
+OTHER_LINE = re.compile(r"^cnnconv: (note|warning|interrupted|\d+ of \d+ inputs failed$)")
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def png(size=(8, 8), mode="RGB", color=None, fmt="PNG", **save) -> bytes:
+    """An image file's bytes (a gradient unless ``color``), made with Pillow."""
+    w, h = size
+    if color is None:
+        values = (np.arange(w * h).reshape(h, w) * 7 % 256).astype(np.uint8)
+        im = Image.fromarray(values).convert(mode)
+    else:
+        im = Image.new(mode, size, color)
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+def noise_png(size=(32, 32), seed=0) -> bytes:
+    """A PNG of random RGB pixels: it does not compress, so cutting it really truncates the data."""
+    values = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def truncated_png() -> bytes:
+    data = noise_png()
+    return data[: len(data) // 2]
+
+
+def files(**named) -> Callable[[Path], None]:
+    """A builder writing ``{name: bytes or str}`` (a name may hold ``/`` and spaces; ``__`` is ``.``)."""
+
+    def build(tmp: Path) -> None:
+        for name, data in named.items():
+            path = tmp / name.replace("__", ".")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return build
+
+
+def write(tmp: Path, name: str, data) -> Path:
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def both(*builders):
+    def build(tmp):
+        for b in builders:
+            b(tmp)
+
+    return build
+
+
+def bomb_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (the data is a 1x1 image's)."""
+    data = bytearray(png((1, 1), "L", 0))
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def animated_gif(tmp: Path) -> None:
+    frames = [Image.new("L", (6, 5), v) for v in (40, 120, 200)]
+    frames[0].save(tmp / "anim.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+
+def exif_jpeg(tmp: Path) -> None:
+    im = Image.new("L", (8, 4), 0)
+    im.paste(255, (4, 0, 8, 4))  # stored: dark left half, bright right half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    im.save(tmp / "photo.jpg", "JPEG", exif=exif.tobytes(), quality=100)
+
+
+def palette_png(tmp: Path) -> None:
+    im = Image.new("P", (4, 3), 0)
+    im.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (253 * 3))
+    im.putpixel((1, 1), 1)
+    im.putpixel((2, 2), 2)
+    im.save(tmp / "pal.png")
+
+
+def cmyk_tiff(tmp: Path) -> None:
+    values = (np.arange(5 * 4 * 4).reshape(5, 4, 4) * 13 % 256).astype(np.uint8)
+    Image.frombytes("CMYK", (4, 5), values.tobytes()).save(tmp / "print.tif")
+
+
+def dataset(tmp: Path, classes=("a", "b"), per_class=4, size=(8, 8), root="data") -> Path:
+    """A tiny folder data set: class ``a`` dark squares, ``b`` bright ones."""
+    for k, name in enumerate(classes):
+        folder = tmp / root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            im = Image.new("L", size, 30 + 170 * k + 5 * i)
+            im.putpixel((i % size[0], 0), 255 - 30 * k)
+            im.save(folder / f"{i}.png")
+    return tmp / root
+
+
+def model_file(tmp: Path, name: str = "m.npz") -> Path:
+    """A real model trained (one epoch) on :func:`dataset`, copied from the module's cache."""
+    target = tmp / name
+    target.write_bytes(_trained_model_bytes())
+    return target
+
+
+_MODEL_CACHE: dict[str, bytes] = {}
+
+
+def _trained_model_bytes() -> bytes:
+    if "model" not in _MODEL_CACHE:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            data = dataset(tmp)
+            result = CliRunner().invoke(cli, ["train", str(data), "-o", str(tmp / "m.npz"), *TRAIN.split()])
+            assert result.exit_code == 0, result.output
+            _MODEL_CACHE["model"] = (tmp / "m.npz").read_bytes()
+    return _MODEL_CACHE["model"]
+
+
+def rewrite_npz(path: Path, change: Callable[[dict], None]) -> None:
+    """Rewrite an .npz with ``change(entries)`` applied (entries read with pickles allowed)."""
+    with np.load(path, allow_pickle=True) as npz:
+        entries = {k: npz[k] for k in npz.files}
+    change(entries)
+    with open(path, "wb") as f:
+        np.savez(f, **entries)
+
+
+class PickleBomb:
+    """Unpickling this creates the file ``self.marker``: proof that a pickle was run."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def object_array_model(tmp: Path) -> None:
+    path = model_file(tmp)
+    marker = str(tmp / "UNPICKLED")
+    bomb = np.empty(1, dtype=object)
+    bomb[0] = PickleBomb(marker)
+
+    def add(entries):
+        first = next(k for k in entries if k.startswith("w/"))
+        entries[first] = bomb
+
+    rewrite_npz(path, add)
+
+
+def newer_version_model(tmp: Path) -> None:
+    path = model_file(tmp)
+
+    def bump(entries):
+        meta = json.loads(entries["cnnconv.json"].tobytes().decode())
+        meta["format_version"] += 1
+        entries["cnnconv.json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+
+    rewrite_npz(path, bump)
+
+
+# --------------------------------------------------------------------------- patches
+
+
+def fail_writes(err: int, *, on_call: int = 1, exc=None):
+    """A monkeypatch making the ``on_call``-th atomic write raise (``OSError(err)`` by default)."""
+
+    def patch(monkeypatch):
+        import cnnconv.io.atomic as atomic
+
+        real_fdopen = atomic.os.fdopen
+        calls = {"n": 0}
+
+        class Failing(io.RawIOBase):
+            def __init__(self, f):
+                self.f = f
+
+            def write(self, data):
+                self.f.write(bytes(data)[: len(data) // 2])  # half of it lands first, as on a real disk
+                raise exc if exc is not None else OSError(err, os.strerror(err))
+
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *args):
+                self.f.close()
+
+        def fdopen(fd, *args, **kwargs):
+            f = real_fdopen(fd, *args, **kwargs)
+            calls["n"] += 1
+            return Failing(f) if calls["n"] == on_call else f
+
+        monkeypatch.setattr(atomic.os, "fdopen", fdopen)
+
+    return patch
+
+
+def deny_temp_files(monkeypatch):
+    import cnnconv.io.atomic as atomic
+
+    def mkstemp(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary or partial files an interrupted write might have left."""
+    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".part")
+
+
+def no_output(*names):
+    def check(tmp, result):
+        for name in names:
+            assert not (tmp / name).exists(), f"{name} was written"
+        assert leftovers(tmp) == []
+
+    return check
+
+
+def same_pixels(output: str, expected: Callable[[Path], np.ndarray]):
+    def check(tmp, result):
+        got = np.asarray(Image.open(tmp / output))
+        np.testing.assert_array_equal(got, expected(tmp))
+
+    return check
+
+
+def first_frame(tmp):
+    return np.full((5, 6, 3), 40, np.uint8)  # palette expanded to RGB, frame 0 only
+
+
+def palette_rgb(tmp):
+    expected = np.zeros((3, 4, 3), np.uint8)
+    expected[1, 1] = (255, 0, 0)
+    expected[2, 2] = (0, 255, 0)
+    return expected
+
+
+def upright(tmp, result):
+    out = np.asarray(Image.open(tmp / "up.png"))
+    assert out.shape == (8, 4), "EXIF orientation 6 turns an 8x4 (WxH) image into 4x8"
+    assert out[:4].max() < 60 and out[4:].min() > 195, "the stored left half must end on top"
+
+
+def cmyk_kept(tmp, result):
+    out = Image.open(tmp / "out.tif")
+    assert out.mode == "CMYK"
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(Image.open(tmp / "print.tif")))
+
+
+def unchanged(name: str, data: bytes):
+    def check(tmp, result):
+        assert (tmp / name).read_bytes() == data, f"{name} was changed"
+        assert leftovers(tmp) == []
+
+    return check
+
+
+def model_loads(name: str = "m.npz"):
+    def check(tmp, result):
+        from cnnconv.io.model import load_model
+
+        network, meta = load_model(tmp / name)
+        assert meta["class_names"] == ["a", "b"]
+
+    return check
+
+
+def no_unpickling(tmp, result):
+    assert not (tmp / "UNPICKLED").exists(), "the object array was unpickled"
+    # the file really is a pickle bomb: loading it the unsafe way sets it off
+    with np.load(tmp / "m.npz", allow_pickle=True) as npz:
+        for key in npz.files:
+            npz[key]
+    assert (tmp / "UNPICKLED").exists()
+
+
+def batch_survivors(tmp, result):
+    assert sorted(p.name for p in (tmp / "out").iterdir()) == ["a-box3.png", "c-box3.png"]
+    assert leftovers(tmp) == []
+
+
+def interrupted_batch(tmp, result):
+    written = sorted(p.name for p in (tmp / "out").iterdir() if not p.name.startswith("."))
+    assert written == ["a-box3.png"], written  # done before the interrupt; nothing else, nothing partial
+    Image.open(tmp / "out" / "a-box3.png").load()
+    assert leftovers(tmp) == []
+
+
+def kernel_like(reference: str):
+    """The output equals the one from the same kernel written plainly (in ``ref.txt``)."""
+
+    def check(tmp, result):
+        write(tmp, "ref.txt", reference)
+        again = CliRunner().invoke(cli, ["filter", str(tmp / "in.png"), "-k", str(tmp / "ref.txt"),
+                                         "-o", str(tmp / "ref.png")])
+        assert again.exit_code == 0, again.output
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp / "out.png")), np.asarray(Image.open(tmp / "ref.png")))
+
+    return check
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass
+class Row:
+    cmd: str  # the command line, run in tmp_path
+    code: int
+    message: str | None  # regex for the one line (after "cnnconv: error: " when code != 0)
+    build: Callable[[Path], None] = lambda tmp: None
+    check: Callable | None = None  # check(tmp_path, result) after the run
+    patch: Callable | None = None  # patch(monkeypatch) before the run
+    max_alloc: int | None = None  # bytes the run may allocate (tracemalloc peak)
+    caret: bool = False  # a layer-spec error: the spec and a caret follow the error line
+    errors: int = 1  # error lines expected when code == 1
+    json: bool = True  # also run with --json (if the command has it)
+    stdin: bytes | None = None  # what the command reads on stdin
+
+
+IMG = files(in__png=png())
+IMG_GRAY = files(in__png=png(mode="L"))
+
+_ROWS: list[tuple[str, Row, dict]] = []
+
+
+def row(name: str, *, xfail: str | None = None, json_xfail: str | None = None, **fields) -> None:
+    _ROWS.append((name, Row(**fields), {"xfail": xfail, "json_xfail": json_xfail}))
+
+
+# Images
+row("image: zero-byte file", build=files(in__png=b""), cmd="filter in.png -k box3 -o out.png", code=1,
+    message=r"^in\.png: the file is empty \(0 bytes\)$", check=no_output("out.png"))
+row("image: truncated PNG", build=files(in__png=truncated_png()), cmd="filter in.png -k box3 -o out.png",
+    code=1, message=r"^in\.png: corrupt or truncated image", check=no_output("out.png"))
+row("image: text file named .png", build=files(in__png="hello, I am text\n"),
+    cmd="filter in.png -k box3 -o out.png", code=1, message=r"^in\.png: not an image Pillow can read")
+row("image: unsupported format (SVG)", build=files(in__svg='<svg xmlns="http://www.w3.org/2000/svg"/>'),
+    cmd="pool in.svg --size 2 -o out.png", code=1, message=r"^in\.svg: not an image Pillow can read")
+row("image: unsupported output suffix", build=IMG, cmd="filter in.png -k box3 -o out.svg", code=2,
+    message=r"output out\.svg: unknown suffix '\.svg'", check=no_output("out.svg"))
+row("image: directory given as the input", build=lambda t: (t / "photos").mkdir(),
+    cmd="filter photos -k box3 --out-dir out", code=1, message=r"^photos: no images or arrays in this directory")
+row("image: directory named like an image", build=lambda t: (t / "dir.png").mkdir(),
+    cmd="pool dir.png --size 2 --out-dir out", code=1, message=r"^dir\.png: no images or arrays in this directory")
+row("image: missing path", cmd="filter nope.png -k box3 -o out.png", code=1, message=r"^nope\.png: no such file")
+row("image: missing path with spaces and non-ASCII", cmd="filter 'mes photos/été 1.png' -k box3 -o out.png",
+    code=1, message=r"^mes photos/été 1\.png: no such file")
+row("image: path with spaces and non-ASCII", build=files(**{"mes images/café noir.png": png()}),
+    cmd="filter 'mes images/café noir.png' -k identity -o 'sortie ü.png'", code=0, message=None,
+    check=same_pixels("sortie ü.png", lambda t: np.asarray(Image.open(t / "mes images/café noir.png"))))
+row("image: 1x1 image, 3x3 kernel, valid mode", build=files(one__png=png((1, 1), "L")),
+    cmd="filter one.png -k box3 --mode valid -o out.png", code=1,
+    message=r"^one\.png: .*(output would be empty|empty output)", check=no_output("out.png"))
+row("image: 1x1 image, pool window 3", build=files(one__png=png((1, 1), "L")),
+    cmd="pool one.png --size 3 -o out.png", code=1, message=r"^one\.png: .*(empty|larger than|only)",
+    check=no_output("out.png"))
+row("image: animated GIF", build=animated_gif, cmd="filter anim.gif -k identity -o first.png", code=0,
+    message=r"^anim\.gif: animated image with 3 frames: only the first frame is used",
+    check=same_pixels("first.png", first_frame))
+row("image: palette PNG", build=palette_png, cmd="filter pal.png -k identity -o out.png", code=0,
+    message=r"^pal\.png: palette image expanded to RGB", check=same_pixels("out.png", palette_rgb))
+row("image: CMYK TIFF", build=cmyk_tiff, cmd="filter print.tif -k identity -o out.tif", code=0, message=None,
+    check=cmyk_kept)
+row("image: EXIF-rotated JPEG", build=exif_jpeg, cmd="pool photo.jpg --size 1 -o up.png", code=0,
+    message=r"^photo\.jpg: EXIF orientation 6 applied", check=upright)
+row("image: over the decompression-bomb limit", build=files(big__png=bomb_header(10_000, 10_000)),
+    cmd="filter big.png -k box3 -o out.png", code=1, max_alloc=30 << 20,
+    message=r"^big\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
+row("image: over --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixels 63 -o out.png", code=1,
+    message=r"^in\.png: 8x8 = 64 pixels is over the limit of 63 .*--max-pixels 64$")
+row("image: within --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixels 64 -o out.png", code=0,
+    message=None)
+row("image: bomb allowed by --max-pixels reaches the decoder", build=files(big__png=bomb_header(5000, 4000)),
+    cmd="filter big.png -k box3 --max-pixels none -o out.png", code=1,
+    message=r"^big\.png: corrupt or truncated image")
+row("image: bad --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixels -5 -o out.png", code=2,
+    message=r"--max-pixels.*'-5' is not a pixel count")
+row("image: one corrupt file in a batch",
+    build=files(a__png=png(), b__png=b"\x89PNG\r\n\x1a\n broken", c__png=png()),
+    cmd="filter a.png b.png c.png -k box3 --out-dir out", code=1, message=r"^b\.png: ", check=batch_survivors)
+row("image: one corrupt file in a batch, --jobs 2",
+    build=files(a__png=png(), b__png=truncated_png(), c__png=png()),
+    cmd="filter a.png b.png c.png -k box3 --out-dir out --jobs 2", code=1, message=r"^b\.png: corrupt or truncated",
+    check=batch_survivors)
+row("image: empty stdin", cmd="filter - -k box3 -o out.png", stdin=b"", code=1,
+    message=r"^<stdin>: no data on stdin", check=no_output("out.png"))
+row("image: garbage on stdin", cmd="filter - -k box3 -o out.png", stdin=b"\x00\x01garbage", code=1,
+    message=r"^<stdin>: ", check=no_output("out.png"))
+
+# Options shared by filter and pool
+for option, value, what in [("--stride", "0", "'0' is not an integer >= 1"), ("--stride", "1,2,3", "'1,2,3'"),
+                            ("--dilation", "x", "'x'"), ("--padding", "-1", "'-1'"), ("--padding", "1,2,3", "'1,2,3'"),
+                            ("--boundary", "constant:nan", "constant needs a finite value"),
+                            ("--boundary", "circular", "'circular' is not a boundary rule"),
+                            ("--scale", "inf", "'inf' is not a finite number"), ("--jobs", "0", "0")]:
+    row(f"option: {option} {value}", build=IMG, cmd=f"filter in.png -k box3 {option} {value} -o out.png", code=2,
+        message=rf"'?{option}'?: .*{re.escape(what)}", check=no_output("out.png"))
+row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
+row("option: pool --padding larger than the window allows", build=IMG, cmd="pool in.png --size 2 --padding 2 -o out.png",
+    code=1, message=r"^in\.png: .*padding")
+row("option: --mode and --padding together", build=IMG, cmd="filter in.png -k box3 --mode same --padding 1 -o out.png",
+    code=2, message=r"--mode and --padding both set the padding")
+row("option: -o with two inputs", build=files(a__png=png(), b__png=png()), cmd="filter a.png b.png -k box3 -o out.png",
+    code=2, message=r"-o names one output but there are 2 inputs; use --out-dir")
+row("option: no output named", build=IMG, cmd="filter in.png -k box3", code=2, message=r"say where the output goes")
+row("option: unknown --name field", build=IMG, cmd="filter in.png -k box3 --out-dir out --name '{bogus}.png'", code=2,
+    message=r"--name.*unknown field \{bogus\}")
+row("option: no such subcommand", cmd="filtr in.png", code=2, message=r"No such command 'filtr'")
+
+# Kernels
+K = "filter in.png -k {} -o out.png"
+row("kernel: empty file", build=both(IMG, files(k__txt="")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt: no kernel values found", check=no_output("out.png"))
+row("kernel: comments only", build=both(IMG, files(k__txt="# nothing\n\n")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt: no kernel values found")
+row("kernel: ragged rows", build=both(IMG, files(k__txt="1 2 1\n0 0\n-1 -2 -1\n")), cmd=K.format("k.txt"),
+    code=2, message=r"--kernel: k\.txt line 2: row has 2 values, expected 3")
+row("kernel: not a number", build=both(IMG, files(k__txt="1 2 1\n0 abc 0\n")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt line 2: 'abc' is not a number")
+row("kernel: NaN", build=both(IMG, files(k__txt="1 nan 1\n")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt line 1: 'nan' is not a finite number")
+row("kernel: infinity", build=both(IMG, files(k__txt="1 1\n-inf 1\n")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt line 2: '-inf' is not a finite number")
+row("kernel: huge number overflows to infinity", build=both(IMG, files(k__txt="1 1e999\n")),
+    cmd=K.format("k.txt"), code=2, message=r"--kernel: k\.txt line 1: '1e999' is (not a finite number|too large)")
+row("kernel: UTF-8 BOM", build=both(IMG, files(k__txt="\ufeff1 2 1\n0 0 0\n-1 -2 -1\n")), cmd=K.format("k.txt"),
+    code=0, message=None, check=kernel_like("1 2 1\n0 0 0\n-1 -2 -1\n"))
+row("kernel: Windows line endings", build=both(IMG, files(k__txt="1 2 1\r\n0 0 0\r\n-1 -2 -1\r\n")),
+    cmd=K.format("k.txt"), code=0, message=None, check=kernel_like("1 2 1\n0 0 0\n-1 -2 -1\n"))
+row("kernel: BOM and CRLF in a .mat", build=both(IMG, files(k__mat="\ufeff3 1 2\r\n1 2 1\r\n")),
+    cmd=K.format("k.mat"), code=0, message=None, check=kernel_like("0.5 1 0.5\n"))
+row("kernel: not UTF-8", build=both(IMG, files(k__txt=b"1 2 \xff\n")), cmd=K.format("k.txt"), code=2,
+    message=r"--kernel: k\.txt is not a UTF-8 text file")
+row("kernel: .mat header disagrees with the rows", build=both(IMG, files(k__mat="3 3\n1 1 1\n1 1 1\n")),
+    cmd=K.format("k.mat"), code=2, message=r"--kernel: k\.mat: the header says 3 rows .*found 2")
+row("kernel: .mat row wider than the header", build=both(IMG, files(k__mat="2 2\n1 1\n1 1 1\n")),
+    cmd=K.format("k.mat"), code=2, message=r"--kernel: k\.mat line 3: row has 3 values, the header says W = 2")
+row("kernel: .mat bad header", build=both(IMG, files(k__mat="three 3\n1 1 1\n")), cmd=K.format("k.mat"),
+    code=2, message=r"--kernel: k\.mat line 1: .*'three'")
+row("kernel: scale 0 in a text file", build=both(IMG, files(k__txt="scale 0\n1 2 1\n")), cmd=K.format("k.txt"),
+    code=2, message=r"--kernel: k\.txt.*scale must not be 0")
+row("kernel: scale 0 in a .mat", build=both(IMG, files(k__mat="3 1 0\n1 2 1\n")), cmd=K.format("k.mat"),
+    code=2, message=r"--kernel: k\.mat line 1: scale must not be 0")
+row("kernel: unknown name, closest suggested", build=IMG, cmd=K.format("sobelx"), code=2,
+    message=r"--kernel: unknown kernel 'sobelx'; did you mean 'sobel-x'\?")
+row("kernel: unknown name in 'cnnconv kernels'", cmd="kernels gausian3", code=2,
+    message=r"unknown kernel 'gausian3'; did you mean 'gaussian3'\?")
+row("kernel: ragged file in 'cnnconv kernels'", build=files(k__txt="1 2\n3\n"), cmd="kernels k.txt", code=2,
+    message=r"k\.txt line 2: row has 1 value, expected 2")
+row("kernel: zero-sum kernel with --normalize", build=IMG, cmd="filter in.png -k sobel-x --normalize -o out.png",
+    code=2, message=r"--kernel: sobel-x sums to 0, so --normalize cannot divide by its sum",
+    check=no_output("out.png"))
+row("kernel: inline, ragged", build=IMG, cmd=K.format("'1,2,1; 0,0'"), code=2,
+    message=r"--kernel: .*row 2 has 2 values, expected 3")
+row("kernel: a directory", build=both(IMG, lambda t: (t / "kdir").mkdir()), cmd=K.format("kdir"), code=2,
+    message=r"--kernel: kernel file .*kdir.* is a directory")
+row("kernel: parametric, bad sigma", build=IMG, cmd=K.format("gaussian:sigma=-1"), code=2,
+    message=r"--kernel: .*sigma.*-1")
+row("kernel: parametric, absurd size", build=IMG, cmd=K.format("box:1000000000"), code=2,
+    message=r"--kernel: .*1000000000", max_alloc=30 << 20)
+
+# Layer specs (shape, and train's --layers)
+S = "shape -i 32x32x3 -l '{}'"
+for spec, token in [
+    ("convx8,relu,fc10", "convx8"), ("conv5x,relu,fc10", "conv5x"), ("conv5x8:,relu", "conv5x8:"),
+    ("conv5x8:s,relu", "conv5x8:s"), ("conv5x8:q3,relu", "conv5x8:q3"), ("conv5x8:p-1", "conv5x8:p-1"),
+    ("conv5x8:s2:s3", "conv5x8:s2:s3"), ("conv5x8,relu3,fc10", "relu3"), ("conv5x8,pool,fc10", "pool"),
+    ("conv5x8,poolx,fc10", "poolx"), ("conv5x8,pool2:s,fc10", "pool2:s"), ("conv5x8,fc,fc10", "fc"),
+    ("conv5x8,fc10x,fc10", "fc10x"), ("conv5x8,dropout:2,fc10", "dropout:2"), ("tconv4x8:s2:op2", "tconv4x8:s2:op2"),
+    ("(conv3x8,relu", "("), ("conv3x8),relu", ")"), ("(conv3x8,relu)*0", "*0"), ("(conv3x8,relu)*", "*"),
+    ("conv3x8,,fc10", ","), ("conv3x8,", ","), ("bogus,fc10", "bogus"), ("conv3x8:g3", "conv3x8:g3"),
+    ("conv3x8:dw", "conv3x8:dw"),
+]:
+    row(f"layer spec: malformed token {token!r} in {spec!r}", cmd=S.format(spec), code=2, caret=True,
+        message=rf"layer spec: .*{re.escape(token)}")
+row("layer spec: empty", cmd="shape -i 32x32x3 -l ''", code=2, message=r"(layer spec|--layers).*empty", caret=True)
+for spec, token in [("conv0x8", "conv0x8"), ("conv3x0", "conv3x0"), ("pool0", "pool0"), ("fc0", "fc0"),
+                    ("conv3x8:s0", "conv3x8:s0"), ("conv3x8:d0", "conv3x8:d0"), ("conv-3x8", "conv-3x8"),
+                    ("fc-5", "fc-5"), ("(relu)*-2", "*-"), ("conv3x99999999999", "conv3x99999999999")]:
+    row(f"layer spec: zero or negative size {spec!r}", cmd=S.format(spec), code=2, caret=True,
+        message=rf"layer spec: .*{re.escape(token)}", max_alloc=30 << 20)
+row("layer spec: absurd kernel 10**9 shrinks to nothing, nothing allocated", cmd=S.format("conv1000000000x8"),
+    code=2, caret=True, max_alloc=30 << 20,
+    message=r"layer spec: conv1000000000x8 \(at 0\): output would be .* shrinks to nothing")
+row("layer spec: absurd width 10**9 is only arithmetic, nothing allocated", cmd=S.format("fc1000000000"),
+    code=0, max_alloc=30 << 20, message=None)
+row("layer spec: absurd repeat count", cmd=S.format("(relu)*1000000000"), code=2, caret=True,
+    max_alloc=30 << 20, message=r"layer spec: .*more than 10000 layers")
+row("layer spec: stack shrinks to nothing (named)", cmd="shape -i 8x8 -l conv5x4,conv5x4", code=2, caret=True,
+    message=r"layer spec: conv5x4 \(at 8\): output would be 0×0 .*shrinks to nothing")
+row("layer spec: pooling shrinks to nothing (named)", cmd="shape -i 4x4 -l pool2,pool2,pool2", code=2,
+    caret=True, message=r"layer spec: pool2 \(at 12\): .*")
+row("layer spec: bad --input", cmd="shape -i 0x5 -l relu", code=2, message=r"--input.*0x5")
+row("train: malformed --layers", build=dataset, cmd="train data --layers conv5x:s2 -o m.npz", code=2, caret=True,
+    message=r"--layers: .*conv5x", check=no_output("m.npz"),
+    json_xfail="train prints a bad --layers (caret path, click Exit(2)) as text only, no JSON record; "
+               "cnnconv/cli/train.py _parse_spec (helper F2)")
+row("train: --layers shrink to nothing (named)", build=dataset, cmd="train data --layers conv5x4,conv5x4 -o m.npz",
+    code=2, message=r"--layers: .*conv5x4", check=no_output("m.npz"),
+    json_xfail="train prints a --layers that does not build as text only, no JSON record "
+               "(cnnconv/cli/train.py _build, helper F2)")
+row("train: absurd --layers size 10**9, nothing allocated", build=dataset,
+    cmd="train data --layers conv3x1000000000 -o m.npz", code=2, message=r"--layers: .*conv3x1000000000",
+    max_alloc=50 << 20,
+    xfail="build_network allocates the weights before any size check: MemoryError becomes 'internal error' "
+          "(exit 1); needs a parameter-count check before allocating (cnnconv/nn/model.py or cli/train.py _build)")
+
+# Training
+T = "train data -o m.npz " + TRAIN
+row("train: empty data folder", build=lambda t: (t / "data").mkdir(), cmd=T, code=1,
+    message=r"data.* has no class folders", check=no_output("m.npz"))
+row("train: class folders without images",
+    build=lambda t: [(t / "data" / c).mkdir(parents=True) for c in "ab"], cmd=T, code=1,
+    message=r"data.*no images", check=no_output("m.npz"))
+row("train: one class", build=lambda t: dataset(t, classes=("only",)), cmd=T, code=1,
+    message=r"(one class|only|at least 2|two classes)", check=no_output("m.npz"))
+row("train: missing data folder", cmd=T, code=1, message=r"data.*(does not exist|no such)")
+row("train: data folder is a file", build=files(data="x"), cmd=T, code=2, message=r"DATA_DIR.*data.*is a file")
+row("train: corrupt file among good ones", build=both(dataset, files(**{"data/a/bad.png": truncated_png()})), cmd=T,
+    code=0, message=r"^cnnconv: warning: skipped .*bad\.png: ", check=model_loads())
+row("train: mixed sizes without --size", build=both(dataset, files(**{"data/b/wide.png": png((12, 8), "L")})),
+    cmd=T, code=1, message=r"wide\.png.*12|wide\.png.*size", check=no_output("m.npz"))
+row("train: mixed sizes with --size", build=both(dataset, files(**{"data/b/wide.png": png((12, 8), "L")})),
+    cmd=T + " --size 8x8", code=0, message=None, check=model_loads())
+row("train: bad --size", build=dataset, cmd=T + " --size 0x8", code=2, message=r"--size.*'0x8' is not a size")
+row("train: learning rate NaN", build=dataset, cmd=T + " --lr nan", code=1,
+    message=r"loss became NaN .*kept the last good model in m\.npz", check=model_loads())
+row("train: negative learning rate", build=dataset, cmd=T + " --lr -1", code=2, message=r"--lr.*-1")
+row("train: output directory missing", build=dataset, cmd="train data -o nodir/m.npz " + TRAIN, code=1,
+    message=r"nodir.*does not exist")
+
+# Model files (predict, evaluate)
+P = "predict m.npz in.png"
+row("model: not an npz", build=both(IMG, files(m__npz="definitely not a zip")), cmd=P, code=1,
+    message=r"'m\.npz' is not a cnnconv model: not an \.npz archive")
+row("model: empty file", build=both(IMG, files(m__npz=b"")), cmd=P, code=1, message=r"'m\.npz' is not a cnnconv model")
+row("model: a single .npy", build=both(IMG, lambda t: np.save(open(t / "m.npz", "wb"), np.zeros(3))), cmd=P, code=1,
+    message=r"'m\.npz' is a single \.npy array, not a cnnconv model")
+row("model: npz from elsewhere", build=both(IMG, lambda t: np.savez(t / "m.npz", weights=np.ones((3, 3)))), cmd=P,
+    code=1, message=r"'m\.npz' is an \.npz but not a cnnconv model .*weights")
+row("model: object array refused without unpickling", build=both(IMG, object_array_model), cmd=P, code=1,
+    message=r"'m\.npz' holds an object array .*refused", check=no_unpickling)
+row("model: object array, evaluate", build=both(dataset, object_array_model), cmd="evaluate m.npz data", code=1,
+    message=r"'m\.npz' holds an object array .*refused", check=no_unpickling)
+row("model: newer format version", build=both(IMG, newer_version_model), cmd=P, code=1,
+    message=r"'m\.npz' has model format version 2, newer than this cnnconv reads .*upgrade cnnconv")
+row("model: truncated", build=both(IMG, lambda t: write(t, "m.npz", _trained_model_bytes()[:-200])), cmd=P,
+    code=1, message=r"'m\.npz'")
+row("model: a folder", build=both(IMG, lambda t: (t / "m.npz").mkdir()), cmd=P, code=2,
+    message=r"MODEL.*'m\.npz' is a directory")
+row("model: missing", build=IMG, cmd=P, code=1, message=r"'m\.npz' does not exist")
+row("model: --resume with a damaged model", build=both(dataset, files(old__npz="nope")),
+    cmd="train data --resume old.npz -o m.npz --epochs 1", code=1, message=r"'old\.npz' is not a cnnconv model")
+row("predict: a good model and a corrupt image", build=lambda t: (model_file(t), write(t, "in.png", b"junk")),
+    cmd=P, code=1, message=r"^in\.png: (not an image|cannot read the image)")
+
+# Outputs
+row("output: parent is a regular file", build=both(IMG, files(notadir="x")),
+    cmd="filter in.png -k box3 -o notadir/out.png", code=1, message=r"notadir/out\.png: notadir is a file, not a directory",
+    check=no_output("notadir/out.png"))
+row("output: --out-dir is a regular file", build=both(IMG, files(notadir="x")),
+    cmd="filter in.png -k box3 --out-dir notadir", code=2, message=r"--out-dir notadir: cannot create it")
+row("output: directory refuses new files", build=IMG, patch=deny_temp_files, cmd="filter in.png -k box3 -o out.png",
+    code=1, message=r"^in\.png: out\.png: cannot write here: Permission denied", check=no_output("out.png"))
+row("output: equal to the input", build=IMG, cmd="filter in.png -k box3 -o in.png", code=1,
+    message=r"^in\.png: the output in\.png is this input file", check=unchanged("in.png", png()))
+row("output: the input by another path", build=IMG, cmd="pool in.png --size 2 -o ./sub/../in.png", code=1,
+    message=r"^in\.png: the output \./sub/\.\./in\.png is this input file", check=unchanged("in.png", png()))
+row("output: a template naming an input", build=files(a__png=png()), cmd="filter a.png -k box3 --out-dir . --name '{name}'",
+    code=1, message=r"^a\.png: the output .*a\.png is this input file", check=unchanged("a.png", png()))
+row("output: train -o equal to --resume", build=lambda t: (dataset(t), model_file(t)),
+    cmd="train data --resume m.npz -o m.npz --epochs 1", code=2, message=r"-o/--output.*m\.npz.*is this input file")
+row("output: full disk", build=IMG, patch=fail_writes(errno.ENOSPC), cmd="filter in.png -k box3 -o out.png",
+    code=1, message=r"^in\.png: out\.png: cannot write: No space left on device", check=no_output("out.png"))
+row("output: full disk keeps the previous output", build=both(IMG, files(out__png=b"previous")),
+    patch=fail_writes(errno.ENOSPC), cmd="filter in.png -k box3 -o out.png", code=1,
+    message=r"cannot write: No space left on device", check=unchanged("out.png", b"previous"))
+row("output: full disk while saving a model", build=dataset, patch=fail_writes(errno.ENOSPC), cmd=T, code=1,
+    message=r"m\.npz: cannot write: No space left on device", check=no_output("m.npz"))
+row("output: batch interrupted (Ctrl-C) during the second file",
+    build=files(a__png=png(), b__png=png(), c__png=png()), patch=fail_writes(0, on_call=2, exc=KeyboardInterrupt()),
+    cmd="filter a.png b.png c.png -k box3 --out-dir out", code=130, message=r"^cnnconv: interrupted$",
+    check=interrupted_batch)
+
+
+ROWS = [pytest.param(name, r, id=name, marks=[pytest.mark.xfail(strict=True, reason=m["xfail"])] if m["xfail"] else [])
+        for name, r, m in _ROWS]
+JSON_ROWS = [
+    pytest.param(name, r, id=name, marks=[pytest.mark.xfail(strict=True, reason=m["json_xfail"] or m["xfail"])]
+                 if (m["json_xfail"] or m["xfail"]) else [])
+    for name, r, m in _ROWS if r.json and shlex.split(r.cmd)[0] in JSON_COMMANDS
+]
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def run(r: Row, tmp: Path, monkeypatch, extra: tuple[str, ...] = ()):
+    tmp.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp)
+    monkeypatch.setenv("COLUMNS", "200")
+    r.build(tmp)
+    if r.patch is not None:
+        r.patch(monkeypatch)
+    argv = shlex.split(r.cmd) + list(extra)
+    if r.max_alloc is not None:
+        tracemalloc.start()
+    try:
+        result = CliRunner().invoke(cli, argv, input=r.stdin, prog_name="cnnconv")
+        peak = tracemalloc.get_traced_memory()[1] if r.max_alloc is not None else 0
+    finally:
+        if r.max_alloc is not None:
+            tracemalloc.stop()
+    return result, peak
+
+
+def check_common(r: Row, result, peak: int) -> list[str]:
+    """The promises every row keeps; returns the stderr lines."""
+    stderr = result.stderr
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "internal error" not in result.output, result.output
+    assert result.exit_code == r.code, f"exit {result.exit_code}, expected {r.code}:\n{result.output}"
+    if r.max_alloc is not None:
+        assert peak < r.max_alloc, f"allocated {peak} bytes at the peak"
+    lines = stderr.splitlines()
+    errors = [line for line in lines if line.startswith("cnnconv: error: ")]
+    others = [line for line in lines if not line.startswith("cnnconv: error: ")]
+    if r.caret and errors:
+        assert len(others) >= 2 and others[-1].lstrip().startswith("^"), stderr  # the spec, then the caret
+        others = others[:-2]
+    strays = [line for line in others if not OTHER_LINE.match(line)]
+    assert not strays, f"stderr lines that are not one-line messages: {strays}"
+    if r.code in (1, 2):
+        assert len(errors) == r.errors, f"expected {r.errors} error line(s):\n{stderr}"
+    else:
+        assert not errors, stderr
+    if r.message is not None:
+        pattern = re.compile(r.message)
+        body = [line[len("cnnconv: error: "):] if line.startswith("cnnconv: error: ") else
+                re.sub(r"^cnnconv: (note|warning): ", "", line) if not r.message.startswith("^cnnconv") else line
+                for line in lines]
+        hits = [line for line, text in zip(lines, body) if pattern.search(text)]
+        assert len(hits) == 1, f"{r.message!r} should match one stderr line:\n{stderr}"
+        if r.code in (1, 2):
+            assert hits[0].startswith("cnnconv: error: ") or r.code not in (1, 2), hits
+    return lines
+
+
+@pytest.mark.parametrize(("name", "r"), ROWS)
+def test_row(name, r, tmp_path, monkeypatch):
+    result, peak = run(r, tmp_path, monkeypatch)
+    check_common(r, result, peak)
+    if r.check is not None:
+        r.check(tmp_path, result)
+
+
+@pytest.mark.parametrize(("name", "r"), JSON_ROWS)
+def test_row_json(name, r, tmp_path, monkeypatch):
+    """The same row with --json: same exit code, JSON lines on stdout, the message inside a record."""
+    result, peak = run(r, tmp_path, monkeypatch, extra=("--json",))
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    assert result.exit_code == r.code, result.output
+    records = []
+    for line in result.stdout.splitlines():
+        if line.strip():
+            records.append(json.loads(line))  # stdout holds JSON only
+    for line in result.stderr.splitlines():
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    if r.message is not None and r.code != 0:
+        pattern = re.compile(re.sub(r"^\^(cnnconv: )?", "", r.message))
+        failed = [rec for rec in records if rec.get("ok") is False or "error" in rec]
+        assert any(pattern.search(str(rec.get("error", ""))) for rec in failed), (r.message, records)
+    elif r.message is not None and r.code == 0 and not r.message.startswith("^cnnconv"):
+        text = json.dumps(records, ensure_ascii=False)
+        assert re.search(r.message.lstrip("^").split(": ", 1)[-1], text), (r.message, records)
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+def _env():
+    return dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="120")
+
+
+@pytest.mark.parametrize("cmd", ["filter in.png -k box3 -o out.png", "filter ok.png -k sobelx -o out.png"])
+def test_real_process_one_line(tmp_path, cmd):
+    """A real ``python -m cnnconv``: one stderr line, no traceback, the right exit code."""
+    write(tmp_path, "in.png", b"")
+    write(tmp_path, "ok.png", png())
+    proc = subprocess.run([sys.executable, "-m", "cnnconv", *shlex.split(cmd)], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnconv: error: "), proc.stderr
+    assert proc.returncode == (1 if "in.png" in cmd else 2)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_sigint_during_training_saves_the_best_model(tmp_path):
+    """Ctrl-C once the first epoch line is out: the best model so far is saved, loads and predicts."""
+    dataset(tmp_path, per_class=12)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnconv", "train", "data", "-o", "m.npz", "--epochs", "5000",
+         "--batch-size", "4", "--layers", "conv3x4,relu,pool2"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in proc.stdout:
+            if re.match(r"epoch\s+1/", line):
+                break
+        else:
+            pytest.fail("no epoch line: " + proc.stderr.read())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    assert [line for line in lines if "interrupted" in line] == [line for line in lines if line.startswith("cnnconv: ")]
+    assert re.search(r"^cnnconv: interrupted: saved the best model so far to m\.npz \(epoch \d+", err, re.M), err
+    from cnnconv.io.model import load_model
+
+    network, meta = load_model(tmp_path / "m.npz")
+    assert meta["class_names"] == ["a", "b"] and meta["history"]
+    result = CliRunner().invoke(cli, ["predict", str(tmp_path / "m.npz"), str(tmp_path / "data/a/0.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- docs/errors.md
+
+
+def markdown_table() -> str:
+    """The table of docs/errors.md: every row's real exit code and stderr line(s)."""
+    import tempfile
+
+    class _MonkeyPatch:
+        def __init__(self):
+            self.mp = pytest.MonkeyPatch()
+
+        def __getattr__(self, name):
+            return getattr(self.mp, name)
+
+    out = ["| case | command | exit | message (stderr) |", "| --- | --- | --- | --- |"]
+    for name, r, _ in _ROWS:
+        mp = _MonkeyPatch()
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                result, _ = run(r, Path(d) / "t", mp)
+            finally:
+                mp.mp.undo()
+                os.chdir(Path(__file__).parent)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("cnnconv: ")]
+        shown = "<br>".join(line.replace("|", "\\|") for line in lines) or "(none)"
+        command = r.cmd.replace("|", "\\|")
+        out.append(f"| {name} | `{command}` | {result.exit_code} | {shown} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
