@@ -15,16 +15,17 @@ from cnnconv.errors import CnnconvError
 METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
 
 # Thresholds for "auto", measured with `python benchmarks/crossover.py` on this 2-core machine
-# (float32 and float64; figures in BENCHMARKS.md, section "Crossovers behind auto").
-DIRECT_MAX_K = 3  # direct beats Toeplitz up to 3x3 at 512² and 4096²
-SEPARABLE_MIN_TAPS = 9  # rank-1 kernels: two 1-D passes win from 3x3 up
-FFT_MIN_K_SMALL = 23  # k ≥ this: FFT beats Toeplitz on images up to 1024² outputs
-FFT_MIN_K_LARGE = 23  # ... and on larger images (tiled FFT)
-IM2COL_MIN_BANK = 16  # banks with at least this many filters: im2col's one wide GEMM wins
-
-
-def _kernel_extent(w_shape, dilation):
-    return [d * (k - 1) + 1 for k, d in zip(w_shape[:2], dilation)]
+# (AMD EPYC, nproc 2, other jobs running; table in BENCHMARKS.md, "Crossovers behind auto"):
+# float32 general kernels, 512² / 4096² (ms): 3x3 direct 0.9 / 95 vs Toeplitz 2.3 / 99;
+# 5x5 Toeplitz 1.6 / 151 vs direct 2.0 / 223; 9x9 Toeplitz 3.1 / 235 vs FFT 3.1 / 264;
+# 11x11 FFT 3.2 / 280 vs Toeplitz 6.6 / 314. float64 512²: direct wins to 5x5 (3.4 vs 3.7),
+# FFT from 11x11 (11.4 vs 11.9). RGB per-channel 512²x3: direct to 7x7 (13.9 vs Toeplitz 17.2,
+# FFT 22.7), FFT at 15x15 (30.6 vs 34.7). Gaussian (rank 1) 3x3: separable 0.9 / 42 vs direct
+# 1.1 / 52. Bank 3x3x8x16 on 128²: im2col 1.4 vs direct 5.2 (3x3x8x8: direct 0.7 vs 1.1).
+DIRECT_MAX_K = {"float32": 3, "float64": 5}
+FFT_MIN_K = 11  # both dtypes, 512² and 4096²; only without stride (FFT computes every pixel)
+SEPARABLE_MIN_K = 2  # any rank-1 kernel of at least 2x2 taps (1xk is already one pass)
+IM2COL_MIN_BANK = 16  # banks of at least this many filters
 
 
 def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), method="auto",
@@ -52,16 +53,16 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
         return fallback, f"separable needs a rank-1 2-D kernel; {size} kernel: falls back to {fallback}"
     if method != "auto":
         return method, f"{method} requested"
-    if separable and kh * kw >= SEPARABLE_MIN_TAPS:
+    if separable and min(kh, kw) >= SEPARABLE_MIN_K:
         return "separable", f"rank-1 {size} kernel: two 1-D passes ({kh}+{kw} taps instead of {kh * kw})"
     if len(w_shape) == 4 and w_shape[3] >= IM2COL_MIN_BANK:
         return "im2col", f"bank of {w_shape[3]} filters: one wide im2col GEMM per row strip"
-    if max(kh, kw) <= DIRECT_MAX_K:
+    small = min(kh, kw) < FFT_MIN_K or tuple(stride) != (1, 1)
+    if max(kh, kw) <= DIRECT_MAX_K.get(np.dtype(dtype).name, 3):
         return "direct", f"small {size} kernel: tap accumulation in cache-sized row strips"
-    eh, ew = _kernel_extent(w_shape, dilation)
-    outputs = ((x_shape[0] - eh) // stride[0] + 1) * ((x_shape[1] - ew) // stride[1] + 1)
-    fft_k = FFT_MIN_K_SMALL if outputs <= 1024 * 1024 else FFT_MIN_K_LARGE
-    if tuple(stride) == (1, 1) and min(kh, kw) >= fft_k:
+    if len(w_shape) == 2 and len(x_shape) == 3 and x_shape[2] > 1 and small:
+        return "direct", f"{size} kernel on each of {x_shape[2]} channels: tap accumulation in strips"
+    if not small:
         return "fft", f"large {size} kernel: real FFT (tiled overlap-save on big images)"
     return "toeplitz", f"general {size} kernel: banded-Toeplitz GEMM per row block"
 

@@ -189,3 +189,16 @@ def test_all_zero_kernel_gives_zeros():
     for method in methods.METHODS:
         out = methods.correlate_valid(xp, np.zeros((3, 3), np.float32), method=method)
         assert out.shape == (4, 4) and not out.any()
+
+
+@pytest.mark.parametrize("shape", [(150, 90), (150, 90, 3)])
+@pytest.mark.parametrize("kh, kw", [(9, 11), (3, 19), (17, 2)])
+def test_long_separable_kernels_use_gemm_passes_and_match(shape, kh, kw):
+    """Long vectors run their passes as matrix products (several strips, partial last strip)."""
+    rng = np.random.default_rng(kh * kw)
+    xp = rng.standard_normal(shape).astype(np.float32)
+    w = np.outer(rng.standard_normal(kh), rng.standard_normal(kw)).astype(np.float32)
+    assert kh > engines.separable.VERTICAL_TAPS_MAX or kw > engines.separable.HORIZONTAL_TAPS_MAX
+    for stride, dilation in [((1, 1), (1, 1)), ((2, 3), (3, 2))]:
+        got = methods.correlate_valid(xp, w, stride, dilation, method="separable")
+        assert_close(got, xp, w, stride, dilation, window_reference)

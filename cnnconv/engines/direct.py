@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv.engines._layout import out_shape, strip_rows, tap_view
+from cnnconv.engines._layout import STRIP_BYTES, out_shape, strip_rows, tap_view
 
 
 def _taps(w):
@@ -21,7 +21,7 @@ def _taps(w):
     return taps
 
 
-def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
+def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=4 * STRIP_BYTES):
     """Valid correlation by tap accumulation over cache-sized row strips.
 
     Shape
@@ -45,7 +45,7 @@ def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     ho, wo = shape[:2]
     row_elems = int(np.prod(shape[1:]))
     in_row = int(np.prod(xp.shape[1:]))
-    rows = strip_rows((2 * row_elems + in_row) * xp.itemsize)
+    rows = strip_rows((2 * row_elems + in_row) * xp.itemsize, budget)
     scratch = np.empty((min(rows, ho),) + shape[1:], dtype=xp.dtype)
     # 2-D kernels scale whole slices; 3-D/4-D kernels contract the channel axis per tap.
     product = np.multiply if w.ndim == 2 else np.matmul

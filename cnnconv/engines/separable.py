@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv.engines._layout import out_shape, strip_rows
+from cnnconv.engines._blas import single_threaded_blas
+from cnnconv.engines._layout import STRIP_BYTES, out_shape, strip_rows
+from cnnconv.engines.toeplitz import correlate_toeplitz
+
+#: Longest vectors still run as slice passes; longer ones use matrix products
+#: (BENCHMARKS.md, "Separable passes").
+VERTICAL_TAPS_MAX = 7
+HORIZONTAL_TAPS_MAX = 7
+#: Strip height cap for the banded GEMM, which multiplies by (rows + k - 1) / k zeros too.
+BAND_ROWS_MAX = 32
 
 
 def rank1_factors(w, rtol=None):
@@ -37,6 +46,20 @@ def rank1_factors(w, rtol=None):
     return (u[:, 0] * scale).astype(w.dtype), (vt[0] * scale).astype(w.dtype)
 
 
+def banded_rows(u, m, sh, dh):
+    """The (m, (m-1)*sh + (len(u)-1)*dh + 1) matrix whose product with a strip's input rows
+    is the vertical pass: row i holds ``u`` at columns i*sh + a*dh.
+
+    >>> banded_rows(np.array([1.0, 2.0]), 2, 1, 1).tolist()
+    [[1.0, 2.0, 0.0], [0.0, 1.0, 2.0]]
+    """
+    band = np.zeros((m, (m - 1) * sh + (u.size - 1) * dh + 1), dtype=u.dtype)
+    i = np.arange(m)
+    for a in range(u.size):
+        band[i, i * sh + a * dh] = u[a]
+    return band
+
+
 def _accumulate(acc, tmp, views_and_weights):
     """acc = sum of weight * view, with a scratch buffer instead of fresh temporaries."""
     first = True
@@ -56,6 +79,10 @@ def _accumulate(acc, tmp, views_and_weights):
 def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1)):
     """Valid correlation with the kernel ``outer(u, v)`` as two strided 1-D passes per strip.
 
+    The vertical pass is one banded-matrix GEMM per strip (:func:`banded_rows`) when ``u`` is
+    longer than ``VERTICAL_TAPS_MAX``, else scaled-slice accumulation; the horizontal pass
+    accumulates slices up to ``HORIZONTAL_TAPS_MAX`` taps and runs the Toeplitz engine beyond.
+
     Shape
     -----
     ``xp`` (H, W) or (H, W, C), ``u`` (kh,), ``v`` (kw,) -> (Ho, Wo) or (Ho, Wo, C).
@@ -71,17 +98,30 @@ def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1)):
     ho, wo = shape[:2]
     width, extra = xp.shape[1], xp.shape[2:]
     per_row = int(np.prod(extra, dtype=np.int64))
-    rows = strip_rows((2 * width + 2 * wo) * per_row * xp.itemsize)
+    rows = strip_rows((2 * width + 2 * wo) * per_row * xp.itemsize, 4 * STRIP_BYTES)
+    if u.size > VERTICAL_TAPS_MAX:
+        rows = min(rows, BAND_ROWS_MAX)
     m0 = min(rows, ho)
     vert = np.empty((m0, width) + extra, dtype=xp.dtype)
     vtmp = np.empty_like(vert)
     htmp = np.empty((m0, wo) + extra, dtype=xp.dtype)
     out = np.empty(shape, dtype=xp.dtype)
-    for r0 in range(0, ho, rows):
-        r1 = min(ho, r0 + rows)
-        m = r1 - r0
-        vrows = [(xp[r0 * sh + a * dh :: sh][:m], u[a]) for a in range(u.size)]
-        _accumulate(vert[:m], vtmp[:m], vrows)
-        cols = [(vert[:m, b * dw : b * dw + (wo - 1) * sw + 1 : sw], v[b]) for b in range(v.size)]
-        _accumulate(out[r0:r1], htmp[:m], cols)
+    flat = np.ascontiguousarray(xp).reshape(xp.shape[0], -1)
+    band = banded_rows(u, m0, sh, dh) if u.size > VERTICAL_TAPS_MAX else None
+    with single_threaded_blas():
+        for r0 in range(0, ho, rows):
+            r1 = min(ho, r0 + rows)
+            m = r1 - r0
+            if band is None:
+                vrows = [(xp[r0 * sh + a * dh :: sh][:m], u[a]) for a in range(u.size)]
+                _accumulate(vert[:m], vtmp[:m], vrows)
+            else:
+                if m != band.shape[0]:
+                    band = banded_rows(u, m, sh, dh)
+                np.matmul(band, flat[r0 * sh : r0 * sh + band.shape[1]], out=vert[:m].reshape(m, -1))
+            if v.size > HORIZONTAL_TAPS_MAX:
+                out[r0:r1] = correlate_toeplitz(vert[:m], v[None, :], (1, sw), (1, dw))
+            else:
+                cols = [(vert[:m, b * dw : b * dw + (wo - 1) * sw + 1 : sw], v[b]) for b in range(v.size)]
+                _accumulate(out[r0:r1], htmp[:m], cols)
     return out
