@@ -9,7 +9,10 @@ frame of an animation, a 16-bit colour PNG read as 8-bit) is reported in ``Image
 from __future__ import annotations
 
 import io
+import logging
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,23 +117,24 @@ def read_image(
         data, name = bytes(source), name or "<stdin>"
     else:
         data, name = read_image_bytes(source), name or str(source)
+    notes: list[str] = []
     try:
-        im = _open(data, name, max_pixels)
-        notes = []
-        frames = getattr(im, "n_frames", 1)
-        if frames > 1:
-            im.seek(0)
-            notes.append(f"animated image with {frames} frames: only the first frame is used")
-        orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
-        file_mode, file_format = im.mode, im.format or "?"
-        im.load()
-        if orientation not in (1, None):
-            im = ImageOps.exif_transpose(im)
-            notes.append(f"EXIF orientation {orientation} applied (the image is turned upright)")
-        if file_format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6):
-            notes.append("16-bit colour PNG: Pillow reads 8 bits per sample, so the output is 8-bit")
-        im = _normalise_mode(im, notes, gray, name)
-        array = _to_array(im, name)
+        with _pillow_messages_to(notes):
+            im = _open(data, name, max_pixels)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                im.seek(0)
+                notes.append(f"animated image with {frames} frames: only the first frame is used")
+            orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+            file_mode, file_format = im.mode, im.format or "?"
+            im.load()
+            if orientation not in (1, None):
+                im = ImageOps.exif_transpose(im)
+                notes.append(f"EXIF orientation {orientation} applied (the image is turned upright)")
+            if file_format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6):
+                notes.append("16-bit colour PNG: Pillow reads 8 bits per sample, so the output is 8-bit")
+            im = _normalise_mode(im, notes, gray, name)
+            array = _to_array(im, name)
     except CnnconvError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
@@ -145,6 +149,25 @@ def read_image(
         notes=tuple(notes),
     )
     return array, info
+
+
+@contextmanager
+def _pillow_messages_to(notes: list[str]):
+    """Pillow's warnings and log records on a damaged file become notes, not stray stderr lines."""
+
+    class ToNotes(logging.Handler):
+        def emit(self, record):
+            notes.append(f"Pillow: {record.getMessage()}")
+
+    logger, handler = logging.getLogger("PIL"), ToNotes(logging.WARNING)
+    logger.addHandler(handler)  # with a handler in place, logging's last-resort stderr output stays silent
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        logger.removeHandler(handler)
+        notes.extend(dict.fromkeys(f"Pillow: {w.message}" for w in caught))
 
 
 def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
