@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -102,8 +103,10 @@ def _load_npy(data: bytes, name: str) -> np.ndarray:
         if "pickle" in str(exc).lower():
             raise CnnconvError(f"{name}: holds Python objects, which are never unpickled; save plain numbers") from None
         raise CnnconvError(f"{name}: not a valid .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, SyntaxError, TokenError) as exc:  # numpy parses the header as Python text
         raise CnnconvError(f"{name}: not a valid .npy file ({exc})") from None
+    except MemoryError:
+        raise CnnconvError(f"{name}: the .npy header claims more data than fits in memory; the file is damaged") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         kind = getattr(array, "dtype", type(array))
         raise CnnconvError(f"{name}: holds {kind} values; only real numbers can be filtered")
