@@ -8,6 +8,7 @@ read from ``kernels/`` next to the package when running from a checkout.
 from __future__ import annotations
 
 from pathlib import Path, PurePath
+from tokenize import TokenError
 
 import numpy as np
 
@@ -101,8 +102,8 @@ def _from_npy(data: bytes, label: str, name: str) -> Kernel:
 
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise CnnconvError(f"{label} is not a readable .npy array without pickles: {exc}") from None
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError, MemoryError) as exc:  # a damaged header
+        raise CnnconvError(f"{label} is not a readable .npy array without pickles: {exc or type(exc).__name__}") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise CnnconvError(f"{label} must hold real numbers, got {getattr(array, 'dtype', type(array))}")
     if array.ndim == 1:
