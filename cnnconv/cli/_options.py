@@ -119,7 +119,7 @@ class MaxPixelsType(click.ParamType):
             return 0
         try:
             number = int(float(str(value).replace("_", "")))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"
             number = -1
         if number < 1:
             self.fail(f"{value!r} is not a pixel count (a positive integer, or none)", param, ctx)
