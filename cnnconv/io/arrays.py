@@ -9,6 +9,7 @@ spread through every output it touches.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -96,7 +97,30 @@ def read_array(
     return array, ArrayInfo(fmt if fmt in ("csv", "txt") else "txt", layout, array.shape)
 
 
+def _check_npy_size(data: bytes, name: str) -> None:
+    """Refuse a header claiming more data than the file holds, before numpy allocates that much."""
+    buffer = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buffer)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            return
+        shape, _, dtype = read_header(buffer)
+    except (ValueError, OSError, EOFError, SyntaxError, TokenError, OverflowError):
+        return  # np.load reports the damaged header
+    if dtype.hasobject:
+        return
+    claimed, held = math.prod(shape) * dtype.itemsize, len(data) - buffer.tell()
+    if claimed > held:
+        raise CnnconvError(
+            f"{name}: the .npy header claims shape {shape} of {dtype} ({claimed} bytes) but the file holds "
+            f"{held} bytes of data; the file is truncated or damaged"
+        )
+
+
 def _load_npy(data: bytes, name: str) -> np.ndarray:
+    _check_npy_size(data, name)
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
