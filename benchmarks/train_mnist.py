@@ -64,10 +64,14 @@ def load_mnist(root=DEFAULT_DATA, limit=None):
 
 def standardise(xt, yt, xv, yv):
     """Scale to [0, 1], then subtract the training mean and divide by its std (float32)."""
-    xt = xt.astype(np.float32) / 255.0
-    xv = xv.astype(np.float32) / 255.0
+    xt, xv = xt.astype(np.float32), xv.astype(np.float32)
+    xt /= 255.0  # in place: no float temporaries the size of the training set
+    xv /= 255.0
     mean, std = float(xt.mean()), float(xt.std())
-    return (xt - mean) / std, yt.astype(np.int64), (xv - mean) / std, yv.astype(np.int64)
+    for x in (xt, xv):
+        x -= mean
+        x /= std
+    return xt, yt.astype(np.int64), xv, yv.astype(np.int64)
 
 
 def write_folder(root: Path, data) -> None:

@@ -176,6 +176,7 @@ def test_whole_network_gradients_float64():
         Layer("conv", out=3, kernel=(3, 3), padding="same", text="conv3x3:same"),
         Layer("tanh", text="tanh"),
         Layer("lcn", kernel=(3, 3), text="lcn3"),
+        Layer("relu", text="relu"),  # runs after the pool: the swap must not change gradients
         Layer("maxpool", kernel=(2, 2), stride=(2, 2), text="pool2"),
         Layer("conv", out=4, kernel=(2, 2), stride=(1, 1), dilation=(1, 1), text="conv2x4"),
         Layer("softplus", text="softplus"),

@@ -282,6 +282,16 @@ def test_state_round_trip_and_mismatches():
         a.forward(np.zeros((1, 28, 27, 1)))
 
 
+def test_relu_before_maxpool_runs_swapped_with_identical_results():
+    net = build_network(parse_layers(LENET), (28, 28, 1), 10, seed=4)
+    assert [m.spec.kind for m in net._run][1:3] == ["maxpool", "relu"]
+    x = np.random.default_rng(5).normal(size=(4, 28, 28, 1)).astype(np.float32)
+    h = x
+    for module in net.modules:  # the spec's own order
+        h = module.forward(h)
+    assert np.array_equal(net.forward(x), h)
+
+
 def test_feature_maps_are_the_conv_outputs():
     net = build_network(parse_layers(LENET), (28, 28, 1), 10)
     maps = net.feature_maps(np.zeros((1, 28, 28, 1), np.float32))

@@ -78,8 +78,8 @@ class Network:
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes = int(num_classes)
         self.dtype = np.dtype(dtype)
-        self._run = self.modules[:-1] if fold_softmax else self.modules
-        self._first_param = min(i for i, m in enumerate(self.modules) if m.params)
+        self._run = _execution_order(self.modules[:-1] if fold_softmax else self.modules)
+        self._first_param = min(i for i, m in enumerate(self._run) if m.params)
 
     # -- shapes and parameters ------------------------------------------------------------
     def activation_shapes(self) -> list[tuple[int, int, int]]:
@@ -101,7 +101,9 @@ class Network:
     def gradients(self) -> list[np.ndarray]:
         """The gradients of the last :meth:`backward`, in the order of :meth:`parameters`."""
         return [
-            m.grads.get(key, np.zeros_like(value)) for m in self.modules for key, value in m.params.items()
+            m.grads[key] if key in m.grads else np.zeros_like(value)
+            for m in self.modules
+            for key, value in m.params.items()
         ]
 
     def num_parameters(self) -> int:
@@ -169,6 +171,19 @@ class Network:
             if m.spec.kind == "conv":
                 maps.append((i, m.spec.text or "conv", x))
         return maps
+
+
+def _execution_order(modules):
+    """The modules in the order they run: ``relu`` then ``maxpool`` runs as maxpool then relu.
+
+    ``max(relu(a)) == relu(max(a))`` and both route the gradient to the same input, so
+    the result is bit for bit the same while the ReLU touches a quarter of the values.
+    """
+    order = list(modules)
+    for i in range(len(order) - 1):
+        if order[i].spec.kind == "relu" and order[i + 1].spec.kind == "maxpool":
+            order[i], order[i + 1] = order[i + 1], order[i]
+    return order
 
 
 def _relu_follows(layers, i) -> bool:
