@@ -56,3 +56,29 @@ def versions():
 
 def nproc():
     return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+
+
+def write_section(path, name, text):
+    """Replace the text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in ``path``
+    (appending the marked block if absent); everything else in the file stays as it is."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = fh.read()
+    except FileNotFoundError:
+        doc = ""
+    if begin in doc and end in doc:
+        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(doc)
+
+
+def run_times(commands, repeats=5, warmup=1):
+    """Median wall seconds of each subprocess command (a dict name -> argv), interleaved."""
+    def call(argv):
+        return lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    return interleaved_medians({n: call(a) for n, a in commands.items()}, repeats=repeats, warmup=warmup)

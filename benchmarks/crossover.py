@@ -1,18 +1,20 @@
 """Measure every engine across kernel sizes to place the thresholds of ``method="auto"``.
 
 Run: ``python benchmarks/crossover.py [--quick]``; prints a Markdown table of medians (ms) per
-(image, dtype, kernel) and the fastest engine. The thresholds in ``cnnconv/methods.py`` cite
-the table this printed (copied into BENCHMARKS.md, "Crossovers behind auto").
+(image, dtype, kernel) and the fastest engine, and writes it into BENCHMARKS.md ("Crossovers
+behind auto"); the thresholds in ``cnnconv/methods.py`` cite that table.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from _timing import interleaved_medians, machine
+from _timing import interleaved_medians, machine, versions, write_section
 from cnnconv import engines, methods
 
 # Engines that would take seconds per call on big images are left out where they cannot win.
@@ -25,7 +27,7 @@ def gaussian(k):
     return np.outer(t, t) / t.sum() ** 2
 
 
-def row(label, xp, w, repeats, kernel_label, stride=(1, 1)):
+def row(lines, label, xp, w, repeats, kernel_label, stride=(1, 1)):
     names = [m for m in methods.METHODS[1:] if m != "separable" and max(w.shape[:2]) <= LIMITS[m]]
     if engines.rank1_factors(w) is not None:
         names.append("separable")
@@ -34,7 +36,8 @@ def row(label, xp, w, repeats, kernel_label, stride=(1, 1)):
     best = min(med, key=med.get)
     auto = methods.choose_method(xp.shape, w.shape, xp.dtype, stride, kernel=w)
     cells = " | ".join(f"{m} {med[m] * 1e3:.1f}" for m in names)
-    print(f"| {label} | {kernel_label} | {cells} | **{best}** | {auto} |", flush=True)
+    lines.append(f"| {label} | {kernel_label} | {cells} | **{best}** | {auto} |")
+    print(lines[-1], flush=True)
 
 
 def main(argv=None):
@@ -42,8 +45,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"machine: {machine()}\n")
-    print("| image | kernel | medians (ms) | fastest | auto picks |\n| --- | --- | --- | --- | --- |")
+    lines = [f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: `python benchmarks/crossover.py`; "
+             f"{machine()}; {versions()}. Medians (ms) of interleaved runs, float32 unless said.", "",
+             "| image | kernel | medians (ms) | fastest | auto picks |", "| --- | --- | --- | --- | --- |"]
+    print("\n".join(lines), flush=True)
     sizes = [(512, 5), (4096, 3)] if not args.quick else [(512, 3)]
     ks = (3, 5, 7, 9, 11, 15, 19, 23, 31)
     for n, repeats in sizes:
@@ -53,18 +58,20 @@ def main(argv=None):
             x = rng.random((n, n)).astype(dtype)
             for k in ks:
                 w = rng.standard_normal((k, k)).astype(dtype)
-                row(f"{n}² {np.dtype(dtype).name}", np.pad(x, k // 2), w, repeats, f"{k}x{k}")
+                row(lines, f"{n}² {np.dtype(dtype).name}", np.pad(x, k // 2), w, repeats, f"{k}x{k}")
         for k in (3, 5, 9, 15):
             g = gaussian(k).astype(np.float32)
-            row(f"{n}² float32", np.pad(x.astype(np.float32), k // 2), g, repeats, f"Gaussian {k}x{k}")
+            row(lines, f"{n}² float32", np.pad(x.astype(np.float32), k // 2), g, repeats, f"Gaussian {k}x{k}")
     x3 = rng.random((512, 512, 3)).astype(np.float32)
     for k in (3, 5, 7, 15, 31):
         w = rng.standard_normal((k, k)).astype(np.float32)
-        row("512²x3 per channel", np.pad(x3, ((k // 2,) * 2, (k // 2,) * 2, (0, 0))), w, 5, f"{k}x{k}")
+        row(lines, "512²x3 per channel", np.pad(x3, ((k // 2,) * 2, (k // 2,) * 2, (0, 0))), w, 5, f"{k}x{k}")
     for c, n_out in ((3, 4), (8, 8), (8, 16), (16, 32)):
         x = rng.random((128, 128, c)).astype(np.float32)
         w = rng.standard_normal((3, 3, c, n_out)).astype(np.float32)
-        row(f"128²x{c} bank", x, w, 5, f"3x3x{c}x{n_out}")
+        row(lines, f"128²x{c} bank", x, w, 5, f"3x3x{c}x{n_out}")
+    if not args.quick:
+        write_section(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "crossover", "\n".join(lines))
     return 0
 
 
