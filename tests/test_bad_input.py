@@ -29,6 +29,7 @@ import os
 import re
 import shlex
 import signal
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -78,6 +79,31 @@ def noise_png(size=(32, 32), seed=0) -> bytes:
 def truncated_png() -> bytes:
     data = noise_png()
     return data[: len(data) // 2]
+
+
+def tiff_with_tag(tag: int, value: int) -> bytes:
+    """An RGBA TIFF whose IFD entry ``tag`` holds ``value`` (a damaged or hostile header)."""
+    values = (np.arange(6 * 8 * 4).reshape(6, 8, 4) * 11 % 256).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(values, "RGBA").save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    assert data[:4] == b"II*\x00"  # little-endian TIFF
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == tag:
+            struct.pack_into("<I", data, at + 8, value)
+            return bytes(data)
+    raise LookupError(tag)
+
+
+def npy_with_header(old: bytes, new: bytes) -> bytes:
+    """A .npy of a 3x3 array with part of its header text replaced."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(9.0).reshape(3, 3))
+    data = buffer.getvalue()
+    assert old in data
+    return data.replace(old, new.ljust(len(old)))
 
 
 def files(**named) -> Callable[[Path], None]:
@@ -446,6 +472,22 @@ row("image: bad --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixel
 row("image: one corrupt file in a batch",
     build=files(a__png=png(), b__png=b"\x89PNG\r\n\x1a\n broken", c__png=png()),
     cmd="filter a.png b.png c.png -k box3 --out-dir out", code=1, message=r"^b\.png: ", check=batch_survivors)
+row("image: TIFF claiming 30000 samples per pixel", build=files(t__tif=tiff_with_tag(277, 30000)),
+    cmd="filter t.tif -k box3 -o out.tif", code=1, message=r"^t\.tif: not an image Pillow can read")
+row("image: TIFF tag pointing past the end of the file", build=files(t__tif=tiff_with_tag(258, 0x7FFFFFF0)),
+    cmd="filter t.tif -k box3 -o out.tif", code=1, message=r"^t\.tif: not an image Pillow can read")
+row("array: damaged .npy header", build=files(bad__npy=npy_with_header(b"(3, 3)", b"(3, 3")),
+    cmd="filter bad.npy -k box3 -o out.npy", code=1, message=r"^bad\.npy: not a valid \.npy file")
+row("array: .npy header claiming 745 GiB", build=files(bad__npy=npy_with_header(b"(3, 3)", b"(99999999999,)")),
+    cmd="filter bad.npy -k box3 -o out.npy", code=1, max_alloc=30 << 20,
+    message=r"^bad\.npy: the \.npy header claims shape \(99999999999,\) .*truncated or damaged")
+row("array: .npy of Python objects", build=lambda t: np.save(open(t / "obj.npy", "wb"), np.array([{}]),
+                                                            allow_pickle=True),
+    cmd="filter obj.npy -k box3 -o out.npy", code=1, message=r"^obj\.npy: holds Python objects, which are never unpickled")
+row("array: ragged .csv", build=files(s__csv="1,2,3\n4,5\n"), cmd="filter s.csv -k 1,1 -o out.csv", code=1,
+    message=r"^s\.csv: line 2 has 2 values, line 1 has 3")
+row("array: .csv with a word", build=files(s__csv="1,2,x\n"), cmd="filter s.csv -k 1,1 -o out.csv", code=1,
+    message=r"^s\.csv: line 1: 'x' is not a number")
 row("image: one corrupt file in a batch, --jobs 2",
     build=files(a__png=png(), b__png=truncated_png(), c__png=png()),
     cmd="filter a.png b.png c.png -k box3 --out-dir out --jobs 2", code=1, message=r"^b\.png: corrupt or truncated",
@@ -460,7 +502,8 @@ for option, value, what in [("--stride", "0", "'0' is not an integer >= 1"), ("-
                             ("--dilation", "x", "'x'"), ("--padding", "-1", "'-1'"), ("--padding", "1,2,3", "'1,2,3'"),
                             ("--boundary", "constant:nan", "constant needs a finite value"),
                             ("--boundary", "circular", "'circular' is not a boundary rule"),
-                            ("--scale", "inf", "'inf' is not a finite number"), ("--jobs", "0", "0")]:
+                            ("--scale", "inf", "'inf' is not a finite number"), ("--jobs", "0", "0"),
+                            ("--max-pixels", "inf", "'inf' is not a pixel count")]:
     row(f"option: {option} {value}", build=IMG, cmd=f"filter in.png -k box3 {option} {value} -o out.png", code=2,
         message=rf"'?{option}'?: .*{re.escape(what)}", check=no_output("out.png"))
 row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
@@ -520,6 +563,8 @@ row("kernel: zero-sum kernel with --normalize", build=IMG, cmd="filter in.png -k
     check=no_output("out.png"))
 row("kernel: inline, ragged", build=IMG, cmd=K.format("'1,2,1; 0,0'"), code=2,
     message=r"--kernel: .*row 2 has 2 values, expected 3")
+row("kernel: damaged .npy header", build=both(IMG, files(k__npy=npy_with_header(b"(3, 3)", b"(3, 3"))),
+    cmd=K.format("k.npy"), code=2, message=r"--kernel: k\.npy is not a readable \.npy array")
 row("kernel: a directory", build=both(IMG, lambda t: (t / "kdir").mkdir()), cmd=K.format("kdir"), code=2,
     message=r"--kernel: kernel file .*kdir.* is a directory")
 row("kernel: parametric, bad sigma", build=IMG, cmd=K.format("gaussian:sigma=-1"), code=2,
