@@ -64,6 +64,8 @@ def read_image_bytes(source: str | os.PathLike) -> bytes:
     path = Path(source)
     if path.is_dir():
         raise CnnconvError(f"{source}: is a directory, not an image file")
+    if path.is_char_device() or path.is_block_device():  # /dev/zero would be read until memory runs out
+        raise CnnconvError(f"{source}: is a device, not an image file; pipe it with '-' if you mean it")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
