@@ -76,11 +76,12 @@ def _read(entry, name: str) -> Kernel:
     try:
         if entry.is_dir():
             raise CnnconvError(f"kernel file {label} is a directory")
-        data = entry.read_bytes()
+        with entry.open("rb") as f:
+            data = f.read(MAX_KERNEL_FILE_BYTES + 1)  # bounded: a huge file or /dev/zero must not fill memory
     except OSError as exc:
         raise CnnconvError(f"cannot read kernel file {label}: {exc.strerror or exc}") from None
     if len(data) > MAX_KERNEL_FILE_BYTES:
-        raise CnnconvError(f"kernel file {label} is {len(data)} bytes; a kernel file may hold at most {MAX_KERNEL_FILE_BYTES}")
+        raise CnnconvError(f"kernel file {label} is larger than {MAX_KERNEL_FILE_BYTES} bytes, the most a kernel file may hold")
     if entry.name.lower().endswith(".npy"):
         return _from_npy(data, label, name)
     try:
