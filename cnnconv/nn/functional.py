@@ -100,9 +100,10 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     """Batched multi-channel correlation ``Y_i = B_i + sum_j K_ij * Y_j`` (seed 002, eq. 10).
 
     The input is padded, every (dilated, strided) window is gathered once through
-    ``sliding_window_view`` into an im2col matrix ``(N*Ho*Wo, kh*kw*C_in)`` in the
-    weights' own (kh, kw, C_in) order, and one matrix product gives all outputs. With
-    one input channel the matrix is built tap-major instead (``kh*kw`` slice copies).
+    ``sliding_window_view`` into an im2col matrix ``(N*Ho*Wo, kh*kw*C_in + 1)`` in the
+    weights' own (kh, kw, C_in) order plus a column of ones for the bias, and one
+    matrix product gives all outputs. With one input channel the matrix is built
+    tap-major instead (``kh*kw`` slice copies).
 
     Parameters
     ----------
@@ -141,22 +142,29 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     xp = _pad(x, padding)
     sh, sw = stride
     dh, dw = dilation
+    taps = kh * kw
+    # the bias is folded into the product: the im2col matrix gets a row (column) of
+    # ones and the weights a row holding the bias, so neither pass touches y twice
+    w_aug = np.concatenate([w.reshape(taps * c_in, c_out), b.reshape(1, c_out).astype(w.dtype)])
     if c_in == 1:
-        # one channel: a tap-major (kh*kw, N*Ho*Wo) matrix, each row one strided slice
-        # copy, is ~3x cheaper to build than gathering windows of single floats
-        cols = np.empty((kh * kw, n, ho, wo), dtype=x.dtype)
-        for t in range(kh * kw):
+        # one channel: a tap-major (kh*kw + 1, N*Ho*Wo) matrix, each row one strided
+        # slice copy, is ~3x cheaper to build than gathering windows of single floats
+        cols = np.empty((taps + 1, n, ho, wo), dtype=x.dtype)
+        cols[taps] = 1
+        for t in range(taps):
             i, j = divmod(t, kw)
             cols[t] = xp[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw, 0]
-        cols = cols.reshape(kh * kw, n * ho * wo)
-        y = cols.T @ w.reshape(kh * kw, c_out)
+        cols = cols.reshape(taps + 1, n * ho * wo)
+        y = cols.T @ w_aug
     else:
         windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
         windows = windows[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, :, ::dh, ::dw]
+        k = taps * c_in
+        cols = np.empty((n * ho * wo, k + 1), dtype=x.dtype)
+        cols[:, k] = 1
         # (N, Ho, Wo, kh, kw, C) matches the HWIO weights; each (kw, C) run is contiguous in xp
-        cols = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(n * ho * wo, kh * kw * c_in)
-        y = cols @ w.reshape(kh * kw * c_in, c_out)
-    y += b
+        np.copyto(cols[:, :k].reshape(n, ho, wo, kh, kw, c_in), windows.transpose(0, 1, 2, 4, 5, 3))
+        y = cols @ w_aug
     return y.reshape(n, ho, wo, c_out), (x.shape, xp.shape, cols, w, stride, padding, dilation)
 
 
@@ -193,9 +201,11 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     kh, kw, c_in, c_out = w.shape
     n, ho, wo, _ = dy.shape
     dy2 = dy.reshape(n * ho * wo, c_out)
-    # cols is (kh*kw, N*Ho*Wo) for one input channel, (N*Ho*Wo, kh*kw*C_in) otherwise
-    dw = (cols @ dy2 if c_in == 1 else cols.T @ dy2).reshape(kh, kw, c_in, c_out)
-    db = column_sums(dy2)
+    # cols is (kh*kw + 1, N*Ho*Wo) for one input channel, (N*Ho*Wo, kh*kw*C_in + 1)
+    # otherwise; its ones row (column) makes the last row of the product the bias gradient
+    g = cols @ dy2 if c_in == 1 else cols.T @ dy2
+    dw = g[:-1].reshape(kh, kw, c_in, c_out)
+    db = g[-1].copy()
     if not need_dx:
         return None, dw, db
     # (kh*kw, C_out, C_in): dy2 @ w_taps[t] is tap t's contribution to every input pixel
