@@ -24,19 +24,21 @@ MEMORY_CHILD = r"""
 import json, sys, tracemalloc
 import numpy as np
 from cnnconv import conv
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS", "VmHWM")):
-            yield int(line.split()[1]) * 1024
-base = list(rss())[0]
+def status():
+    return {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("Vm")}
+for m in ("direct", "toeplitz", "im2col", "fft"):  # load the lazily imported engines first
+    conv.correlate(np.ones((40, 40), np.float32), np.ones((3, 3), np.float32), mode="same", method=m)
+base = status()["VmRSS"]
 n, k, method, sep = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "sep"
 x = np.random.default_rng(0).random((n, n), dtype=np.float32)
 w = np.outer(np.hanning(k + 2)[1:-1], np.hanning(k + 2)[1:-1]).astype(np.float32) if sep else \
     np.random.default_rng(1).standard_normal((k, k)).astype(np.float32)
-tracemalloc.start()
+trace = sys.argv[5] == "trace"  # tracemalloc's own bookkeeping would inflate VmHWM
+if trace:
+    tracemalloc.start()
 out = conv.correlate(x, w, mode="same", method=method)
-peak = tracemalloc.get_traced_memory()[1]
-print(json.dumps({"base": base, "hwm": list(rss())[1], "traced_peak": peak, "image": x.nbytes}))
+peak = tracemalloc.get_traced_memory()[1] if trace else 0
+print(json.dumps({"base": base, "hwm": status()["VmHWM"], "traced_peak": peak, "image": x.nbytes}))
 """
 
 
@@ -52,9 +54,12 @@ def memory_part(quick):
             "| --- | --- | --- | --- | --- | --- |"]
     for k, method, sep in ((3, "direct", False), (7, "toeplitz", False), (5, "im2col", False),
                            (31, "fft", False), (15, "separable", True), (3, "auto", False)):
-        res = subprocess.run([PY, "-c", MEMORY_CHILD, str(n), str(k), method, "sep" if sep else "gen"],
-                             capture_output=True, text=True, check=True)
-        r = json.loads(res.stdout)
+        r = {}
+        for mode in ("trace", "rss"):
+            res = subprocess.run([PY, "-c", MEMORY_CHILD, str(n), str(k), method, "sep" if sep else "gen", mode],
+                                 capture_output=True, text=True, check=True)
+            got = json.loads(res.stdout)
+            r.update({key: v for key, v in got.items() if mode == "trace" or key != "traced_peak"})
         img = r["image"]
         above = (r["hwm"] - r["base"]) / img
         rows.append(f"| {n}² float32, {k}×{k}{' separable' if sep else ''}, same | {method} | "
@@ -62,8 +67,9 @@ def memory_part(quick):
         print(rows[-1], flush=True)
     return ("\n".join(rows) + f"\n\nImage = {img / 2**20:.0f} MiB. 'Traced peak' is tracemalloc's peak of NumPy "
             "allocations during `conv.correlate` (padded copy + output + engine buffers; the input existed "
-            "before). 'Process peak' is VmHWM minus VmRSS after `import numpy, cnnconv.conv` (input, padded "
-            "copy, output, buffers).")
+            "before). 'Process peak' (a second run, without tracemalloc) is the peak resident size (VmHWM) minus the resident size after "
+            "`import numpy, cnnconv.conv` and one tiny call per engine: input, padded copy, output, buffers and whatever NumPy and the "
+            "allocator keep.")
 
 
 def startup_part(quick):
