@@ -694,6 +694,9 @@ row("output: equal to the input", build=IMG, cmd="filter in.png -k box3 -o in.pn
     message=r"^in\.png: the output in\.png is this input file", check=unchanged("in.png", png()))
 row("output: the input by another path", build=IMG, cmd="pool in.png --size 2 -o ./sub/../in.png", code=1,
     message=r"^in\.png: the output \./sub/\.\./in\.png is this input file", check=unchanged("in.png", png()))
+row("output: a symbolic link to the input", build=both(IMG, lambda t: (t / "link.png").symlink_to(t / "in.png")),
+    cmd="filter in.png -k box3 -o link.png", code=1, message=r"^in\.png: the output link\.png is this input file",
+    check=unchanged("in.png", png()))
 row("output: a template naming an input", build=files(a__png=png()), cmd="filter a.png -k box3 --out-dir . --name '{name}'",
     code=1, message=r"^a\.png: the output .*a\.png is this input file", check=unchanged("a.png", png()))
 row("output: train -o equal to --resume", build=lambda t: (dataset(t), model_file(t)),
@@ -897,7 +900,9 @@ def markdown_table() -> str:
             return getattr(self.mp, name)
 
     out = ["| case | command | exit | message (stderr) |", "| --- | --- | --- | --- |"]
-    for name, r, _ in _ROWS:
+    for name, r, marks in _ROWS:
+        if marks["xfail"]:
+            name += " (open problem, see below)"
         mp = _MonkeyPatch()
         with tempfile.TemporaryDirectory() as d:
             try:
@@ -906,6 +911,10 @@ def markdown_table() -> str:
                 mp.mp.undo()
                 os.chdir(Path(__file__).parent)
         lines = [line for line in result.stderr.splitlines() if line.startswith("cnnconv: ")]
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            # what cnnconv.cli.main, the last line of defence, prints for it in a real process
+            exc = result.exception
+            lines.append(f"cnnconv: internal error: {type(exc).__name__}: {exc} (set CNNCONV_DEBUG=1 ...)")
         shown = "<br>".join(line.replace("|", "\\|") for line in lines) or "(none)"
         command = r.cmd.replace("|", "\\|")
         out.append(f"| {name} | `{command}` | {result.exit_code} | {shown} |")
