@@ -19,11 +19,15 @@ METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
 # float32 general kernels, 512² / 4096² (ms): 3x3 direct 0.9 / 95 vs Toeplitz 2.3 / 99;
 # 5x5 Toeplitz 1.6 / 151 vs direct 2.0 / 223; 9x9 Toeplitz 3.1 / 235 vs FFT 3.1 / 264;
 # 11x11 FFT 3.2 / 280 vs Toeplitz 6.6 / 314. float64 512²: direct wins to 5x5 (3.4 vs 3.7),
-# FFT from 11x11 (11.4 vs 11.9). RGB per-channel 512²x3: direct to 7x7 (13.9 vs Toeplitz 17.2,
-# FFT 22.7), FFT at 15x15 (30.6 vs 34.7). Gaussian (rank 1) 3x3: separable 0.9 / 42 vs direct
-# 1.1 / 52. Bank 3x3x8x16 on 128²: im2col 1.4 vs direct 5.2 (3x3x8x8: direct 0.7 vs 1.1).
+# FFT from 11x11 (11.4 vs 11.9). Per-channel kernels on RGB, 512²x3 / 2048²x3 (Toeplitz runs
+# plane by plane): 7x7 direct 11.8 / 109 vs Toeplitz 15.4 / 112; 9x9 Toeplitz 12.3 / 154 vs
+# direct 16.5 / 176; 15x15 Toeplitz 22.2 vs FFT 30.1 at 512², FFT 242 vs 298 at 2048².
+# Gaussian (rank 1) 3x3: separable 0.9 / 42 vs direct 1.1 / 52. Bank 3x3x8x16 on 128²: im2col
+# 1.4 vs direct 5.2 (3x3x8x8: direct 0.7 vs 1.1).
 DIRECT_MAX_K = {"float32": 3, "float64": 5}
 FFT_MIN_K = 11  # both dtypes, 512² and 4096²; only without stride (FFT computes every pixel)
+PER_CHANNEL_DIRECT_MAX_K = 7  # a 2-D kernel on each of C > 1 channels
+PER_CHANNEL_FFT_MIN_K = 15
 SEPARABLE_MIN_K = 2  # any rank-1 kernel of at least 2x2 taps (1xk is already one pass)
 IM2COL_MIN_BANK = 16  # banks of at least this many filters
 
@@ -57,10 +61,12 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
         return "separable", f"rank-1 {size} kernel: two 1-D passes ({kh}+{kw} taps instead of {kh * kw})"
     if len(w_shape) == 4 and w_shape[3] >= IM2COL_MIN_BANK:
         return "im2col", f"bank of {w_shape[3]} filters: one wide im2col GEMM per row strip"
-    small = min(kh, kw) < FFT_MIN_K or tuple(stride) != (1, 1)
+    per_channel = len(w_shape) == 2 and len(x_shape) == 3 and x_shape[2] > 1
+    fft_k = PER_CHANNEL_FFT_MIN_K if per_channel else FFT_MIN_K
+    small = min(kh, kw) < fft_k or tuple(stride) != (1, 1)
     if max(kh, kw) <= DIRECT_MAX_K.get(np.dtype(dtype).name, 3):
         return "direct", f"small {size} kernel: tap accumulation in cache-sized row strips"
-    if len(w_shape) == 2 and len(x_shape) == 3 and x_shape[2] > 1 and small:
+    if per_channel and max(kh, kw) <= PER_CHANNEL_DIRECT_MAX_K:
         return "direct", f"{size} kernel on each of {x_shape[2]} channels: tap accumulation in strips"
     if not small:
         return "fft", f"large {size} kernel: real FFT (tiled overlap-save on big images)"

@@ -173,6 +173,9 @@ def test_auto_choices_and_explanations():
     gauss = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(f32)
     assert methods.choose_method((512, 512), (5, 5), f32, kernel=gauss) == "separable"
     assert methods.choose_method((64, 64, 8), (3, 3, 8, 32), f32) == "im2col"
+    rgb = [methods.choose_method((512, 512, 3), (k, k), f32) for k in (5, 9, 15)]
+    assert rgb == ["direct", "toeplitz", "fft"]
+    assert methods.choose_method((512, 512), (5, 5), np.float64) == "direct"
     name, why = methods.explain_method((64, 64, 3), (5, 5, 3), f32, method="separable")
     assert name != "separable" and "falls back" in why
     name, why = methods.explain_method((64, 64), (5, 5), f32, method="separable", kernel=np.eye(5))

@@ -59,7 +59,8 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16
     Shape
     -----
     Any case of the ``cnnconv.methods.correlate_valid`` contract -> ``out_shape(...)``.
-    A per-channel 2-D kernel on C channels runs as a diagonal (kh, kw, C, C) bank.
+    A per-channel 2-D kernel on C channels runs plane by plane (a diagonal (kh, kw, C, C)
+    bank would multiply C times as many zeros).
 
     Examples
     --------
@@ -70,6 +71,11 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16
     (sh, sw), (dh, dw) = stride, dilation
     shape = out_shape(xp.shape, w.shape, stride, dilation)
     ho, wo = shape[:2]
+    if w.ndim == 2 and xp.ndim == 3 and xp.shape[2] > 1:
+        out = np.empty(shape, dtype=xp.dtype)
+        for ch in range(xp.shape[2]):
+            out[..., ch] = correlate_toeplitz(np.ascontiguousarray(xp[..., ch]), w, stride, dilation, bo, budget)
+        return out
     x3 = np.ascontiguousarray(xp if xp.ndim == 3 else xp[:, :, None])
     h, width, c = x3.shape
     w4 = kernel_as_bank(w, c if (w.ndim == 2 and xp.ndim == 3) else None)
