@@ -51,7 +51,9 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
         raise CnnconvError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     kh, kw = w_shape[:2]
     size = "x".join(str(n) for n in w_shape)
-    separable = kernel is not None and _rank1(kernel) is not None
+    # The SVD only runs when its answer matters (auto or separable, a 2-D kernel).
+    separable = (method in ("auto", "separable") and kernel is not None and len(w_shape) == 2
+                 and _rank1(kernel) is not None)
     if method == "separable" and not separable:
         fallback, _ = explain_method(x_shape, w_shape, dtype, stride, dilation, "auto")
         return fallback, f"separable needs a rank-1 2-D kernel; {size} kernel: falls back to {fallback}"
@@ -89,6 +91,7 @@ def choose_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), kerne
 
 
 def _rank1(w):
+    """rank1_factors of a kernel given as any real array (integers are taken as float64)."""
     from cnnconv.engines.separable import rank1_factors
 
     w = np.asarray(w)
