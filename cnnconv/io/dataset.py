@@ -338,6 +338,9 @@ def load_eval_set(
     """The images to evaluate a model on: ``root/test`` (or ``root/val``) if there is one,
     else every ``root/<class>/`` image. Returns ``(x, y, skipped, folder)``."""
     root = Path(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise CnnconvError(f"data folder {str(root)!r} {what}; expected root/<class>/*.png")
     _, held_out, validation = find_layout(root) if (root / "train").is_dir() else (None, None, "")
     folder = root / validation if held_out is not None else root
     classes = held_out if held_out is not None else _scan_classes(root, "data folder")
