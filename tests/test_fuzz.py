@@ -322,3 +322,101 @@ def test_the_mutations_reach_the_decoders():
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "m.npz").write_bytes(_model_bytes())
         load_model(Path(d) / "m.npz")
+
+
+
+# --------------------------------------------------------------------------- whole command lines
+
+_WORLD: dict[str, Path] = {}
+
+
+def _world() -> Path:
+    """A folder with inputs of every kind, a two-class data set and a model, made once."""
+    if "root" not in _WORLD:
+        root = Path(tempfile.mkdtemp(prefix="cnnconv-fuzz-"))
+        for name, mode in (("in.png", "RGB"), ("g.png", "L"), ("rgba.png", "RGBA")):
+            Image.fromarray((np.arange(64).reshape(8, 8) * 7 % 256).astype(np.uint8)).convert(mode).save(root / name)
+        for k, cls in enumerate("ab"):
+            (root / "data" / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (8, 8), 40 + 150 * k + 9 * i).save(root / "data" / cls / f"{i}.png")
+        (root / "s.csv").write_text("1,2,3,4,5\n")
+        np.save(root / "a.npy", np.arange(12.0).reshape(3, 4))
+        (root / "k.txt").write_text("1 2 1\n")
+        (root / "m.npz").write_bytes(_model_bytes())
+        _WORLD["root"] = root
+    return _WORLD["root"]
+
+
+VALUES = st.sampled_from([
+    "0", "1", "2", "-1", "3,3", "1,2,3,4", "x", "", "nan", "inf", "1e9", "100000", "2x2", "same", "valid", "full",
+    "reflect", "wrap", "constant:5", "none", "sobel-x", "gaussian:sigma=3", "box:99", "1,2;3,4", "k.txt", "-",
+    "out.png", "out.npy", "out.csv", "out.tif", "out.jpg", "out.gif", "{stem}.png", "in.png", "o", "magnitude",
+])
+COMMANDS = {
+    "filter": (["-k box3", "-k sobel-x -k sobel-y", "-k k.txt", "-k 1,2,1"],
+               ["-k", "--mode", "--padding", "--stride", "--dilation", "--boundary", "--combine", "--scale", "--offset",
+                "--alpha", "--range", "--max-pixels", "-o", "--out-dir", "--name"],
+               ["--convolve", "--normalize", "--gray", "--json", "-v", "-q"]),
+    "pool": (["--size 2", "--size 3", "--size 1,2"],
+             ["--size", "--stride", "--padding", "--op", "--range", "-o", "--out-dir", "--name"],
+             ["--ceil", "--count-pad", "--gray", "--json", "-v"]),
+    "predict": (["m.npz", "--top 2"], ["--top", "--feature-maps"], ["--json"]),
+    "evaluate": (["m.npz"], [], ["--json"]),
+    "kernels": ([""], ["--digits"], ["--json"]),
+    "shape": (["-i 32x32x3 -l conv3x4,pool2,fc10", "-i 8x8 -l gap", "-l fc5 -i 10"], ["-i", "-l", "--format"],
+              ["--explain"]),
+    "train": (["--epochs 1 --batch-size 2 --layers conv3x2,relu,pool2 -o t.npz", "--epochs 1 --layers fc3 -o t.npz"],
+              ["--layers", "--size", "--val-split", "--lr", "--batch-size", "--patience", "--seed", "-o", "--loss",
+               "--optimizer", "--momentum", "--weight-decay", "--resume"], ["--gray", "--rgb", "--json", "--nesterov"]),
+}
+INPUTS = {
+    "filter": ["in.png", "g.png", "rgba.png", "s.csv", "a.npy", "data/a", "nope.png"],
+    "pool": ["in.png", "g.png", "rgba.png", "s.csv", "a.npy", "data/a", "nope.png"],
+    "predict": ["in.png", "g.png", "data/a/0.png", "s.csv", "nope.png", "m.npz"],
+    "evaluate": ["data", "data/a", "nope"],
+    "kernels": ["sobel-x", "k.txt", "box:3", "1,2;3", "nope", "in.png"],
+    "shape": [],
+    "train": ["data", "data/a", "nope", "in.png"],
+}
+
+
+@st.composite
+def command_lines(draw):
+    command = draw(st.sampled_from(sorted(COMMANDS)))
+    fixed, options, flags = COMMANDS[command]
+    inputs = draw(st.lists(st.sampled_from(INPUTS[command]), min_size=1, max_size=3)) if INPUTS[command] else []
+    first = draw(st.sampled_from(fixed)).split()
+    if command in ("predict", "evaluate"):  # MODEL comes first
+        inputs, first = first[:1] + inputs, first[1:]
+    argv = [command, *inputs, *first]
+    for _ in range(draw(st.integers(0, 3))):
+        if options and draw(st.booleans()):
+            argv += [draw(st.sampled_from(options)), draw(VALUES)]
+        else:
+            argv.append(draw(st.sampled_from(flags)))
+    if command in ("filter", "pool") and "-o" not in argv and "--out-dir" not in argv:
+        argv += draw(st.sampled_from([["-o", "out.png"], ["-o", "out.npy"], ["--out-dir", "outs"], ["-o", "-"]]))
+    return argv
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(command_lines())
+def test_random_command_lines(argv):
+    """Random, mostly wrong, command lines: exit 0/1/2, and a failure always says why on an error line."""
+    from click.testing import CliRunner
+
+    from cnnconv.cli import cli
+
+    cwd = os.getcwd()
+    os.chdir(_world())
+    try:
+        result = CliRunner().invoke(cli, argv, prog_name="cnnconv")
+    finally:
+        os.chdir(cwd)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cnnconv: error: ")]
+    if result.exit_code:
+        assert errors, f"exit {result.exit_code} without an error line: {result.stderr}"
