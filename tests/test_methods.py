@@ -68,7 +68,7 @@ def assert_close(got, xp, w, stride, dilation, reference=loop_reference, normwis
 
 
 @st.composite
-def operands(draw, rank1=False):
+def operands(draw, rank1=False, small_integers=False):
     """A padded input and kernel for one of the four contract cases, with stride/dilation."""
     case = draw(st.sampled_from(["2d", "per-channel", "summed", "bank"]))
     if rank1:
@@ -85,6 +85,8 @@ def operands(draw, rank1=False):
     wshape = {"2d": (kh, kw), "per-channel": (kh, kw), "summed": (kh, kw, c), "bank": (kh, kw, c, n)}
     if rank1:
         w = np.outer(rng.standard_normal(kh), rng.standard_normal(kw)).astype(dtype)
+    elif small_integers:  # weights of 0 and +-1 take their own paths in the direct engine
+        w = rng.integers(-2, 3, wshape[case]).astype(dtype)
     else:
         w = rng.standard_normal(wshape[case]).astype(dtype)
     return xp, w, (sh, sw), (dh, dw)
@@ -94,6 +96,15 @@ def operands(draw, rank1=False):
 @settings(max_examples=40)
 @given(ops=operands())
 def test_every_method_matches_the_loop_reference(method, ops):
+    xp, w, stride, dilation = ops
+    got = methods.correlate_valid(xp, w, stride, dilation, method=method)
+    assert_close(got, xp, w, stride, dilation, normwise=runs_fft(method, xp, w, stride, dilation))
+
+
+@pytest.mark.parametrize("method", ["direct", "auto"])
+@settings(max_examples=30)
+@given(ops=operands(small_integers=True))
+def test_integer_kernels_with_zero_and_unit_weights_match(method, ops):
     xp, w, stride, dilation = ops
     got = methods.correlate_valid(xp, w, stride, dilation, method=method)
     assert_close(got, xp, w, stride, dilation, normwise=runs_fft(method, xp, w, stride, dilation))

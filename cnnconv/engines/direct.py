@@ -55,6 +55,11 @@ def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=4 *
         a, b, wt = taps[0]
         product(tap_view(xp, r0, r1, a, b, wo, stride, dilation), wt, out=acc)
         for a, b, wt in taps[1:]:
-            product(tap_view(xp, r0, r1, a, b, wo, stride, dilation), wt, out=tmp)
+            view = tap_view(xp, r0, r1, a, b, wo, stride, dilation)
+            if w.ndim == 2 and wt in (1, -1):
+                # Weights of +-1 (Sobel, Prewitt, Laplacian) need one pass, not two.
+                (np.add if wt == 1 else np.subtract)(acc, view, out=acc)
+                continue
+            product(view, wt, out=tmp)
             np.add(acc, tmp, out=acc)
     return out
