@@ -15,7 +15,8 @@ from cnnconv.errors import CnnconvError
 METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
 
 # Thresholds for "auto", measured with `python benchmarks/crossover.py` on this 2-core machine
-# (AMD EPYC, nproc 2, other jobs running; table in BENCHMARKS.md, "Crossovers behind auto"):
+# (AMD EPYC, nproc 2, other jobs running; BENCHMARKS.md, "Engine tuning": the run the
+# thresholds were set from, and the RGB table; "Crossovers behind auto" has the latest run):
 # float32 general kernels, 512² / 4096² (ms): 3x3 direct 0.9 / 95 vs Toeplitz 2.3 / 99;
 # 5x5 Toeplitz 1.6 / 151 vs direct 2.0 / 223; 9x9 Toeplitz 3.1 / 235 vs FFT 3.1 / 264;
 # 11x11 FFT 3.2 / 280 vs Toeplitz 6.6 / 314. float64 512²: direct wins to 5x5 (3.4 vs 3.7),
