@@ -216,3 +216,14 @@ def test_long_separable_kernels_use_gemm_passes_and_match(shape, kh, kw):
     for stride, dilation in [((1, 1), (1, 1)), ((2, 3), (3, 2))]:
         got = methods.correlate_valid(xp, w, stride, dilation, method="separable")
         assert_close(got, xp, w, stride, dilation, window_reference)
+
+
+@pytest.mark.parametrize("method", methods.METHODS[1:])
+def test_non_contiguous_inputs_and_kernels(method):
+    """Views (reversed rows, every other column, a transposed kernel) give the same numbers."""
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((40, 70, 2)).astype(np.float32)
+    xp = base[::-1, ::2]
+    for w in (rng.standard_normal((5, 4)).astype(np.float32).T, rng.standard_normal((3, 3, 2, 3)).astype(np.float32)[::-1]):
+        got = methods.correlate_valid(xp, w, (1, 2), (2, 1), method=method)
+        assert_close(got, xp, w, (1, 2), (2, 1), window_reference, method == "fft")
