@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.errors import CnnconvError
 from cnnconv.layerspec import Layer
 from cnnconv.nn.activations import softmax
@@ -281,8 +282,9 @@ def predict_proba(net: Network, x, batch_size: int = 256) -> np.ndarray:
         raise CnnconvError(f"batch_size must be >= 1, got {batch_size}")
     x = np.asarray(x)
     out = np.empty((x.shape[0], net.num_classes), dtype=net.dtype)
-    for start in range(0, x.shape[0], batch_size):
-        out[start : start + batch_size] = softmax(net.forward(x[start : start + batch_size]), axis=1)
+    with single_threaded_blas():  # small GEMMs: see cnnconv.nn.train.fit
+        for start in range(0, x.shape[0], batch_size):
+            out[start : start + batch_size] = softmax(net.forward(x[start : start + batch_size]), axis=1)
     return out
 
 
