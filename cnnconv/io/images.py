@@ -121,7 +121,7 @@ def read_image(
         data, name = read_image_bytes(source), name or str(source)
     notes: list[str] = []
     try:
-        with _pillow_messages_to(notes):
+        with pillow_messages_to(notes):
             im = _open(data, name, max_pixels)
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
@@ -154,7 +154,7 @@ def read_image(
 
 
 @contextmanager
-def _pillow_messages_to(notes: list[str]):
+def pillow_messages_to(notes: list[str]):
     """Pillow's warnings and log records on a damaged file become notes, not stray stderr lines."""
 
     class ToNotes(logging.Handler):
