@@ -12,6 +12,8 @@ scaled to [0, 1]. Files that do not decode are skipped and reported, never fatal
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -150,6 +152,17 @@ def parse_channels(name: str | None) -> str | None:
     return name
 
 
+@contextmanager
+def _quiet_strict_pillow():
+    """Nothing from Pillow on stderr; an image over Pillow's pixel limit is refused, not decoded."""
+    from cnnconv.io.images import pillow_messages_to
+
+    with pillow_messages_to([]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def decode_image(path: str | Path, channels: str | None, size: tuple[int, int] | None) -> np.ndarray:
     """Decode one image file to uint8 H×W (gray) or H×W×3 (rgb).
 
@@ -158,7 +171,7 @@ def decode_image(path: str | Path, channels: str | None, size: tuple[int, int] |
     honoured; transparency is dropped. ``size=(H, W)`` resizes with Pillow's bilinear
     filter. Raises ``OSError``/``ValueError`` and friends for files that do not decode.
     """
-    with Image.open(path) as img:
+    with _quiet_strict_pillow(), Image.open(path) as img:
         img = ImageOps.exif_transpose(img)
         if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             img = _deep_to_l(img)  # before any convert: Pillow would clip 16-bit values to 255
@@ -210,7 +223,8 @@ def decode_many(
     for i, path in enumerate(paths):
         try:
             array = decode_image(path, channels, size)
-        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:
             skipped.append((str(path), _reason(exc)))
             array = None
         if array is not None:
@@ -369,9 +383,10 @@ def load_for_model(path: str | Path, channels: str, size: tuple[int, int]) -> tu
     Raises ``CnnconvError`` naming the file when it cannot be decoded.
     """
     try:
-        with Image.open(path) as img:
+        with _quiet_strict_pillow(), Image.open(path) as img:
             original = ImageOps.exif_transpose(img).size[::-1]
         array = decode_image(path, channels, size)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
         raise CnnconvError(f"{path}: cannot read the image: {_reason(exc)}") from None
     return to_channels(array, channels).astype(np.float32) * np.float32(1.0 / 255.0), tuple(original)
