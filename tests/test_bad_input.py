@@ -640,6 +640,13 @@ row("train: missing data folder", cmd=T, code=1, message=r"data.*(does not exist
 row("train: data folder is a file", build=files(data="x"), cmd=T, code=2, message=r"DATA_DIR.*data.*is a file")
 row("train: corrupt file among good ones", build=both(dataset, files(**{"data/a/bad.png": truncated_png()})), cmd=T,
     code=0, message=r"^cnnconv: warning: skipped .*bad\.png: ", check=model_loads())
+row("train: an image over Pillow's pixel limit among good ones",
+    build=both(dataset, files(**{"data/a/bomb.png": bomb_header(10_000, 10_000)})), cmd=T, code=0, max_alloc=60 << 20,
+    message=r"^cnnconv: warning: skipped .*bomb\.png: Image size \(100000000 pixels\) exceeds limit",
+    check=model_loads())
+row("train: a TIFF with a damaged tag among good ones",
+    build=both(dataset, files(**{"data/b/t.tif": tiff_with_tag(277, 30000)})), cmd=T, code=0,
+    message=r"^cnnconv: warning: skipped .*t\.tif: ", check=model_loads())
 row("train: mixed sizes without --size", build=both(dataset, files(**{"data/b/wide.png": png((12, 8), "L")})),
     cmd=T, code=1, message=r"wide\.png.*12|wide\.png.*size", check=no_output("m.npz"))
 row("train: mixed sizes with --size", build=both(dataset, files(**{"data/b/wide.png": png((12, 8), "L")})),
@@ -679,6 +686,9 @@ row("model: a folder", build=both(IMG, lambda t: (t / "m.npz").mkdir()), cmd=P, 
 row("model: missing", build=IMG, cmd=P, code=1, message=r"'m\.npz' does not exist")
 row("model: --resume with a damaged model", build=both(dataset, files(old__npz="nope")),
     cmd="train data --resume old.npz -o m.npz --epochs 1", code=1, message=r"'old\.npz' is not a cnnconv model")
+row("predict: an image over Pillow's pixel limit", build=lambda t: (model_file(t), write(t, "big.png", bomb_header(10_000, 10_000))),
+    cmd="predict m.npz big.png", code=1, max_alloc=60 << 20,
+    message=r"^big\.png: cannot read the image: Image size \(100000000 pixels\) exceeds limit")
 row("predict: a good model and a corrupt image", build=lambda t: (model_file(t), write(t, "in.png", b"junk")),
     cmd=P, code=1, message=r"^in\.png: (not an image|cannot read the image)")
 
