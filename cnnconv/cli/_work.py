@@ -203,6 +203,33 @@ def kernel_for(x, w):
     raise CnnconvError(f"a 1-D signal needs a 1-D kernel (one row of weights), got shape {w.shape}")
 
 
+def _check_size(x_shape, w_shape, opts: dict, max_pixels) -> None:
+    """Refuse padding, dilation or an output so large that the arrays would not fit in memory.
+
+    The padded input and the output are held to the image pixel limit (``--max-pixels``;
+    ``none`` lifts it to what an array can index) or to four times the input, whichever is
+    larger, so that an image just under the limit still gets its border; checked from the
+    shapes before any array is made.
+    """
+    import math
+    import sys
+
+    from cnnconv.conv import conv_plan
+    from cnnconv.errors import CnnconvError
+    from cnnconv.io.images import DEFAULT_MAX_PIXELS
+
+    plan = conv_plan(x_shape, w_shape, **opts)
+    padded = tuple(n + before + after for n, (before, after) in zip(x_shape, plan.padding))
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels or sys.maxsize // 64
+    limit = max(limit, 4 * math.prod(x_shape[:len(padded)]))
+    for what, dims in (("padded input", padded), ("output", plan.output_shape[:len(padded)])):
+        if math.prod(dims) > limit:
+            raise CnnconvError(
+                f"the {what} would be {'x'.join(map(str, dims))} = {math.prod(dims)} pixels, over the limit of "
+                f"{limit}; lower --padding or --dilation (or raise --max-pixels if you mean it)"
+            )
+
+
 def filter_file(job: dict, params: dict) -> dict:
     """Filter one input with every kernel in ``params["kernels"]``; write its outputs."""
     import numpy as np
@@ -218,6 +245,7 @@ def filter_file(job: dict, params: dict) -> dict:
     ys, coverage = [], None
     for label, w, offset in params["kernels"]:
         w = kernel_for(x, w).astype(x.dtype)
+        _check_size(x.shape, w.shape, opts, params.get("max_pixels"))
         w_abs = np.abs(w).sum(axis=2) if w.ndim == 3 else np.abs(w)
         w_abs = w_abs / w_abs.sum()
         y, cov = weighted(lambda v: fn(v, w, **opts), lambda a: fn(a, w_abs, **cov_opts), x, alpha)
