@@ -514,6 +514,16 @@ for option, value, what in [("--stride", "0", "'0' is not an integer >= 1"), ("-
                             ("--max-pixels", "inf", "'inf' is not a pixel count")]:
     row(f"option: {option} {value}", build=IMG, cmd=f"filter in.png -k box3 {option} {value} -o out.png", code=2,
         message=rf"'?{option}'?: .*{re.escape(what)}", check=no_output("out.png"))
+row("option: absurd --padding 10**9, nothing allocated", build=IMG, cmd="filter in.png -k box3 --padding 1000000000 -o out.npy",
+    code=1, max_alloc=30 << 20, message=r"^in\.png: the padded input would be 2000000008x2000000008 = \d+ pixels, over the limit")
+row("option: absurd --padding with --max-pixels none", build=IMG,
+    cmd="filter in.png -k box3 --padding 1000000000 --max-pixels none -o out.npy", code=1, max_alloc=30 << 20,
+    message=r"^in\.png: the padded input would be 2000000008x2000000008")
+row("option: absurd --dilation in full mode, nothing allocated", build=IMG,
+    cmd="filter in.png -k box3 --dilation 100000 --mode full -o out.npy", code=1, max_alloc=30 << 20,
+    message=r"^in\.png: the padded input would be 400008x400008")
+row("option: absurd --stride is fine (one output pixel)", build=IMG, cmd="filter in.png -k box3 --stride 1000000000 -o out.npy",
+    code=0, message=None, max_alloc=30 << 20)
 row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
 row("option: pool --padding larger than the window allows", build=IMG, cmd="pool in.png --size 2 --padding 2 -o out.png",
     code=1, message=r"^in\.png: .*padding")
