@@ -371,3 +371,26 @@ def test_installed_command_exit_codes(tmp_path):
 def test_help_says_correlation_and_has_examples():
     result = CliRunner().invoke(cli, ["filter", "--help"])
     assert result.exit_code == 0 and "correlation" in result.output and "Examples:" in result.output
+
+
+def test_a_3d_kernel_filters_across_channels_into_one(tmp_path):
+    rgb = RNG.integers(0, 256, (5, 6, 3)).astype(np.uint8)
+    src = save(tmp_path / "c.png", rgb)
+    weights = np.zeros((3, 3, 3))
+    weights[1, 1] = (0.25, 0.5, 0.25)  # a luminance-like mix of the centre pixel
+    np.save(tmp_path / "mix.npy", weights)
+    result = run(src, "-k", tmp_path / "mix.npy", "-o", tmp_path / "g.npy")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), rgb @ np.array([0.25, 0.5, 0.25]), atol=1e-3)
+
+
+def test_animated_gif_and_cmyk_inputs_say_what_was_done(tmp_path):
+    frames = [Image.new("L", (4, 4), v) for v in (10, 200)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    result = run(tmp_path / "a.gif", "-k", "identity", "-o", tmp_path / "a.png")
+    assert result.exit_code == 0 and "only the first frame is used" in result.stderr
+    Image.frombytes("CMYK", (4, 4), bytes(range(64))).save(tmp_path / "c.tif")
+    assert run(tmp_path / "c.tif", "-k", "identity", "-o", tmp_path / "same.tif").exit_code == 0
+    assert Image.open(tmp_path / "same.tif").mode == "CMYK"
+    result = run(tmp_path / "c.tif", "-k", "identity", "-o", tmp_path / "c.png")
+    assert result.exit_code == 0 and "converted to RGB" in result.stderr
