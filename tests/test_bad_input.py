@@ -641,6 +641,12 @@ row("train: absurd --layers size 10**9, nothing allocated", build=dataset,
     xfail="build_network allocates the weights before any size check: MemoryError becomes 'internal error' "
           "(exit 1); needs a parameter-count check before allocating (cnnconv/nn/model.py or cli/train.py _build)",
     json_xfail="the same MemoryError as an internal error, with --json (cnnconv/nn/model.py or cli/train.py _build)")
+row("train: absurd padding in --layers, nothing allocated", build=dataset,
+    cmd="train data --layers conv3x4:p1000000 -o m.npz", code=2, message=r"--layers: .*conv3x4:p1000000",
+    max_alloc=50 << 20,
+    xfail="training builds and runs the network with no memory estimate first: a padding of 10**6 ends in "
+          "'internal error: MemoryError' (exit 1); same fix as the absurd-size row (cnnconv/cli/train.py _build)",
+    json_xfail="the same MemoryError as an internal error, with --json")
 
 # Training
 T = "train data -o m.npz " + TRAIN
