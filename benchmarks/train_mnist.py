@@ -6,8 +6,9 @@
 
 The network is the issue's ``conv5x8:p2,relu,pool2,conv5x16,relu,pool2,fc120,relu,fc84,relu,fc10``.
 MNIST is read from the IDX ``.gz`` files directly. PyTorch runs in a separate process
-(benchmarks/train_mnist_torch.py) and the two alternate — one NumPy epoch, then one
-PyTorch epoch — so they never share the 2 cores and see the same machine load.
+(benchmarks/train_mnist_torch.py) and the two take turns — 50 NumPy batches, then 50
+PyTorch batches (``--chunk``) — so they never share the 2 cores and both see the same
+machine load, which other jobs change from minute to minute.
 Each NumPy epoch goes through ``cnnconv.nn.train.fit`` with ``epochs=1`` and the previous
 epoch's history and optimiser state (the ``--resume`` path), which is exact.
 Reported per epoch: training seconds, test-set evaluation seconds, test accuracy; at the
@@ -99,10 +100,34 @@ def start_torch(args):
     return proc, hello["torch"]
 
 
-def torch_epoch(proc) -> dict:
-    proc.stdin.write("epoch\n")
+def ask(proc, command: str) -> dict:
+    proc.stdin.write(command + "\n")
     proc.stdin.flush()
     return json.loads(proc.stdout.readline())
+
+
+class Interleaver:
+    """``fit``'s on_batch callback: every ``chunk`` NumPy batches, PyTorch trains as many.
+
+    The two sides take turns every fraction of a second, so a busy minute on the shared
+    machine slows both alike; the time spent waiting for PyTorch is taken out of NumPy's.
+    """
+
+    def __init__(self, proc, chunk):
+        self.proc, self.chunk = proc, chunk
+        self.pending, self.paused = 0, 0.0
+        self.torch = {"train_s": 0.0, "train_cpu_s": 0.0, "loss_sum": 0.0, "seen": 0}
+
+    def __call__(self, epoch, i, n_batches, running_loss):
+        self.pending += 1
+        if self.proc is None or (self.pending < self.chunk and i + 1 < n_batches):
+            return
+        t0 = time.perf_counter()
+        reply = ask(self.proc, f"train {self.pending}")
+        self.paused += time.perf_counter() - t0
+        for key in self.torch:
+            self.torch[key] += reply[key]
+        self.pending = 0
 
 
 def main() -> None:
@@ -116,6 +141,7 @@ def main() -> None:
     ap.add_argument("--blas-threads", type=int, default=None, help="OpenBLAS threads for the NumPy side")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--chunk", type=int, default=50, help="batches each side trains before the other's turn")
     ap.add_argument("--as-folder", type=Path, metavar="DIR", help="write MNIST as a PNG folder data set and exit")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
@@ -137,17 +163,23 @@ def main() -> None:
     history, opt_state, rows = [], None, []
     try:
         for _ in range(args.epochs):
+            turns = Interleaver(proc, args.chunk)
             c0 = time.process_time()
             result = fit(net, xt, yt, None, None, lr=args.lr, batch_size=args.batch_size, epochs=1,
-                         seed=args.seed, initial_history=history, optimizer_state=opt_state)
+                         seed=args.seed, initial_history=history, optimizer_state=opt_state, on_batch=turns)
             history, opt_state = result.history, result.optimizer_state
             train_cpu_s = time.process_time() - c0
             t0 = time.perf_counter()
             acc = float(np.mean(predict(net, xv) == yv))
-            ours = {"epoch": history[-1]["epoch"], "loss": history[-1]["loss"], "train_s": history[-1]["seconds"],
+            ours = {"epoch": history[-1]["epoch"], "loss": history[-1]["loss"],
+                    "train_s": history[-1]["seconds"] - turns.paused,
                     "train_cpu_s": train_cpu_s, "eval_s": time.perf_counter() - t0, "test_acc": acc,
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-            theirs = torch_epoch(proc) if proc else None
+            theirs = None
+            if proc:
+                t = turns.torch
+                theirs = {"loss": t["loss_sum"] / t["seen"], "train_s": t["train_s"], "train_cpu_s": t["train_cpu_s"],
+                          **ask(proc, "eval")}
             rows.append({"numpy": ours, "torch": theirs})
             line = (f"epoch {ours['epoch']}: numpy {ours['train_s']:.1f} s train + {ours['eval_s']:.1f} s test, "
                     f"loss {ours['loss']:.4f}, test {acc:.2%}")

@@ -1,9 +1,10 @@
 """PyTorch CPU reference for benchmarks/train_mnist.py: the same LeNet, data and settings.
 
 Run by train_mnist.py in its own process (never in the NumPy process: on 2 cores the two
-thread pools fight). It loads MNIST once, then waits on stdin: each line ``epoch`` trains
-one epoch and evaluates the test set, answering one JSON line on stdout; ``quit`` ends it.
-Stand-alone: ``python benchmarks/train_mnist_torch.py --epochs 3`` runs the epochs directly.
+thread pools fight). It loads MNIST once, then waits on stdin and answers each line with
+one JSON line on stdout: ``train K`` trains the next K batches (a new shuffled epoch starts
+when one ends), ``eval`` evaluates the test set, ``quit`` ends it. Stand-alone:
+``python benchmarks/train_mnist_torch.py --epochs 3`` runs whole epochs directly.
 """
 
 from __future__ import annotations
@@ -46,32 +47,41 @@ class Trainer:
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
+        self.order, self.position = None, 0
 
-    def run_epoch(self) -> dict:
-        self.epoch += 1
+    def train_batches(self, count: int) -> dict:
+        """Train the next ``count`` batches; returns wall and CPU seconds and the summed loss."""
         self.model.train()
         n = self.xt.shape[0]
         t0, c0 = time.perf_counter(), time.process_time()
-        order = torch.randperm(n, generator=self.gen)
-        total = 0.0
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
+        total, seen = 0.0, 0
+        for _ in range(count):
+            if self.order is None or self.position >= n:
+                self.order, self.position = torch.randperm(n, generator=self.gen), 0
+                self.epoch += 1
+            idx = self.order[self.position : self.position + self.batch_size]
+            self.position += self.batch_size
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss(self.model(self.xt[idx]), self.yt[idx])
             loss.backward()
             self.opt.step()
             total += loss.item() * len(idx)
-        train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            seen += len(idx)
+        return {"train_s": time.perf_counter() - t0, "train_cpu_s": time.process_time() - c0,
+                "loss_sum": total, "seen": seen}
+
+    def evaluate(self) -> dict:
         self.model.eval()
         t1 = time.perf_counter()
         with torch.no_grad():
             pred = torch.cat([self.model(self.xv[i : i + 256]).argmax(1) for i in range(0, len(self.xv), 256)])
-        eval_s = time.perf_counter() - t1
-        return {
-            "epoch": self.epoch, "loss": total / n, "train_s": train_s, "train_cpu_s": train_cpu_s, "eval_s": eval_s,
-            "test_acc": float((pred == self.yv).float().mean()),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
+        return {"eval_s": time.perf_counter() - t1, "test_acc": float((pred == self.yv).float().mean()),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+    def run_epoch(self) -> dict:
+        n_batches = -(-self.xt.shape[0] // self.batch_size)
+        trained = self.train_batches(n_batches)
+        return {"epoch": self.epoch, "loss": trained["loss_sum"] / trained["seen"], **trained, **self.evaluate()}
 
 
 def main() -> None:
@@ -91,9 +101,13 @@ def main() -> None:
         return
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
-        if line.strip() != "epoch":
+        words = line.split()
+        if words[:1] == ["train"]:
+            print(json.dumps(trainer.train_batches(int(words[1]))), flush=True)
+        elif words == ["eval"]:
+            print(json.dumps(trainer.evaluate()), flush=True)
+        else:
             break
-        print(json.dumps(trainer.run_epoch()), flush=True)
 
 
 if __name__ == "__main__":
