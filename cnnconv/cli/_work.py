@@ -97,10 +97,24 @@ def target_dtype(src, fmt: str):
 
 
 def to_samples(values, dtype, range_mode: str):
-    """Round float results to integer samples by ``--range``; return them and a report."""
+    """Round float results to integer samples by ``--range``; return them and a report.
+
+    ``dtype`` None or float keeps the numbers; the report gives the range before the cast
+    (in the shortest form of the computing dtype) and how many values were clipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> samples, report = to_samples(np.array([-20.0, 100.4, 300.0]), np.dtype(np.uint8), "clip")
+    >>> samples.tolist(), report["clipped"], report["below"], report["above"]
+    ([0, 100, 255], 2, 1, 1)
+    >>> to_samples(np.array([-20.0, 100.4, 300.0]), np.dtype(np.uint8), "rescale")[0].tolist()
+    [0, 96, 255]
+    """
     import numpy as np
 
-    report = {"min": float(values.min()), "max": float(values.max()), "range": range_mode}
+    # str() of a NumPy scalar is its shortest round-trip form: 2.3333333, not 2.3333332538604736
+    report = {"min": float(str(values.min())), "max": float(str(values.max())), "range": range_mode}
     if dtype is None or dtype.kind == "f":
         report["clipped"] = None
         return values if dtype is None else values.astype(dtype), report
