@@ -136,7 +136,7 @@ def io_options(default_name: str):
             click.option("--out-dir", metavar="DIR", help="Directory for the outputs of many inputs (created if needed)."),
             click.option(
                 "--name", "name_template", default=default_name, show_default=True, metavar="TEMPLATE",
-                help="Output names in --out-dir: {stem} {ext} {name} {kernel} {op} {size} {index}.",
+                help="Output names in --out-dir: {stem} {ext} {name} {parent} {kernel} {op} {size} {index}.",
             ),
             click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
                          help="Files processed in parallel (processes)."),
@@ -144,7 +144,7 @@ def io_options(default_name: str):
                          help="Allow images with up to N pixels (default 89478485; 'none' = no limit)."),
             click.option("--gray", is_flag=True, help="Convert colour images to gray first."),
             click.option("--range", "range_mode", type=click.Choice(["clip", "abs", "rescale"]), default="clip",
-                         show_default=True, help="How results outside 0..255 (or 0..65535) become integer pixels."),
+                         show_default=True, help="Integer outputs: round to nearest, then clip, take |v| (abs) or map min..max onto the range (rescale)."),
             click.option("--json", "json_lines", is_flag=True, help="One JSON line per file on stdout."),
             click.option("-v", "--verbose", is_flag=True, help="Per-file report: shapes, value range, clipping."),
             click.option("-q", "--quiet", is_flag=True, help="No notes on stderr (errors are still reported)."),
