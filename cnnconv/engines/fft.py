@@ -14,9 +14,9 @@ import numpy as np
 
 from cnnconv.engines._layout import out_shape
 
-#: Transform edge of one tile on large images: power-of-two 512 tiles ran 2-3x faster than
-#: 1000-output tiles (fast size 1024) and than 7-smooth sizes like 525 at 4096x4096 with 15x15
-#: and 31x31 kernels (BENCHMARKS.md, "FFT tile size").
+#: Transform edge of one tile on large images: 512-point tiles ran 2.3x faster than
+#: 1000-output tiles (1024-point) at 4096x4096 with 15x15 and 31x31 kernels
+#: (BENCHMARKS.md, "Engine tuning", FFT tile size).
 FFT_SIZE = 512
 
 

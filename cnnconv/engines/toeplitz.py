@@ -56,6 +56,9 @@ def toeplitz_matrix(w4, bo, sw, dw):
 def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16 * STRIP_BYTES):
     """Valid correlation as one banded-Toeplitz GEMM per row strip.
 
+    ``bo`` overrides :func:`block_width`; ``budget`` is the strip size in bytes (4 MiB: fewer,
+    larger GEMMs measured as fast as 1-2 MiB ones, BENCHMARKS.md "Engine tuning").
+
     Shape
     -----
     Any case of the ``cnnconv.methods.correlate_valid`` contract -> ``out_shape(...)``.
