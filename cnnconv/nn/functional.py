@@ -208,18 +208,19 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     db = g[-1].copy()
     if not need_dx:
         return None, dw, db
-    # (kh*kw, C_out, C_in): dy2 @ w_taps[t] is tap t's contribution to every input pixel
-    w_taps = w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1)
-    taps = np.matmul(dy2, w_taps)  # (kh*kw, N*Ho*Wo, C_in)
+    # (kh, kw, C_out, C_in): dy2 @ w_taps[i, j] is tap (i, j)'s contribution to every input pixel
+    w_taps = w.transpose(0, 1, 3, 2)
     dxp = np.zeros(xp_shape, dtype=dy.dtype)
     sh, sw = stride
     dh, dw_ = dilation
-    for t in range(kh * kw):
-        i, j = divmod(t, kw)
-        r0, c0 = i * dh, j * dw_
-        dxp[:, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw, :] += taps[
-            t
-        ].reshape(n, ho, wo, c_in)
+    for i in range(kh):
+        # one kernel row's taps at a time: a (kw, N*Ho*Wo, C_in) buffer that stays in cache
+        taps = np.matmul(dy2, w_taps[i])
+        for j in range(kw):
+            r0, c0 = i * dh, j * dw_
+            dxp[:, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw, :] += taps[j].reshape(
+                n, ho, wo, c_in
+            )
     (top, _), (left, _) = padding
     dx = dxp[:, top : top + x_shape[1], left : left + x_shape[2], :]
     return dx, dw, db
