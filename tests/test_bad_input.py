@@ -628,25 +628,20 @@ row("layer spec: pooling shrinks to nothing (named)", cmd="shape -i 4x4 -l pool2
     caret=True, message=r"layer spec: pool2 \(at 12\): .*")
 row("layer spec: bad --input", cmd="shape -i 0x5 -l relu", code=2, message=r"--input.*0x5")
 row("train: malformed --layers", build=dataset, cmd="train data --layers conv5x:s2 -o m.npz", code=2, caret=True,
-    message=r"--layers: .*conv5x", check=no_output("m.npz"),
-    json_xfail="train prints a bad --layers (caret path, click Exit(2)) as text only, no JSON record; "
-               "cnnconv/cli/train.py _parse_spec (helper F2)")
+    message=r"--layers: .*conv5x", check=no_output("m.npz"))
 row("train: --layers shrink to nothing (named)", build=dataset, cmd="train data --layers conv5x4,conv5x4 -o m.npz",
-    code=2, message=r"--layers: .*conv5x4", check=no_output("m.npz"),
-    json_xfail="train prints a --layers that does not build as text only, no JSON record "
-               "(cnnconv/cli/train.py _build, helper F2)")
+    code=2, message=r"--layers: .*conv5x4", check=no_output("m.npz"))
 row("train: absurd --layers size 10**9, nothing allocated", build=dataset,
-    cmd="train data --layers conv3x1000000000 -o m.npz", code=2, message=r"--layers: .*conv3x1000000000",
-    max_alloc=50 << 20,
-    xfail="build_network allocates the weights before any size check: MemoryError becomes 'internal error' "
-          "(exit 1); needs a parameter-count check before allocating (cnnconv/nn/model.py or cli/train.py _build)",
-    json_xfail="the same MemoryError as an internal error, with --json (cnnconv/nn/model.py or cli/train.py _build)")
+    cmd="train data --layers conv3x1000000000 -o m.npz", code=2, max_alloc=50 << 20, check=no_output("m.npz"),
+    message=r"--layers: training would need about [0-9.]+ TiB of memory, over the limit of 8\.0 GiB; "
+            r"the largest layer is 1 conv3x1000000000 \(.*--max-memory")
 row("train: absurd padding in --layers, nothing allocated", build=dataset,
-    cmd="train data --layers conv3x4:p1000000 -o m.npz", code=2, message=r"--layers: .*conv3x4:p1000000",
-    max_alloc=50 << 20,
-    xfail="training builds and runs the network with no memory estimate first: a padding of 10**6 ends in "
-          "'internal error: MemoryError' (exit 1); same fix as the absurd-size row (cnnconv/cli/train.py _build)",
-    json_xfail="the same MemoryError as an internal error, with --json")
+    cmd="train data --layers conv3x4:p1000000 -o m.npz", code=2, max_alloc=50 << 20, check=no_output("m.npz"),
+    message=r"--layers: training would need .* the largest layer is 1 conv3x4:p1000000 \(.*outputs per image")
+row("train: a small --max-memory refuses a normal network", build=dataset, cmd="train data -o m.npz " + TRAIN + " --max-memory 1K", code=2,
+    message=r"--layers: training would need about .* over the limit of 1\.0 KiB; the largest layer is", check=no_output("m.npz"))
+row("train: bad --max-memory", build=dataset, cmd="train data -o m.npz " + TRAIN + " --max-memory lots", code=2,
+    message=r"--max-memory.*'lots' is not a memory size")
 
 # Training
 T = "train data -o m.npz " + TRAIN
@@ -674,13 +669,11 @@ row("train: mixed sizes with --size", build=both(dataset, files(**{"data/b/wide.
     cmd=T + " --size 8x8", code=0, message=None, check=model_loads())
 row("train: bad --size", build=dataset, cmd=T + " --size 0x8", code=2, message=r"--size.*'0x8' is not a size")
 row("train: learning rate NaN", build=dataset, cmd=T + " --lr nan", code=1,
-    message=r"loss became NaN .*kept the last good model in m\.npz", check=model_loads())
+    message=r"loss became NaN or infinite in epoch 1 .*no epoch finished with a finite loss; nothing saved \(try a smaller --lr\)$",
+    check=no_output("m.npz"))
 row("train: NaN in the first epoch leaves an existing model alone",
     build=lambda t: (dataset(t), model_file(t)), cmd=T + " --lr nan", code=1, message=r"loss became NaN",
-    check=lambda t, r: unchanged("m.npz", _trained_model_bytes())(t, r),
-    xfail="cli/train.py finish() saves the starting weights when the very first epoch is NaN, replacing a trained "
-          "model already at -o with untrained weights (tests/test_cli_train.py expects a file saved in that case: "
-          "a decision for the lead; 'interrupted before the first epoch' saves nothing)")
+    check=lambda t, r: unchanged("m.npz", _trained_model_bytes())(t, r))
 row("train: negative learning rate", build=dataset, cmd=T + " --lr -1", code=2, message=r"--lr.*-1")
 row("train: output directory missing", build=dataset, cmd="train data -o nodir/m.npz " + TRAIN, code=1,
     message=r"nodir.*does not exist")

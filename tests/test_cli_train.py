@@ -159,13 +159,23 @@ def test_mixed_sizes_need_size(tmp_path):
     assert load_model(tmp_path / "m.npz")[0].input_shape == (12, 12, 1)
 
 
-def test_a_nan_learning_rate_stops_says_so_and_keeps_the_last_good_model(shapes, tmp_path):
+def test_a_nan_learning_rate_saves_nothing_and_leaves_an_existing_model_alone(shapes, tmp_path):
+    (tmp_path / "m.npz").write_bytes(b"a trained model")
     result = run("train", shapes, "--lr", "nan", "--epochs", 3, "-o", tmp_path / "m.npz")
     assert result.exit_code == 1
-    assert "cnnconv: error: the loss became NaN" in result.stderr and "--lr" in result.stderr
-    network, meta = load_model(tmp_path / "m.npz")  # the starting weights: finite and loadable
-    assert meta["training"]["stopped"] == "nan"
-    assert all(np.isfinite(v).all() for v in network.state().values())
+    assert result.stderr.splitlines() == [
+        "cnnconv: error: the loss became NaN or infinite in epoch 1 (learning rate nan): "
+        "no epoch finished with a finite loss; nothing saved (try a smaller --lr)"]
+    assert (tmp_path / "m.npz").read_bytes() == b"a trained model"
+    assert "epoch 1/3" not in result.stdout
+
+
+def test_a_nan_learning_rate_with_json_is_one_error_record(shapes, tmp_path):
+    result = run("train", shapes, "--lr", "nan", "--epochs", 3, "--json", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1 and not (tmp_path / "m.npz").exists()
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1 and records[0]["ok"] is False and records[0]["exit_code"] == 1
+    assert "nothing saved" in records[0]["error"]
 
 
 def test_a_learning_rate_that_diverges_later_keeps_the_best_epoch(shapes, tmp_path, monkeypatch):
@@ -361,3 +371,100 @@ def test_nothing_is_written_into_the_data_folder(tmp_path, args):
     result = run("train", data, "--epochs", 1, *[a.format(data=data) for a in args])
     assert result.exit_code == 2 and "inside the data folder" in result.output
     assert (data / "circle" / "000.png").read_bytes() == before and not (data / "plots").exists()
+
+
+def test_a_bad_layers_spec_with_json_is_a_json_record_and_the_caret_stays_on_stderr(shapes, tmp_path):
+    result = run("train", shapes, "--layers", "conv3x4,bogus", "--json", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 2
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["ok"] is False and record["exit_code"] == 2 and "unknown layer 'bogus'" in record["error"]
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("cnnconv: error: --layers: ") and lines[2].strip() == "^~~~~"
+    assert lines[1].strip() == "conv3x4,bogus"
+
+
+@pytest.mark.parametrize("layers, limit, largest", [
+    ("conv3x4", "1K", "the largest layer is 1 conv3x4 ("),
+    ("conv3x4,relu,fc100000", "100MiB", "the largest layer is 3 fc100000 ("),
+    ("conv3x4:p100000", None, "the largest layer is 1 conv3x4:p100000 ("),
+])
+def test_a_network_over_the_memory_limit_is_refused_before_training(shapes, tmp_path, layers, limit, largest):
+    extra = ["--max-memory", limit] if limit else []
+    result = run("train", shapes, "--layers", layers, *extra, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("cnnconv: error: Invalid value for --layers: training would need about ")
+    assert largest in line and "--max-memory" in line
+    assert "epoch" not in result.stdout and not (tmp_path / "m.npz").exists()
+
+
+def test_the_memory_limit_can_be_raised(shapes, tmp_path):
+    args = ["train", shapes, "--layers", "conv3x4", "--epochs", 1, *FAST, "-o", tmp_path / "m.npz"]
+    assert run(*args, "--max-memory", "1K").exit_code == 2
+    for limit in ("64MB", "0.5g", "none"):
+        result = run(*args, "--max-memory", limit)
+        assert result.exit_code == 0, (limit, result.output)
+
+
+@pytest.mark.parametrize("value", ["0", "-1G", "lots", "8 PB", "1e9"])
+def test_bad_max_memory_values_are_usage_errors(shapes, tmp_path, value):
+    result = run("train", shapes, "--max-memory", value, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 2 and "is not a memory size" in result.stderr
+
+
+def test_ctrl_c_while_the_model_is_saved_is_held_until_it_is_written(shapes, tmp_path, monkeypatch):
+    """Ctrl-C during the save: the file is written whole, then the run ends as interrupted."""
+    import os
+    import signal
+
+    import cnnconv.io.model as model_module
+
+    real_save = model_module.save_model
+
+    def save_with_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once in the main thread: held, or a KeyboardInterrupt
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "save_model", save_with_ctrl_c)
+    result = run("train", shapes, "--epochs", 2, *FAST, "-o", tmp_path / "m.npz", "--plots", tmp_path / "p")
+    assert result.exit_code == 130, result.output
+    assert "cnnconv: interrupted: saved the best model so far to" in result.stderr
+    _, meta = load_model(tmp_path / "m.npz")
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+
+
+def test_ctrl_c_before_a_resumed_run_finishes_an_epoch_writes_nothing(trained, shapes, tmp_path, monkeypatch):
+    """Interrupted before any new epoch (here: while fit sets up): no copy of the resumed model is written."""
+    import cnnconv.nn.train as train_module
+
+    def interrupted_at_once(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    _, model, _ = trained
+    monkeypatch.setattr(train_module, "fit", interrupted_at_once)
+    result = run("train", shapes, "--resume", model, "--epochs", 2, "--json", "-o", tmp_path / "more.npz")
+    assert result.exit_code == 130 and not (tmp_path / "more.npz").exists()
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record == {"ok": False, "error": "interrupted before the first epoch ended: nothing learned, no model saved",
+                      "exit_code": 130}
+    assert result.stderr.splitlines() == ["cnnconv: interrupted before the first epoch ended: nothing learned, no model saved"]
+
+
+def test_ctrl_c_that_escapes_fit_after_epochs_saves_no_stale_optimizer_state(trained, shapes, tmp_path, monkeypatch):
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def interrupted_fit(*args, on_epoch=None, **kwargs):
+        def epoch_done(stats):
+            on_epoch(stats)
+            raise KeyboardInterrupt
+        return real_fit(*args, on_epoch=epoch_done, **kwargs)
+
+    _, model, _ = trained
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    result = run("train", shapes, "--resume", model, "--epochs", 3, *FAST, "-o", tmp_path / "more.npz")
+    assert result.exit_code == 130, result.output
+    _, meta = load_model(tmp_path / "more.npz")
+    assert len(meta["history"]) == 16 and not meta["optimizer_state"]

@@ -141,7 +141,7 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def evaluate_cmd(model, data_dir, as_json):
     """Measure MODEL on the labelled images of DATA_DIR: accuracy, per-class precision and recall, confusion matrix."""
-    from cnnconv.cli.train import decode_progress, warn_skipped
+    from cnnconv.cli._training import decode_progress, warn_skipped
     from cnnconv.io.dataset import load_eval_set, standardise
     from cnnconv.io.model import load_model
     from cnnconv.nn.metrics import accuracy, confusion_matrix, precision_recall

@@ -75,7 +75,7 @@ def shape_cmd(input_text: str, spec: str, fmt: str, explain: bool) -> None:
     elif fmt == "csv":
         click.echo(_csv(summary), nl=False)
     else:
-        _print_table(summary, explain)
+        print_shape_table(summary, explain)
 
 
 def caret_lines(spec: str, pos: int, length: int, width: int = 72) -> list[str]:
@@ -136,7 +136,7 @@ def _shape(dims, flat: bool) -> str:
     return f"{dims[2]:,}" if flat else "×".join(map(str, dims))
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
     value, unit = float(n), "B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if value < 1024 or unit == "EiB":
@@ -152,7 +152,7 @@ def _padding(pads, kind: str) -> str:
     return f"crop {text}" if kind == "tconv" else text
 
 
-def _print_table(summary, explain: bool) -> None:
+def print_shape_table(summary, explain: bool) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -163,13 +163,13 @@ def _print_table(summary, explain: bool) -> None:
     columns += ["MACs", "RF", "jump"] + (["start", "padding", "memory"] if explain else []) + ["notes"]
     footer = {"layer": "total", "activations": f"{t['activations']:,}", "weights": f"{t['weights']:,}",
               "biases": f"{t['biases']:,}", "params": f"{t['params']:,}", "course": f"{t['course_params']:,}",
-              "MACs": f"{t['macs']:,}", "memory": _bytes(t["activation_bytes"])}
+              "MACs": f"{t['macs']:,}", "memory": format_bytes(t["activation_bytes"])}
     rows = [{
         "#": str(r.index), "layer": r.text, "output": _shape(r.output, r.flat),
         "activations": f"{r.activations:,}", "weights": f"{r.weights:,}", "biases": f"{r.biases:,}",
         "params": f"{r.params:,}", "course": f"{r.course_params:,}", "MACs": f"{r.macs:,}",
         "RF": "all" if r.rf_global else _pair(r.rf, r.rf_bound), "jump": _pair(r.jump),
-        "start": _pair(r.start), "padding": _padding(r.padding, r.kind), "memory": _bytes(r.memory_bytes),
+        "start": _pair(r.start), "padding": _padding(r.padding, r.kind), "memory": format_bytes(r.memory_bytes),
         "notes": "\n".join([*map(_escape, r.notes), *(f"[yellow]⚠ {_escape(w)}[/]" for w in r.warnings)]),
     } for r in summary.rows]
     widths = {name: max(len(name), len(footer.get(name, "")), *(len(row[name]) for row in rows))
@@ -208,10 +208,10 @@ def _count(dims) -> int:
 def _footer(summary, t) -> list[str]:
     lines = [
         f"parameters: {t['params']:,} ({t['weights']:,} weights + {t['biases']:,} biases) = "
-        f"{_bytes(t['param_bytes'])} as float32" + (f"; plus {t['buffers']:,} non-trainable buffers" if t["buffers"] else ""),
+        f"{format_bytes(t['param_bytes'])} as float32" + (f"; plus {t['buffers']:,} non-trainable buffers" if t["buffers"] else ""),
         f"MACs: {t['macs']:,} per sample (conv/tconv/fc weights; bias adds, pooling and activations not counted)",
-        f"activations: {t['activations']:,} values per sample = {_bytes(t['activation_bytes'])} as float32 "
-        f"(all layer outputs; the input adds {_bytes(t['input_bytes'])})",
+        f"activations: {t['activations']:,} values per sample = {format_bytes(t['activation_bytes'])} as float32 "
+        f"(all layer outputs; the input adds {format_bytes(t['input_bytes'])})",
     ]
     if t["rf"] is not None:
         row = summary.rows[t["rf_layer"] - 1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
+from cnnconv.cli._training import Run, decode_progress, fit_and_report, finish, warn_skipped
 
-EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit: no resize target may exceed it
 
 
@@ -34,45 +33,43 @@ class SizeType(click.ParamType):
         return height, width
 
 
-def decode_progress(console, what: str):
-    """A context manager yielding a ``progress(done, total)`` callback (a bar only on a terminal)."""
-    from contextlib import contextmanager
+class MemoryType(click.ParamType):
+    """``8GB``, ``512M``, ``1.5GiB`` (K, M, G, T are powers of 1024) or ``none``."""
 
-    @contextmanager
-    def bar():
-        if not console.is_terminal:
-            yield None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
-        with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as progress:
-            task = progress.add_task(what, total=None)
-
-            def update(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            yield update
-
-    return bar()
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.lower() == "none":
+            return None
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", text, re.IGNORECASE)
+        if not match or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a memory size; give e.g. 8GB, 512MB or none (no limit)", param, ctx)
+        return int(float(match[1]) * self._UNITS[match[2].upper()])
 
 
-def warn_skipped(skipped, console) -> None:
-    for path, reason in skipped:
-        console.print(f"cnnconv: warning: skipped {path}: {reason}", markup=False, soft_wrap=True)
-    if skipped:
-        console.print(f"cnnconv: warning: {len(skipped)} file(s) could not be read and were skipped",
-                      markup=False, soft_wrap=True)
+class LayersError(CliError):
+    """A bad ``--layers`` token: the error line, then the spec with a caret under it (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, spec: str | None = None, pos: int = 0, length: int = 1):
+        super().__init__(message)
+        self.spec, self.pos, self.length = spec, pos, length
+
+    def show(self, file=None) -> None:
+        from cnnconv.cli.shape import caret_lines
+
+        super().show(file)
+        for line in caret_lines(self.spec, self.pos, self.length) if self.spec is not None else []:
+            click.echo(line, err=True)
 
 
-class Run:
-    """Everything prepared before the first epoch: the data, the network, where it goes."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
-
-
-def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json) -> Run:
+def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json,
+            options: dict, max_memory: int | None) -> Run:
     """Check the options, load the data (or the model to resume), build the network."""
     from cnnconv.errors import CnnconvError
     from cnnconv.io.atomic import refuse_overwriting_inputs
@@ -102,7 +99,9 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         network, meta = previous
         data.mean, data.std = meta["mean"], meta["std"]  # the network was trained on these
         history, optimizer_state = list(meta.get("history") or []), meta.get("optimizer_state")
+        _check_memory(data, network, None, options, max_memory, spec)
     else:
+        _check_memory(data, None, layers, options, max_memory, spec)
         network = _build(data, spec, layers, seed)
         history, optimizer_state = [], None
     if not as_json:
@@ -126,16 +125,12 @@ def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | No
 
 def _parse_spec(spec):
     """Parse --layers before any image is decoded; a bad token is shown with a caret (exit 2)."""
-    from cnnconv.cli.shape import caret_lines
     from cnnconv.layerspec import LayerSpecError, parse_layers
 
     try:
         return parse_layers(spec)
     except LayerSpecError as exc:
-        click.echo(f"cnnconv: error: --layers: {exc}", err=True)
-        for line in caret_lines(spec, exc.pos, exc.length):
-            click.echo(line, err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        raise LayersError(f"--layers: {exc}", spec, exc.pos, exc.length) from None
 
 
 def _resume(resume, spec, channels, size):
@@ -177,133 +172,56 @@ def _build(data, spec, layers, seed):
     except CnnconvError as exc:
         if spec is None:
             raise
-        click.echo(f"cnnconv: error: --layers: {exc} (input {'x'.join(map(str, input_shape))})", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        raise LayersError(f"--layers: {exc} (input {'x'.join(map(str, input_shape))})") from None
+
+
+def _check_memory(data, network, layers, options: dict, limit: int | None, spec) -> None:
+    """Refuse (exit 2) a run whose estimated peak memory is over ``limit``, before anything is built."""
+    from cnnconv._memory import optimizer_slots, training_bytes
+    from cnnconv.cli.shape import format_bytes
+    from cnnconv.errors import CnnconvError
+    from cnnconv.layerspec import Layer, parse_layers
+    from cnnconv.netshape import summarize_network
+    from cnnconv.nn.model import default_spec
+
+    if limit is None:
+        return
+    input_shape = tuple(int(n) for n in data.x_train.shape[1:])
+    if network is not None:
+        layers = network.spec
+    else:
+        layers = list(layers if layers is not None else parse_layers(default_spec(input_shape)))
+        kinds = [layer.kind for layer in layers]
+        if kinds[-2:] != ["fc", "softmax"] and kinds[-1:] != ["fc"]:  # the class layer build_network adds
+            layers.append(Layer("fc", out=len(data.class_names), text=f"fc{len(data.class_names)}"))
+    try:
+        rows = summarize_network(input_shape, layers).rows
+    except CnnconvError:
+        return  # a stack that does not fit its input: building it says which layer, and why
+    # validation runs forward only (one copy per activation) in batches of up to 256
+    batch = max(min(options["batch_size"], len(data.y_train)), -(-min(256, len(data.y_val)) // 3))
+    total, per_layer = training_bytes([(r.params, r.activations) for r in rows],
+                                      input_values=input_shape[0] * input_shape[1] * input_shape[2],
+                                      batch_size=batch, slots=optimizer_slots(options["optimizer"], options["momentum"]))
+    if total <= limit:
+        return
+    worst = max(range(len(rows)), key=per_layer.__getitem__)
+    row = rows[worst]
+    parts = [f"{row.params:,} parameters" if row.params else "", f"{row.activations:,} outputs per image"]
+    raise click.BadParameter(
+        f"training would need about {format_bytes(total)} of memory, over the limit of {format_bytes(limit)}; "
+        f"the largest layer is {row.index} {row.text} ({format_bytes(per_layer[worst])}: "
+        f"{', '.join(p for p in parts if p)}); use smaller layers, a smaller --batch-size or --size, "
+        f"or raise --max-memory if the machine has the memory",
+        param_hint="--layers" if spec is not None else "--size")
 
 
 def _print_shape_table(network) -> None:
     """The ``cnnconv shape`` table of the network about to be trained (the shape command's own rendering)."""
-    from cnnconv.cli.shape import _print_table
+    from cnnconv.cli.shape import print_shape_table
     from cnnconv.netshape import summarize_network
 
-    _print_table(summarize_network(network.input_shape, network.spec), False)
-
-
-def fit_and_report(run: Run, options: dict):
-    """Train, drawing a bar per epoch (on a terminal) and printing one line per epoch."""
-    from cnnconv.io.dataset import standardise
-    from cnnconv.nn.train import FitResult, fit
-
-    data, console = run.data, run.console
-    x_train = standardise(data.x_train, data.mean, data.std)
-    x_val = standardise(data.x_val, data.mean, data.std)
-    total = options["epochs"] + len(run.history)
-    bar = {"progress": None, "task": None}
-
-    def on_batch(epoch, i, n_batches, running_loss):
-        if not console.is_terminal:
-            return
-        if bar["progress"] is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar["progress"] = Progress(TextColumn(f"epoch {epoch}/{total}"), BarColumn(), MofNCompleteColumn(),
-                                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
-                                       console=console, transient=True)
-            bar["progress"].start()
-            bar["task"] = bar["progress"].add_task("", total=n_batches, loss="-")
-        bar["progress"].update(bar["task"], completed=i + 1, loss=f"{running_loss:.4f}")
-
-    def close_bar():
-        if bar["progress"] is not None:
-            bar["progress"].stop()
-            bar["progress"] = None
-
-    # fit keeps the best weights itself, but a Ctrl-C that lands between its epochs (in this
-    # callback, say) escapes it: track the best here too so that case saves it as well
-    scores = [h["val_acc"] for h in run.history if h.get("val_acc") is not None]
-    seen = {"history": list(run.history), "acc": max(scores, default=-1.0), "state": run.network.state(),
-            "epoch": max((h["epoch"] for h in run.history if h.get("val_acc") == max(scores, default=None)), default=0)}
-
-    def on_epoch(stats):
-        close_bar()
-        seen["history"].append(stats)
-        if stats.get("val_acc") is None or stats["val_acc"] > seen["acc"]:
-            seen.update(acc=stats.get("val_acc") or 0.0, state=run.network.state(), epoch=stats["epoch"])
-        if not run.as_json:
-            click.echo(epoch_line(stats, total))
-
-    fit_options = {k: v for k, v in options.items() if k != "epochs"}
-    try:
-        return fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
-                   on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
-                   optimizer_state=run.optimizer_state, **fit_options)
-    except KeyboardInterrupt:
-        return FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
-                         stopped="interrupted", optimizer_state=run.optimizer_state or {})
-    finally:
-        close_bar()
-
-
-def epoch_line(stats, total: int) -> str:
-    """``epoch  3/10  loss 0.4120  train  88.1%  val  90.0%  2.1 s  1450 img/s``."""
-    val = stats.get("val_acc")
-    val_text = f"val {val:6.1%}" if val is not None else "val      -"
-    return (f"epoch {stats['epoch']:>{len(str(total))}}/{total}  loss {stats['loss']:.4f}  train {stats['train_acc']:6.1%}  "
-            f"{val_text}  {stats['seconds']:5.1f} s  {stats['images_per_s']:6.0f} img/s")
-
-
-def finish(run: Run, result, options: dict, *, plots) -> None:
-    """Save the best weights (or the last good ones), write plots, report how it ended."""
-    from cnnconv.io.model import save_model
-    from cnnconv.io.plots import save_training_plots
-
-    network, data, history = run.network, run.data, list(result.history)
-    if result.stopped == "interrupted" and not history:
-        run.console.print("cnnconv: interrupted before the first epoch ended: nothing learned, no model saved",
-                          markup=False, soft_wrap=True)
-        click.get_current_context().exit(EXIT_INTERRUPTED)
-    network.load_state(result.best_state)
-    meta = dict(class_names=data.class_names, channels=data.channels, mean=data.mean, std=data.std,
-                history=history, optimizer_state=result.optimizer_state,
-                training=dict(options, data_dir=str(run.data_dir), validation=data.validation,
-                              train_images=len(data.y_train), val_images=len(data.y_val),
-                              best_epoch=result.best_epoch, stopped=result.stopped))
-    save_model(run.output, network, meta)
-    written = save_training_plots(plots, network, history) if plots is not None else []
-    if run.as_json:
-        click.echo(json.dumps({
-            "model": str(run.output), "stopped": result.stopped, "best_epoch": result.best_epoch,
-            "classes": data.class_names, "input_shape": list(network.input_shape), "spec": network.spec,
-            "train_images": len(data.y_train), "val_images": len(data.y_val), "validation": data.validation,
-            "history": history, "plots": [str(p) for p in written],
-            "skipped": [{"file": f, "reason": r} for f, r in data.skipped],
-        }))
-    best = _describe_best(history, result.best_epoch)
-    if result.stopped == "nan":
-        raise CliError(f"the loss became NaN or infinite (learning rate {options['lr']:g}; try a smaller --lr); "
-                       f"kept the last good model in {run.output} ({best})")
-    if result.stopped == "interrupted":
-        run.console.print(f"cnnconv: interrupted: saved the best model so far to {run.output} ({best})",
-                          markup=False, soft_wrap=True)
-        click.get_current_context().exit(EXIT_INTERRUPTED)
-    early = (f"stopped early: no better validation accuracy for {options['patience']} epochs; "
-             if result.stopped == "early" else "")
-    message = f"{early}saved {run.output}: best {best}"
-    if run.as_json:
-        run.console.print(f"cnnconv: {message}", markup=False, soft_wrap=True)
-        return
-    click.echo(message)
-    for path in written:
-        click.echo(f"wrote {path}")
-
-
-def _describe_best(history, best_epoch: int) -> str:
-    entry = next((h for h in history if h["epoch"] == best_epoch), None)
-    if entry is None:
-        return "the starting weights, from before the first epoch"
-    if entry.get("val_acc") is None:
-        return f"epoch {best_epoch}"
-    return f"epoch {best_epoch}, validation accuracy {entry['val_acc']:.1%}"
+    print_shape_table(summarize_network(network.input_shape, network.spec), False)
 
 
 EXAMPLES = """
@@ -346,9 +264,12 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
               help="Continue training a model file (its layers, classes, size and optimiser state).")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write kernels.png (first-layer kernels) and curves.png (loss and accuracy) here.")
+@click.option("--max-memory", type=MemoryType(), default="8GB", show_default=True,
+              help="Refuse a run whose estimated peak memory (weights, gradients, optimiser state, activations "
+                   "of a batch) is larger; K, M, G, T are powers of 1024; 'none' for no limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table and epoch lines.")
 def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, momentum, nesterov, weight_decay,
-              batch_size, epochs, patience, seed, output, resume, plots, as_json):
+              batch_size, epochs, patience, seed, output, resume, plots, max_memory, as_json):
     """Fit a small CNN on the images in DATA_DIR and save it as one .npz model file."""
     if lr is None:
         lr = 1e-3 if optimizer == "adam" else 1e-2
@@ -359,6 +280,6 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
     options = dict(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                    weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)
     run = prepare(data_dir, spec=spec, channels=channels, size=size, val_split=val_split, seed=seed,
-                    output=output, resume=resume, plots=plots, as_json=as_json)
+                  output=output, resume=resume, plots=plots, as_json=as_json, options=options, max_memory=max_memory)
     result = fit_and_report(run, options)
     finish(run, result, options, plots=plots)

@@ -1,0 +1,217 @@
+"""The running half of ``cnnconv train``: progress, the epoch loop's reports, saving and how it ended.
+
+Also what ``evaluate`` shares with ``train``: the decoding progress bar and the skipped-file warnings.
+Only click and the standard library are imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from contextlib import contextmanager
+
+import click
+
+from cnnconv.cli._common import CliError
+
+EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
+
+
+class Interrupted(CliError):
+    """Ctrl-C ended the run: one ``cnnconv: interrupted...`` line, exit 130 (a JSON record with --json)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def show(self, file=None) -> None:
+        click.echo(f"cnnconv: {self.format_message()}", err=True)
+
+
+class Run:
+    """Everything prepared before the first epoch: the data, the network, where it goes."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def decode_progress(console, what: str):
+    """A context manager yielding a ``progress(done, total)`` callback (a bar only on a terminal)."""
+
+    @contextmanager
+    def bar():
+        if not console.is_terminal:
+            yield None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task(what, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+
+    return bar()
+
+
+def warn_skipped(skipped, console) -> None:
+    for path, reason in skipped:
+        console.print(f"cnnconv: warning: skipped {path}: {reason}", markup=False, soft_wrap=True)
+    if skipped:
+        console.print(f"cnnconv: warning: {len(skipped)} file(s) could not be read and were skipped",
+                      markup=False, soft_wrap=True)
+
+
+def fit_and_report(run: Run, options: dict):
+    """Train, drawing a bar per epoch (on a terminal) and printing one line per epoch."""
+    from cnnconv.io.dataset import standardise
+    from cnnconv.nn.train import FitResult, fit
+
+    data, console = run.data, run.console
+    x_train = standardise(data.x_train, data.mean, data.std)
+    x_val = standardise(data.x_val, data.mean, data.std)
+    total = options["epochs"] + len(run.history)
+    bar = {"progress": None, "task": None}
+
+    def on_batch(epoch, i, n_batches, running_loss):
+        if not console.is_terminal:
+            return
+        if bar["progress"] is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar["progress"] = Progress(TextColumn(f"epoch {epoch}/{total}"), BarColumn(), MofNCompleteColumn(),
+                                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                                       console=console, transient=True)
+            bar["progress"].start()
+            bar["task"] = bar["progress"].add_task("", total=n_batches, loss="-")
+        bar["progress"].update(bar["task"], completed=i + 1, loss=f"{running_loss:.4f}")
+
+    def close_bar():
+        if bar["progress"] is not None:
+            bar["progress"].stop()
+            bar["progress"] = None
+
+    # fit keeps the best weights itself, but a Ctrl-C that lands outside its batch loop (in
+    # this callback, before the first batch, in its own clean-up) escapes it: track the best
+    # here too so that case saves it as well
+    scores = [h["val_acc"] for h in run.history if h.get("val_acc") is not None]
+    seen = {"history": list(run.history), "acc": max(scores, default=-1.0), "state": run.network.state(),
+            "epoch": max((h["epoch"] for h in run.history if h.get("val_acc") == max(scores, default=None)), default=0)}
+
+    def on_epoch(stats):
+        close_bar()
+        if stats.get("val_acc") is None or stats["val_acc"] > seen["acc"]:
+            seen.update(acc=stats.get("val_acc") or 0.0, state=run.network.state(), epoch=stats["epoch"])
+        seen["history"] = [*seen["history"], stats]
+        if not run.as_json:
+            click.echo(epoch_line(stats, total))
+
+    fit_options = {k: v for k, v in options.items() if k != "epochs"}
+    try:
+        return fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
+                   on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
+                   optimizer_state=run.optimizer_state, **fit_options)
+    except KeyboardInterrupt:
+        # the optimiser's moments after the last finished epoch are fit's to return; when
+        # epochs finished here they are lost, and a resume then starts them afresh rather
+        # than from a state that belongs to other weights
+        fresh = len(seen["history"]) > len(run.history)
+        return FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
+                         stopped="interrupted", optimizer_state={} if fresh else (run.optimizer_state or {}))
+    finally:
+        close_bar()
+
+
+def epoch_line(stats, total: int) -> str:
+    """``epoch  3/10  loss 0.4120  train  88.1%  val  90.0%  2.1 s  1450 img/s``."""
+    val = stats.get("val_acc")
+    val_text = f"val {val:6.1%}" if val is not None else "val      -"
+    return (f"epoch {stats['epoch']:>{len(str(total))}}/{total}  loss {stats['loss']:.4f}  train {stats['train_acc']:6.1%}  "
+            f"{val_text}  {stats['seconds']:5.1f} s  {stats['images_per_s']:6.0f} img/s")
+
+
+@contextmanager
+def sigint_held():
+    """Hold Ctrl-C until the block ends, so a model being saved is saved whole.
+
+    Yields a dict whose ``"interrupted"`` is true afterwards if Ctrl-C came meanwhile.
+    Outside the main thread (where no signal handler can be set) nothing is held.
+    """
+    caught = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def hold(signum, frame):
+        caught["interrupted"] = True
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def finish(run: Run, result, options: dict, *, plots) -> None:
+    """Save the best weights (or the last good ones), write plots, report how it ended."""
+    history = list(result.history)
+    new_epochs = len(history) - len(run.history)
+    if result.stopped == "interrupted" and new_epochs == 0:
+        raise Interrupted("interrupted before the first epoch ended: nothing learned, no model saved")
+    if result.stopped == "nan" and new_epochs == 0:
+        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options['lr']:g}): "
+                       "no epoch finished with a finite loss; nothing saved (try a smaller --lr)")
+    with sigint_held() as held:
+        written = _save(run, result, options, history, plots)
+    stopped = "interrupted" if held["interrupted"] else result.stopped
+    data, network = run.data, run.network
+    if run.as_json:
+        click.echo(json.dumps({
+            "ok": stopped in ("completed", "early"), "model": str(run.output), "stopped": stopped,
+            "best_epoch": result.best_epoch, "classes": data.class_names, "input_shape": list(network.input_shape),
+            "spec": network.spec, "train_images": len(data.y_train), "val_images": len(data.y_val),
+            "validation": data.validation, "history": history, "plots": [str(p) for p in written],
+            "skipped": [{"file": f, "reason": r} for f, r in data.skipped],
+        }))
+    best = _describe_best(history, result.best_epoch)
+    if result.stopped == "nan":
+        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options['lr']:g}; "
+                       f"try a smaller --lr); kept the last good model in {run.output} ({best})")
+    if stopped == "interrupted":
+        raise Interrupted(f"interrupted: saved the best model so far to {run.output} ({best})")
+    early = (f"stopped early: no better validation accuracy for {options['patience']} epochs; "
+             if result.stopped == "early" else "")
+    message = f"{early}saved {run.output}: best {best}"
+    if run.as_json:
+        run.console.print(f"cnnconv: {message}", markup=False, soft_wrap=True)
+        return
+    click.echo(message)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+def _save(run: Run, result, options: dict, history: list, plots) -> list:
+    """Write the model (the best weights) and, unless Ctrl-C came during that, the plots."""
+    from cnnconv.io.model import save_model
+    from cnnconv.io.plots import save_training_plots
+
+    network, data = run.network, run.data
+    network.load_state(result.best_state)
+    meta = dict(class_names=data.class_names, channels=data.channels, mean=data.mean, std=data.std,
+                history=history, optimizer_state=result.optimizer_state,
+                training=dict(options, data_dir=str(run.data_dir), validation=data.validation,
+                              train_images=len(data.y_train), val_images=len(data.y_val),
+                              best_epoch=result.best_epoch, stopped=result.stopped))
+    save_model(run.output, network, meta)
+    return save_training_plots(plots, network, history) if plots is not None else []
+
+
+def _describe_best(history, best_epoch: int) -> str:
+    entry = next((h for h in history if h["epoch"] == best_epoch), None)
+    if entry is None:
+        return "the starting weights, from before the first epoch"
+    if entry.get("val_acc") is None:
+        return f"epoch {best_epoch}"
+    return f"epoch {best_epoch}, validation accuracy {entry['val_acc']:.1%}"
