@@ -187,3 +187,18 @@ def test_names_with_brackets_are_shown_verbatim(model, tmp_path):
     odd.write_bytes((data / "circle" / "000.png").read_bytes())
     result = run("predict", path, odd)
     assert result.exit_code == 0 and "[bold]odd[red].png" in result.stdout
+
+
+def test_feature_map_files_are_reported_as_notes_and_in_json(model, tmp_path):
+    path, data = model
+    image = data / "triangle" / "002.png"
+    result = run("predict", path, image, "--feature-maps", tmp_path / "maps")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-00-conv5x8_p2.png'} (8 feature maps of layer 1, conv5x8:p2)",
+        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-03-conv5x16.png'} (16 feature maps of layer 4, conv5x16)",
+    ]
+    result = run("predict", path, image, "--feature-maps", tmp_path / "maps2", "--json")
+    assert result.exit_code == 0 and result.stderr == ""
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["feature_maps"] == [str(tmp_path / "maps2" / n) for n in ("002-00-conv5x8_p2.png", "002-03-conv5x16.png")]

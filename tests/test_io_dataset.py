@@ -228,3 +228,13 @@ def test_every_common_mode_decodes_to_8_bit_gray_or_rgb(tmp_path, mode, fmt, col
     assert native.dtype == np.uint8 and native.shape == ((5, 6, 3) if colour else (5, 6))
     assert decode_image(path, "gray", None).shape == (5, 6)
     assert decode_image(path, "rgb", (3, 4)).shape == (3, 4, 3)
+
+
+@pytest.mark.parametrize("make", [lambda root: root.mkdir(), lambda root: None], ids=["no-class-folders", "missing"])
+def test_the_expected_layout_is_shown_with_the_real_folder_name(tmp_path, make):
+    root = tmp_path / "DATA"
+    make(root)
+    with pytest.raises(CnnconvError, match=r"; expected .*/DATA/<class>/\*\.png$"):
+        load_dataset(root)
+    with pytest.raises(CnnconvError, match=r"; expected .*/DATA/<class>/\*\.png$"):
+        load_eval_set(root, ["a", "b"], channels="gray", size=(4, 4))

@@ -184,8 +184,8 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
     early = (f"stopped early: no better validation accuracy for {options['patience']} epochs; "
              if result.stopped == "early" else "")
     message = f"{early}saved {run.output}: best {best}"
-    if run.as_json:
-        run.console.print(f"cnnconv: {message}", markup=False, soft_wrap=True)
+    if run.as_json:  # stdout holds the JSON document: the summary goes to stderr as a note
+        run.console.print(f"cnnconv: note: {message}", markup=False, soft_wrap=True)
         return
     click.echo(message)
     for path in written:

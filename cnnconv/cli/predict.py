@@ -86,7 +86,9 @@ def predict_cmd(model, images, top_k, as_json, feature_maps):
                    for k in np.argsort(-p, kind="stable")[:top_k]]
             results[i].update({"class": top[0]["class"], "probability": top[0]["probability"], "top": top})
         if feature_maps is not None:
-            _write_feature_maps(feature_maps, network, [images[i] for i in good], x, console, as_json)
+            written = _write_feature_maps(feature_maps, network, [images[i] for i in good], x, console, as_json)
+            for i, paths in zip(good, written):
+                results[i]["feature_maps"] = [str(p) for p in paths]
     _report_predictions(results, top_k, as_json)
     failures = [r for r in results if "error" in r]
     for record in failures:
@@ -116,7 +118,8 @@ def _report_predictions(results, top_k, as_json) -> None:
     _stdout_console().print(table)
 
 
-def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> None:
+def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> list[list[Path]]:
+    """One PNG grid per convolution layer and image; returns the files written for each image."""
     from cnnconv.io.plots import feature_map_grid, save_png
 
     try:
@@ -125,14 +128,19 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> No
         raise CliError(f"{folder}: cannot create the feature-map folder: {exc.strerror or exc}") from None
     stems = [path.stem for path in paths]
     clash = len(set(stems)) < len(stems)  # a/0.png and b/0.png must not overwrite each other
+    written: list[list[Path]] = []
     for i, path in enumerate(paths):
         name = f"{i + 1:03d}-{path.stem}" if clash else path.stem
+        written.append([])
         for index, text, maps in network.feature_maps(x[i : i + 1]):
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
             target = folder / f"{name}-{index:02d}-{safe}.png"
             save_png(feature_map_grid(maps[0]), target)
-            if not as_json:
-                console.print(f"wrote {target}", markup=False, soft_wrap=True)
+            written[-1].append(target)
+            if not as_json:  # with --json the record of the image lists them
+                console.print(f"cnnconv: note: {path}: wrote {target} ({maps.shape[-1]} feature maps of layer "
+                              f"{index + 1}, {text})", markup=False, soft_wrap=True)
+    return written
 
 
 @click.command("evaluate", epilog=EVALUATE_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})

@@ -68,7 +68,7 @@ def _scan_classes(folder: Path, what: str) -> dict[str, list[Path]]:
         loose = any(_is_image(p) for p in folder.iterdir())
         hint = " (the images lie loose in it: put each class in its own sub-folder)" if loose else ""
         raise CnnconvError(
-            f"{what} {str(folder)!r} has no class folders{hint}; expected {what}/<class>/*.png"
+            f"{what} {str(folder)!r} has no class folders{hint}; expected {folder}/<class>/*.png"
         )
     empty = [name for name, files in classes.items() if not files]
     if empty:
@@ -95,7 +95,7 @@ def find_layout(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, list
     root = Path(root)
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise CnnconvError(f"data folder {str(root)!r} {what}; expected root/<class>/*.png")
+        raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
     train_dir = root / "train"
     if train_dir.is_dir() and _class_dirs(train_dir):
         train = _scan_classes(train_dir, "train folder")
@@ -354,7 +354,7 @@ def load_eval_set(
     root = Path(root)
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise CnnconvError(f"data folder {str(root)!r} {what}; expected root/<class>/*.png")
+        raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
     _, held_out, validation = find_layout(root) if (root / "train").is_dir() else (None, None, "")
     folder = root / validation if held_out is not None else root
     classes = held_out if held_out is not None else _scan_classes(root, "data folder")
