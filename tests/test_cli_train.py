@@ -468,3 +468,24 @@ def test_ctrl_c_that_escapes_fit_after_epochs_saves_no_stale_optimizer_state(tra
     assert result.exit_code == 130, result.output
     _, meta = load_model(tmp_path / "more.npz")
     assert len(meta["history"]) == 16 and not meta["optimizer_state"]
+
+
+def test_ctrl_c_just_after_the_last_epoch_saves_the_whole_run(shapes, tmp_path, monkeypatch):
+    """Ctrl-C after fit has returned, before the model is saved: every epoch is in the saved model."""
+    import os
+    import signal
+
+    import cnnconv.nn.train as train_module
+
+    real_fit = train_module.fit
+
+    def fit_then_ctrl_c(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(train_module, "fit", fit_then_ctrl_c)
+    result = run("train", shapes, "--epochs", 3, *FAST, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 130 and "interrupted: saved the best model so far" in result.stderr
+    _, meta = load_model(tmp_path / "m.npz")
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]

@@ -110,18 +110,24 @@ def fit_and_report(run: Run, options: dict):
 
     fit_options = {k: v for k, v in options.items() if k != "epochs"}
     try:
-        return fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
-                   on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
-                   optimizer_state=run.optimizer_state, **fit_options)
+        result = fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
+                     on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
+                     optimizer_state=run.optimizer_state, **fit_options)
     except KeyboardInterrupt:
         # the optimiser's moments after the last finished epoch are fit's to return; when
         # epochs finished here they are lost, and a resume then starts them afresh rather
         # than from a state that belongs to other weights
         fresh = len(seen["history"]) > len(run.history)
-        return FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
-                         stopped="interrupted", optimizer_state={} if fresh else (run.optimizer_state or {}))
-    finally:
+        result = FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
+                           stopped="interrupted", optimizer_state={} if fresh else (run.optimizer_state or {}))
+    except BaseException:
         close_bar()
+        raise
+    with sigint_held() as held:  # the bar's last redraw must not lose a finished run to Ctrl-C
+        close_bar()
+    if held["interrupted"] and result.stopped in ("completed", "early"):
+        result.stopped = "interrupted"
+    return result
 
 
 def epoch_line(stats, total: int) -> str:
