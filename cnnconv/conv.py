@@ -56,7 +56,8 @@ class ConvPlan:
     stride, dilation : one int per spatial axis
     boundary : boundary rule of the padded area; cval its value for "constant"
     dtype : "float32" or "float64", the computation and output dtype
-    method : the engine that runs (``cnnconv.methods.choose_method`` for "auto")
+    method : the engine that runs (``cnnconv.methods.explain_method`` picks it for "auto")
+    method_reason : one line saying why that engine (or why an explicit one fell back)
     origin : per axis, the position in the (dilated) kernel footprint, in the kernel's
         own coordinates, that lies over input pixel ``i*stride`` for output ``i``; the
         tap index when dilation is 1 (0 in valid mode, the centre for odd kernels in same)
@@ -80,6 +81,7 @@ class ConvPlan:
     method: str
     origin: tuple
     unread: tuple
+    method_reason: str = ""
 
 
 def _layout(x_shape, w_shape) -> str:
@@ -114,11 +116,14 @@ def conv_plan(
     flip=False,
     dtype=None,
     method="auto",
+    kernel=None,
 ) -> ConvPlan:
     """Plan ``correlate`` (or ``convolve`` with ``flip=True``) from the shapes alone.
 
     Parameters are those of :func:`correlate`; ``dtype`` is the input's dtype
-    (float32 stays float32, anything else computes in float64).
+    (float32 stays float32, anything else computes in float64). ``kernel``, the
+    weights themselves, is optional: with it a separable (rank-1) kernel is
+    recognised and the two-pass engine chosen.
 
     Returns
     -------
@@ -163,11 +168,12 @@ def conv_plan(
     out = tuple((p - e) // s + 1 for p, e, s in zip(padded, spans, stride))
     channels = {"per-channel": x_shape[2:], "bank": w_shape[3:]}.get(layout, ())
     dt = compute_dtype(dtype)
-    if method == "auto":
-        xp_shape = (1,) + padded if nd == 1 else padded + x_shape[2:]
-        kernel = (1,) + w_shape if nd == 1 else w_shape
-        step, dil = ((1,) + stride, (1,) + dilation) if nd == 1 else (stride, dilation)
-        method = methods.choose_method(xp_shape, kernel, dt, step, dil)
+    xp_shape = (1,) + padded if nd == 1 else padded + x_shape[2:]
+    k_shape = (1,) + w_shape if nd == 1 else w_shape
+    step, dil = ((1,) + stride, (1,) + dilation) if nd == 1 else (stride, dilation)
+    if kernel is not None:
+        kernel = np.reshape(kernel, k_shape)
+    method, reason = methods.explain_method(xp_shape, k_shape, dt, step, dil, method, kernel)
     origin = tuple(e - 1 - b if flip else b for e, (b, _) in zip(spans, pads))
     unread = tuple((p - e) % s for p, e, s in zip(padded, spans, stride))
     return ConvPlan(
@@ -187,6 +193,7 @@ def conv_plan(
         method=method,
         origin=origin,
         unread=unread,
+        method_reason=reason,
     )
 
 
@@ -194,7 +201,7 @@ def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, meth
     x, w = as_real_array(x, "input"), finite_kernel(w)
     plan = conv_plan(
         x.shape, w.shape, mode=mode, padding=padding, stride=stride, dilation=dilation,
-        boundary=boundary, cval=cval, flip=flip, dtype=x.dtype, method=method,
+        boundary=boundary, cval=cval, flip=flip, dtype=x.dtype, method=method, kernel=w,
     )  # fmt: skip
     dt = np.dtype(plan.dtype)
     b = check_bias(bias, plan.output_shape[2] if len(plan.output_shape) == 3 else 0, dt)
