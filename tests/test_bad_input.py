@@ -658,7 +658,8 @@ row("train: corrupt file among good ones", build=both(dataset, files(**{"data/a/
     code=0, message=r"^cnnconv: warning: skipped .*bad\.png: ", check=model_loads())
 row("train: an image over Pillow's pixel limit among good ones",
     build=both(dataset, files(**{"data/a/bomb.png": bomb_header(10_000, 10_000)})), cmd=T, code=0, max_alloc=60 << 20,
-    message=r"^cnnconv: warning: skipped .*bomb\.png: Image size \(100000000 pixels\) exceeds limit",
+    message=r"^cnnconv: warning: skipped .*bomb\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 "
+            r".*--max-pixels 100000000$",
     check=model_loads())
 row("train: a TIFF with a damaged tag among good ones",
     build=both(dataset, files(**{"data/b/t.tif": tiff_with_tag(277, 30000)})), cmd=T, code=0,
@@ -702,7 +703,15 @@ row("model: --resume with a damaged model", build=both(dataset, files(old__npz="
     cmd="train data --resume old.npz -o m.npz --epochs 1", code=1, message=r"'old\.npz' is not a cnnconv model")
 row("predict: an image over Pillow's pixel limit", build=lambda t: (model_file(t), write(t, "big.png", bomb_header(10_000, 10_000))),
     cmd="predict m.npz big.png", code=1, max_alloc=60 << 20,
-    message=r"^big\.png: cannot read the image: Image size \(100000000 pixels\) exceeds limit")
+    message=r"^big\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
+row("predict: a big image allowed by --max-pixels", build=lambda t: (model_file(t), write(t, "big.png", png((40, 30), "L"))),
+    cmd="predict m.npz big.png --max-pixels 1200", code=0, message=r"^big\.png: resized from 30x40 to the model's 8x8")
+row("predict: an image over --max-pixels", build=lambda t: (model_file(t), write(t, "big.png", png((40, 30), "L"))),
+    cmd="predict m.npz big.png --max-pixels 1199", code=1,
+    message=r"^big\.png: 40x30 = 1200 pixels is over the limit of 1199 .*--max-pixels 1200$")
+row("evaluate: an image over --max-pixels is skipped", build=both(dataset, model_file, files(**{"data/a/big.png": png((40, 30), "L")})),
+    cmd="evaluate m.npz data --max-pixels 1199", code=0,
+    message=r"^cnnconv: warning: skipped data/a/big\.png: 40x30 = 1200 pixels is over the limit of 1199 ")
 row("predict: a good model and a corrupt image", build=lambda t: (model_file(t), write(t, "in.png", b"junk")),
     cmd=P, code=1, message=r"^in\.png: (not an image|cannot read the image)")
 

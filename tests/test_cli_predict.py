@@ -68,9 +68,11 @@ def test_images_are_prepared_like_the_training_images(model, tmp_path):
     big.save(tmp_path / "big.png")
     result = run("predict", path, tmp_path / "big.png", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["class"] == "square"
+    record = json.loads(result.stdout)
+    assert record["class"] == "square" and record["notes"] == ["resized from 32x32 to the model's 16x16"]
+    assert result.stderr == ""
     result = run("predict", path, tmp_path / "big.png")
-    assert "resized from 32x32 to the model's 16x16" in result.stderr
+    assert result.stderr == f"cnnconv: note: {tmp_path / 'big.png'}: resized from 32x32 to the model's 16x16\n"
 
 
 def test_a_bad_image_is_reported_and_the_others_still_predicted(model, tmp_path):

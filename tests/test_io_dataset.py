@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -238,3 +241,43 @@ def test_the_expected_layout_is_shown_with_the_real_folder_name(tmp_path, make):
         load_dataset(root)
     with pytest.raises(CnnconvError, match=r"; expected .*/DATA/<class>/\*\.png$"):
         load_eval_set(root, ["a", "b"], channels="gray", size=(4, 4))
+
+
+def test_data_set_images_are_decoded_by_read_image(tmp_path):
+    """One decoder: a palette image and an EXIF-turned JPEG come out as read_image gives them."""
+    from cnnconv.io.images import read_image
+
+    palette = Image.new("RGB", (5, 4), (200, 10, 10)).convert("P")
+    palette.putpixel((0, 0), 1)
+    palette.save(tmp_path / "p.png")
+    expected, _ = read_image(tmp_path / "p.png")
+    assert np.array_equal(decode_image(tmp_path / "p.png", "rgb", None), expected)
+    img = Image.new("L", (8, 4), 0)
+    img.putpixel((0, 0), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "turned.jpg", exif=exif)
+    expected, _ = read_image(tmp_path / "turned.jpg")
+    assert np.array_equal(decode_image(tmp_path / "turned.jpg", None, None), expected)
+    image, original = load_for_model(tmp_path / "turned.jpg", "gray", (2, 2))
+    assert original == (8, 4) and image.shape == (2, 2, 1)
+
+
+def test_the_pixel_limit_skips_a_file_and_names_the_option(tmp_path):
+    image_folder(tmp_path, classes=("a", "b"), per_class=3)
+    write_gray(tmp_path / "a" / "big.png", 0, size=(10, 12))
+    data = load_dataset(tmp_path, size=(8, 8), max_pixels=100)
+    assert [(Path(f).name, r) for f, r in data.skipped] == [
+        ("big.png", "12x10 = 120 pixels is over the limit of 100 that guards against decompression bombs; "
+                    "if you trust the file, allow it with --max-pixels 120")]
+    assert len(load_dataset(tmp_path, size=(8, 8), max_pixels=None).skipped) == 0
+    with pytest.raises(CnnconvError, match=r"big\.png: 12x10 = 120 pixels is over the limit of 100"):
+        load_for_model(tmp_path / "a" / "big.png", "gray", (8, 8), max_pixels=100)
+
+
+def test_float_images_with_nan_decode_without_a_warning(tmp_path):
+    values = np.array([[0.0, np.nan], [2.0, 1.0]], dtype=np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "f.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert decode_image(tmp_path / "f.tif", None, None).tolist() == [[0, 0], [255, 128]]

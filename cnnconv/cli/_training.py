@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import click
 
 from cnnconv.cli._common import CliError
+from cnnconv.cli._options import MaxPixelsType
 
 EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
 
@@ -32,6 +33,20 @@ class Run:
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
+
+
+def max_pixels_option(f):
+    """``--max-pixels N|none`` for the commands that decode data sets or images for a model."""
+    return click.option("--max-pixels", type=MaxPixelsType(), default=None,
+                        help="Images over N pixels are skipped (a data set) or refused (predict) undecoded, "
+                             "against decompression bombs (default 89478485; 'none' = no limit).")(f)
+
+
+def pixel_limit(value: int | None) -> int | None:
+    """The limit for ``read_image`` from ``--max-pixels``: its default when not given, None for 'none'."""
+    from cnnconv.io.images import DEFAULT_MAX_PIXELS
+
+    return DEFAULT_MAX_PIXELS if value is None else (value or None)
 
 
 def decode_progress(console, what: str):

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_FAILED, CliError, stderr_console
+from cnnconv.cli._training import max_pixels_option, pixel_limit
 
 PREDICT_EXAMPLES = """
 \b
@@ -53,7 +54,8 @@ def _percent(value: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per image on stdout.")
 @click.option("--feature-maps", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write each convolution layer's feature maps of each image as a PNG grid here.")
-def predict_cmd(model, images, top_k, as_json, feature_maps):
+@max_pixels_option
+def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
     """Classify IMAGE... with MODEL (a .npz from 'cnnconv train'): the top-k classes and their probabilities."""
     import numpy as np
 
@@ -69,13 +71,15 @@ def predict_cmd(model, images, top_k, as_json, feature_maps):
     good, arrays = [], []
     for i, path in enumerate(images):
         try:
-            array, original = load_for_model(path, meta["channels"], (h, w))
+            array, original = load_for_model(path, meta["channels"], (h, w), max_pixels=pixel_limit(max_pixels))
         except CnnconvError as exc:
             results[i]["error"] = str(exc)
             continue
-        if original != (h, w) and not as_json:
-            console.print(f"cnnconv: note: {path} resized from {original[0]}x{original[1]} to the model's {h}x{w}",
-                          markup=False, soft_wrap=True)
+        if original != (h, w):
+            note = f"resized from {original[0]}x{original[1]} to the model's {h}x{w}"
+            results[i]["notes"] = [note]
+            if not as_json:
+                console.print(f"cnnconv: note: {path}: {note}", markup=False, soft_wrap=True)
         good.append(i)
         arrays.append(array)
     top_k = min(top_k, network.num_classes)
@@ -147,7 +151,8 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> li
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
-def evaluate_cmd(model, data_dir, as_json):
+@max_pixels_option
+def evaluate_cmd(model, data_dir, as_json, max_pixels):
     """Measure MODEL on the labelled images of DATA_DIR: accuracy, per-class precision and recall, confusion matrix."""
     from cnnconv.cli._training import decode_progress, warn_skipped
     from cnnconv.io.dataset import load_eval_set, standardise
@@ -160,7 +165,7 @@ def evaluate_cmd(model, data_dir, as_json):
     h, w, _ = network.input_shape
     with decode_progress(console, "decoding") as progress:
         x, y, skipped, folder = load_eval_set(data_dir, meta["class_names"], channels=meta["channels"],
-                                              size=(h, w), progress=progress)
+                                              size=(h, w), progress=progress, max_pixels=pixel_limit(max_pixels))
     warn_skipped(skipped, console)
     predicted = predict_proba(network, standardise(x, meta["mean"], meta["std"])).argmax(axis=1)
     names = meta["class_names"]

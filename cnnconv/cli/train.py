@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
-from cnnconv.cli._training import Run, decode_progress, fit_and_report, finish, warn_skipped
+from cnnconv.cli._training import (Run, decode_progress, fit_and_report, finish, max_pixels_option, pixel_limit,
+                                   warn_skipped)
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit: no resize target may exceed it
 
@@ -69,7 +70,7 @@ class LayersError(CliError):
 
 
 def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json,
-            options: dict, max_memory: int | None) -> Run:
+            options: dict, max_memory: int | None, max_pixels: int | None) -> Run:
     """Check the options, load the data (or the model to resume), build the network."""
     from cnnconv.errors import CnnconvError
     from cnnconv.io.atomic import refuse_overwriting_inputs
@@ -93,7 +94,8 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         channels, size = previous[1]["channels"], tuple(previous[1]["input_shape"][:2])
     with decode_progress(console, "decoding") as progress:
         data = load_dataset(data_dir, channels=channels, size=size, val_split=val_split, seed=seed,
-                            class_names=previous[1]["class_names"] if previous else None, progress=progress)
+                            class_names=previous[1]["class_names"] if previous else None, progress=progress,
+                            max_pixels=pixel_limit(max_pixels))
     warn_skipped(data.skipped, console)
     if previous is not None:
         network, meta = previous
@@ -264,12 +266,13 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
               help="Continue training a model file (its layers, classes, size and optimiser state).")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write kernels.png (first-layer kernels) and curves.png (loss and accuracy) here.")
+@max_pixels_option
 @click.option("--max-memory", type=MemoryType(), default="8GB", show_default=True,
               help="Refuse a run whose estimated peak memory (weights, gradients, optimiser state, activations "
                    "of a batch) is larger; K, M, G, T are powers of 1024; 'none' for no limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table and epoch lines.")
 def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, momentum, nesterov, weight_decay,
-              batch_size, epochs, patience, seed, output, resume, plots, max_memory, as_json):
+              batch_size, epochs, patience, seed, output, resume, plots, max_pixels, max_memory, as_json):
     """Fit a small CNN on the images in DATA_DIR and save it as one .npz model file."""
     if lr is None:
         lr = 1e-3 if optimizer == "adam" else 1e-2
@@ -280,6 +283,7 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
     options = dict(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                    weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)
     run = prepare(data_dir, spec=spec, channels=channels, size=size, val_split=val_split, seed=seed,
-                  output=output, resume=resume, plots=plots, as_json=as_json, options=options, max_memory=max_memory)
+                  output=output, resume=resume, plots=plots, as_json=as_json, options=options, max_memory=max_memory,
+                  max_pixels=max_pixels)
     result = fit_and_report(run, options)
     finish(run, result, options, plots=plots)

@@ -12,16 +12,14 @@ scaled to [0, 1]. Files that do not decode are skipped and reported, never fatal
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from cnnconv.errors import CnnconvError
+from cnnconv.io._decode import Progress, decode_image, decode_many, load_for_model, to_channels  # noqa: F401
+from cnnconv.io.images import DEFAULT_MAX_PIXELS
 
 #: File name endings taken as images (case-insensitive); everything else is ignored.
 IMAGE_SUFFIXES = frozenset(
@@ -29,8 +27,6 @@ IMAGE_SUFFIXES = frozenset(
 )
 #: Names of the held-out folder beside ``train/``, in order of preference.
 HELD_OUT_FOLDERS = ("test", "val")
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -152,110 +148,6 @@ def parse_channels(name: str | None) -> str | None:
     return name
 
 
-@contextmanager
-def _quiet_strict_pillow():
-    """Nothing from Pillow on stderr; an image over Pillow's pixel limit is refused, not decoded."""
-    from cnnconv.io.images import pillow_messages_to
-
-    with pillow_messages_to([]), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        yield
-
-
-def decode_image(path: str | Path, channels: str | None, size: tuple[int, int] | None) -> np.ndarray:
-    """Decode one image file to uint8 H×W (gray) or H×W×3 (rgb).
-
-    ``channels=None`` keeps what the file holds: gray for a gray file (or a colour file
-    whose three channels are equal everywhere), rgb otherwise. The EXIF orientation is
-    honoured; transparency is dropped. ``size=(H, W)`` resizes with Pillow's bilinear
-    filter. Raises ``OSError``/``ValueError`` and friends for files that do not decode.
-    """
-    with _quiet_strict_pillow(), Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            img = _deep_to_l(img)  # before any convert: Pillow would clip 16-bit values to 255
-        if channels == "gray" or (channels is None and img.mode in ("1", "L", "LA")):
-            img = img.convert("L")
-        else:
-            img = img.convert("RGB")
-        if size is not None and (img.height, img.width) != tuple(size):
-            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        array = np.asarray(img, dtype=np.uint8)
-    if channels is None and array.ndim == 3 and (array == array[..., :1]).all():
-        array = np.ascontiguousarray(array[..., 0])  # colour file holding a gray picture
-    return array
-
-
-def _deep_to_l(img: Image.Image) -> Image.Image:
-    """16-bit or float gray to 8 bits by scaling the file's own range (Pillow clips instead)."""
-    values = np.asarray(img, dtype=np.float64)
-    top = 65535.0 if img.mode.startswith("I;16") else max(float(values.max()), 1.0)
-    return Image.fromarray(np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8), "L")
-
-
-def to_channels(array: np.ndarray, channels: str) -> np.ndarray:
-    """uint8 H×W or H×W×3 to H×W×C with C = 1 (gray) or 3 (rgb), as Pillow converts."""
-    if array.ndim == 2:
-        return array[..., None] if channels == "gray" else np.repeat(array[..., None], 3, axis=2)
-    if channels == "rgb":
-        return array
-    return np.asarray(Image.fromarray(array, "RGB").convert("L"))[..., None]
-
-
-def decode_many(
-    paths: list[Path],
-    *,
-    channels: str | None = None,
-    size: tuple[int, int] | None = None,
-    progress: Progress | None = None,
-    on_error: str = "skip",
-) -> tuple[np.ndarray, np.ndarray, str, list[tuple[str, str]]]:
-    """Decode files into one N×H×W×C float32 batch in [0, 1].
-
-    Returns ``(images, kept, channels, skipped)``: ``kept`` indexes the paths that
-    decoded, ``channels`` is the channel count used (from the data when None: rgb if
-    any image is in colour), ``skipped`` lists ``(path, reason)``. Without ``size`` all
-    images must have the size of the first one; a different one is an error naming it.
-    """
-    arrays, kept, skipped = [], [], []
-    first: tuple[Path, tuple[int, int]] | None = None
-    for i, path in enumerate(paths):
-        try:
-            array = decode_image(path, channels, size)
-        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:
-            skipped.append((str(path), _reason(exc)))
-            array = None
-        if array is not None:
-            shape = array.shape[:2]
-            if first is None:
-                first = (path, shape)
-            elif shape != first[1]:
-                raise CnnconvError(
-                    f"{str(path)!r} is {shape[0]}x{shape[1]} but {str(first[0])!r} is "
-                    f"{first[1][0]}x{first[1][1]}; give --size HxW to resize every image to one size"
-                )
-            arrays.append(array)
-            kept.append(i)
-        if progress is not None:
-            progress(i + 1, len(paths))
-    if channels is None:
-        channels = "rgb" if any(a.ndim == 3 for a in arrays) else "gray"
-    depth = 1 if channels == "gray" else 3
-    height, width = first[1] if first is not None else (size or (0, 0))
-    images = np.empty((len(arrays), height, width, depth), dtype=np.float32)
-    for j, array in enumerate(arrays):
-        images[j] = to_channels(array, channels)
-    images *= np.float32(1.0 / 255.0)
-    return images, np.array(kept, dtype=np.int64), channels, skipped
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
 def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of N×H×W×C images (std 1 where it is ~0).
 
@@ -293,11 +185,13 @@ def load_dataset(
     seed: int = 0,
     class_names: list[str] | None = None,
     progress: Progress | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> FolderDataset:
     """Find, decode and split a folder data set.
 
     ``class_names`` fixes the class order (when resuming a model); by default it is the
-    sorted class folder names. ``progress(done, total)`` is called after each file.
+    sorted class folder names. ``progress(done, total)`` is called after each file. An
+    image of more than ``max_pixels`` pixels (None: no limit) is skipped, not decoded.
 
     Shape
     -----
@@ -322,7 +216,8 @@ def load_dataset(
             part.extend([which] * len(classes[name]))
     if held_out is None:
         stratified_split(np.zeros(2, dtype=np.int64), val_split, seed)  # validate before decoding
-    images, kept, channels, skipped = decode_many(paths, channels=channels, size=size, progress=progress)
+    images, kept, channels, skipped = decode_many(paths, channels=channels, size=size, progress=progress,
+                                                  max_pixels=max_pixels)
     labels = np.array(labels, dtype=np.int64)[kept]
     part = np.array(part, dtype=np.int64)[kept]
     train_idx = np.flatnonzero(part == 0)
@@ -348,6 +243,7 @@ def load_eval_set(
     channels: str,
     size: tuple[int, int],
     progress: Progress | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]], str]:
     """The images to evaluate a model on: ``root/test`` (or ``root/val``) if there is one,
     else every ``root/<class>/`` image. Returns ``(x, y, skipped, folder)``."""
@@ -368,25 +264,8 @@ def load_eval_set(
     for name in sorted(classes):
         paths.extend(classes[name])
         labels.extend([class_names.index(name)] * len(classes[name]))
-    images, kept, _, skipped = decode_many(paths, channels=channels, size=size, progress=progress)
+    images, kept, _, skipped = decode_many(paths, channels=channels, size=size, progress=progress,
+                                           max_pixels=max_pixels)
     if not len(kept):
         raise CnnconvError(f"no image in {str(folder)!r} could be decoded")
     return images, np.array(labels, dtype=np.int64)[kept], skipped, str(folder)
-
-
-
-def load_for_model(path: str | Path, channels: str, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """One image prepared as a model of ``channels`` and ``size`` expects it, and its own size.
-
-    Returns ``(image, (height, width))``: ``image`` is H×W×C float32 in [0, 1] (not yet
-    standardised), converted and resized exactly as the training images were.
-    Raises ``CnnconvError`` naming the file when it cannot be decoded.
-    """
-    try:
-        with _quiet_strict_pillow(), Image.open(path) as img:
-            original = ImageOps.exif_transpose(img).size[::-1]
-        array = decode_image(path, channels, size)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        raise CnnconvError(f"{path}: cannot read the image: {_reason(exc)}") from None
-    return to_channels(array, channels).astype(np.float32) * np.float32(1.0 / 255.0), tuple(original)
