@@ -33,16 +33,29 @@ def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
         raise CnnconvError(f"{name} must be whole numbers, got {value!r}") from None
 
 
+def covered(taps: slice) -> int:
+    """How many windows a tap slice from :meth:`Geometry.taps` reaches (its leading ones).
+
+    Examples
+    --------
+    >>> covered(slice(1, 5, 2)), covered(slice(0, 5, 2))
+    (2, 3)
+    """
+    return (taps.stop - taps.start - 1) // taps.step + 1
+
+
 class Geometry:
     """Window placement along the two spatial axes of an (N, H, W, C) array.
 
     Examples
     --------
     >>> g = Geometry((1, 5, 5, 1), 2, None, 0, 1, ceil_mode=True)
-    >>> g.out, g.padded, g.canvas          # a last, partial window: a canvas of 6 rows
-    ((3, 3), True, (6, 6))
-    >>> g.taps(0)
-    [slice(0, 5, 2), slice(1, 6, 2)]
+    >>> g.out, g.padded, g.canvas          # a last, partial window, but nothing to pad
+    ((3, 3), False, (5, 5))
+    >>> g.taps(0)                          # tap 1 of the last window lies past the input
+    [slice(0, 5, 2), slice(1, 5, 2)]
+    >>> [covered(t) for t in g.taps(0)]
+    [3, 2]
     >>> g.divisor(False, float)[:, :, 0].tolist()[2]
     [2.0, 2.0, 1.0]
     """
@@ -76,15 +89,21 @@ class Geometry:
                     f"a pooling window along the {axis} reads only padding (kernel_size {self.k[a]}, "
                     f"dilation {self.d[a]}, padding {self.p[a]}, input {n[a]}): use less padding or dilation"
                 )
-        # Rows the windows read, counted from the first padding row.
-        self.need = tuple((self.out[a] - 1) * self.s[a] + self.d[a] * (self.k[a] - 1) + 1 for a in (0, 1))
-        self.canvas = tuple(max(self.need[a], self.p[a] + n[a]) for a in (0, 1))
-        self.padded = self.p != (0, 0) or any(self.need[a] > n[a] for a in (0, 1))
+        # The canvas holds the left padding and the input only. Whatever a window reads past
+        # it (right padding, a ceil-mode overhang) is the reduction's identity, so no tap ever
+        # needs it materialised: a 3000-wide ceil-mode window on an 8x8 image costs 8x8.
+        self.canvas = tuple(self.p[a] + n[a] for a in (0, 1))
+        self.padded = self.p != (0, 0)
 
-    def taps(self, axis: int):
-        """The slice each tap of ``axis`` reads in the canvas (one per window position)."""
-        k, s, d, o = self.k[axis], self.s[axis], self.d[axis], self.out[axis]
-        return [slice(t * d, t * d + (o - 1) * s + 1, s) for t in range(k)]
+    def taps(self, axis: int) -> list[slice]:
+        """The slice each tap of ``axis`` reads in the canvas, clipped to the canvas.
+
+        Tap ``t`` covers windows ``0 .. covered(slice) - 1``; the windows after them read
+        nothing there (every window starts inside the canvas, so tap 0 covers them all).
+        Taps that lie wholly past the canvas are left out.
+        """
+        k, s, d, o, end = self.k[axis], self.s[axis], self.d[axis], self.out[axis], self.canvas[axis]
+        return [slice(t * d, min(t * d + (o - 1) * s + 1, end), s) for t in range(k) if t * d < end]
 
     def inside(self, axis: int, include_pad: bool) -> np.ndarray:
         """(k, out) booleans: tap t of window i lies on the input (or its padding)."""
@@ -104,10 +123,11 @@ class Geometry:
         return xp
 
     def canvas_rows(self, x: np.ndarray, start: int, stop: int, fill: float) -> np.ndarray:
-        """Rows ``start:stop`` of the padded canvas of ``x`` (a view of ``x`` when no padding is in them)."""
+        """Rows ``start:stop`` of the canvas of ``x``, clipped to the canvas (a view of ``x`` when no padding is in them)."""
         n, h, w, c = x.shape
+        stop = min(stop, self.canvas[0])
         first, last = start - self.p[0], stop - self.p[0]  # the same rows, in input coordinates
-        if first >= 0 and last <= h and self.p[1] == 0 and self.need[1] <= w:
+        if first >= 0 and self.p[1] == 0:
             return x[:, first:last]
         part = np.full((n, stop - start, self.canvas[1], c), fill, dtype=x.dtype)
         lo, hi = max(first, 0), min(last, h)

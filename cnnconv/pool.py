@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv._pool_geometry import Geometry, per_axis
+from cnnconv._pool_geometry import Geometry, covered, per_axis
 from cnnconv.errors import CnnconvError
 
 #: Pooling operations accepted by ``op=``.
@@ -66,16 +66,20 @@ def _forward(x: np.ndarray, g: Geometry, op: str, count_include_pad: bool) -> np
     for r0 in range(0, ho, block):
         rows = min(block, ho - r0)
         part = g.canvas_rows(x, r0 * s, (r0 + rows - 1) * s + span, _FILL[op])
-        partial = None
-        for t in range(k):  # rows first: the column pass then runs on the pooled rows only
+        partial = part[:, 0 : (rows - 1) * s + 1 : s].copy()
+        # rows first: the column pass then runs on the pooled rows only. The part ends with
+        # the canvas, so a tap reaches only the leading windows (the rest read padding).
+        for t in range(1, min(k, (part.shape[1] - 1) // d + 1)):
             tap = part[:, t * d : t * d + (rows - 1) * s + 1 : s]
-            partial = tap.copy() if partial is None else reduce(partial, tap, out=partial)
+            head = partial[:, : tap.shape[1]]
+            reduce(head, tap, out=head)
         out = y[:, r0 : r0 + rows]
         for j, cols in enumerate(g.taps(1)):
             if j == 0:
                 np.copyto(out, partial[:, :, cols])
             else:
-                reduce(out, partial[:, :, cols], out=out)
+                head = out[:, :, : covered(cols)]
+                reduce(head, partial[:, :, cols], out=head)
     if op == "avg":
         y /= g.divisor(count_include_pad, y.dtype)
     return y
@@ -171,9 +175,9 @@ def pool2d_backward(
         dy = dy / g.divisor(count_include_pad, dy.dtype)
         spread = np.zeros((*dy.shape[:2], g.canvas[1], dy.shape[3]), dtype=dy.dtype)
         for cols in g.taps(1):  # the adjoint of rows-then-columns: columns, then rows
-            spread[:, :, cols] += dy
+            spread[:, :, cols] += dy[:, :, : covered(cols)]
         for rows in g.taps(0):
-            dxp[:, rows] += spread
+            dxp[:, rows] += spread[:, : covered(rows)]
     else:
         _route_to_first_extreme(dxp, g.canvas_of(x, _FILL[op]), _float(y, "y"), dy, g)
     return g.uncanvas(dxp) if g.padded else dxp
@@ -191,22 +195,25 @@ def _route_to_first_extreme(dxp, xp, y, dy, g: Geometry) -> None:
     share = np.empty(y.shape, dtype=dy.dtype)
     taps = [(ti, rows, tj, cols) for ti, rows in enumerate(g.taps(0)) for tj, cols in enumerate(g.taps(1))]
     for number, (ti, rows, tj, cols) in enumerate(taps):
-        tap = xp[:, rows, cols]
-        np.equal(tap, y, out=match)
+        # the leading windows this tap reaches (the others read only padding here)
+        head = (slice(None), slice(covered(rows)), slice(covered(cols)))
+        tap, m, seen, into = xp[:, rows, cols], match[head], taken[head], dy[head]
+        np.equal(tap, y[head], out=m)
         if has_nan:
-            match |= np.isnan(tap)
-        if not (inside[0][ti].all() and inside[1][tj].all()):
+            m |= np.isnan(tap)
+        in_rows, in_cols = inside[0][ti][: m.shape[1]], inside[1][tj][: m.shape[2]]
+        if not (in_rows.all() and in_cols.all()):
             # a real -inf/+inf must win over the padding that equals it
-            match &= np.logical_and.outer(inside[0][ti], inside[1][tj])[:, :, None]
+            m &= np.logical_and.outer(in_rows, in_cols)[:, :, None]
         if number:
-            np.greater(match, taken, out=match)  # matches not claimed by an earlier tap
+            np.greater(m, seen, out=m)  # matches not claimed by an earlier tap
         if number < len(taps) - 1:
-            taken |= match
+            seen |= m
         if disjoint:
-            np.multiply(dy, match, out=dxp[:, rows, cols])
+            np.multiply(into, m, out=dxp[:, rows, cols])
         else:
-            np.multiply(dy, match, out=share)
-            dxp[:, rows, cols] += share
+            np.multiply(into, m, out=share[head])
+            dxp[:, rows, cols] += share[head]
 
 
 def global_pool_forward(x, op: str = "avg") -> np.ndarray:

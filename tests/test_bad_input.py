@@ -525,10 +525,9 @@ row("option: absurd --dilation in full mode, nothing allocated", build=IMG,
 row("option: absurd --stride is fine (one output pixel)", build=IMG, cmd="filter in.png -k box3 --stride 1000000000 -o out.npy",
     code=0, message=None, max_alloc=30 << 20)
 row("option: pool window far larger than the image with --ceil, nothing allocated", build=IMG,
-    cmd="pool in.png --size 3000 --ceil -o out.npy", code=0, message=None, max_alloc=30 << 20,
-    xfail="cnnconv/pool.py pads the input up to the whole window even when ceil mode leaves one window: "
-          "--size 3000 --ceil on an 8x8 image allocates ~108 MB (--size 30000: ~11 GB, filled); the padding "
-          "needs bounding by the input size in the core pool")
+    cmd="pool in.png --size 3000 --ceil -o out.npy", code=0, message=None, max_alloc=30 << 20)
+row("option: pool window of 30000 with --ceil and padding, nothing allocated", build=IMG,
+    cmd="pool in.png --size 30000 --ceil --padding 8 --op avg -o out.npy", code=0, message=None, max_alloc=30 << 20)
 row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
 row("option: pool --padding larger than the window allows", build=IMG, cmd="pool in.png --size 2 --padding 2 -o out.png",
     code=1, message=r"^in\.png: .*padding")

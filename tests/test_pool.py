@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cnnconv._pool_geometry import per_axis
 from cnnconv.errors import CnnconvError
 from cnnconv.pool import (
     global_pool_backward,
@@ -377,3 +378,38 @@ def test_ceil_mode_window_larger_than_the_input_gives_one_output():
     assert pool([5.0], 2, ceil_mode=True, op="avg").tolist() == [5.0]
     with pytest.raises(CnnconvError, match="output would be empty"):
         pool([5.0], 2)
+
+
+@pytest.mark.parametrize("op", ["max", "avg", "min"])
+def test_ceil_mode_window_far_past_the_input_matches_the_naive_loop(op):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-3, 4, (1, 6, 7, 2)).astype(float)
+    # the last window of each axis reaches past the right padding (rows 2..8 of 6+1, columns 6..10 of 7+2)
+    for k, kw in [((4, 5), dict(stride=(3, 4), padding=(1, 2), dilation=(2, 1))), ((9, 11), dict(stride=None, padding=(1, 2), dilation=1))]:
+        kw.update(op=op, ceil_mode=True, count_include_pad=True)
+        s, d = kw["stride"] or k, per_axis(kw["dilation"], 2, "dilation")
+        y = pool2d_forward(x, k, **kw)
+        np.testing.assert_allclose(y, _ref_pool(x, k, s, kw["padding"], d, op, True, True), rtol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        dx = pool2d_backward(dy, x, y, k, **kw)
+        if op != "avg":
+            np.testing.assert_allclose(dx, _ref_max_backward(dy, x, k, s, kw["padding"], d, op, True))
+        else:  # the adjoint: <pool(x), dy> == <x, dx>
+            np.testing.assert_allclose(np.vdot(y, dy), np.vdot(x, dx))
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_a_huge_ceil_mode_window_allocates_about_the_input_not_the_window(op):
+    import tracemalloc
+
+    x = np.arange(64.0).reshape(1, 8, 8, 1)
+    tracemalloc.start()
+    try:
+        y = pool2d_forward(x, 30000, ceil_mode=True, padding=4, op=op)
+        dx = pool2d_backward(np.ones_like(y), x, y, 30000, ceil_mode=True, padding=4, op=op)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert y.shape == (1, 1, 1, 1) and y[0, 0, 0, 0] == (63.0 if op == "max" else 31.5)
+    assert dx.sum() == 1.0
+    assert peak < 1 << 20  # a materialised 30000x30000 window would be 7.2 GB
