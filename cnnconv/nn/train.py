@@ -74,7 +74,9 @@ def fit(
     Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
     (dropout draws from ``(seed, epoch, 1)``), so a run is repeatable bit for bit and a
     resumed run (``initial_history`` + ``optimizer_state``) continues exactly where the
-    saved one stopped. The weights with the best validation accuracy are kept.
+    saved one stopped. The weights with the best validation accuracy are kept. OpenBLAS
+    runs with one thread inside ``fit`` (restored after): a step is many small matrix
+    products, and a second thread mostly waits (see BENCHMARKS.md, "Training").
 
     Parameters
     ----------
