@@ -19,7 +19,6 @@ channels).
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -319,5 +318,7 @@ def closest_name(name: str, choices) -> str | None:
     >>> closest_name("sobelx", ["sobel-x", "sobel-y", "box3"])
     'sobel-x'
     """
+    import difflib  # only when a name is unknown: a known kernel never pays for it
+
     matches = difflib.get_close_matches(name.lower(), list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -223,3 +223,13 @@ def test_corrupted_png_bytes_give_an_image_or_cnnconv_error(position, value):
         read_image(bytes(data))
     except CnnconvError:
         pass
+
+
+def test_png_is_written_lossless_at_a_fast_zlib_level():
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 256, (64, 80), dtype=np.uint8)
+    data, _ = encode_image(array, "PNG")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), array)
+    idat = data.index(b"IDAT") + 4
+    # zlib header FLEVEL (bits 6-7 of the second byte): 1 = levels 2-5, 2 = Pillow's default 6
+    assert data[idat + 1] >> 6 == 1

@@ -148,14 +148,17 @@ def run_batch(
     a JSON-ready record with ``input``, ``ok`` and either ``outputs`` or ``error``; bytes
     for stdout travel in ``record["stdout"]``.
     """
-    from cnnconv.cli._common import stderr_console
+    show_bar = len(jobs) > 1 and not quiet and sys.stderr.isatty()
+    if show_bar:  # rich only for the bar (and the notes printed above it): a plain run never imports it
+        from cnnconv.cli._common import stderr_console
 
-    console = stderr_console()
+        console = stderr_console()
+    else:
+        console = None
     to_stdout = any(o == "-" for job in jobs for o in job["outputs"])
     failed = [{"input": name, "ok": False, "error": f"{name}: {reason}"} for name, reason in failures]
     for record in failed:
         _report(record, console, json_lines, verbose, quiet, to_stdout)
-    show_bar = len(jobs) > 1 and not quiet and sys.stderr.isatty()
     for record in _results(jobs, worker, params, n_jobs, show_bar, console):
         if "stdout" in record:
             _to_stdout(record)
@@ -257,8 +260,11 @@ def _report(record: dict, console, json_lines: bool, verbose: bool, quiet: bool,
                 line += f", values {out['min']:.6g}..{out['max']:.6g} before the cast"
                 line += f", {out['clipped']} clipped" if out.get("clipped") is not None else ""
             lines.append(line)
-    for line in lines:  # through the console, so a progress bar stays below the text
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for line in lines:  # through the console when a progress bar runs, so it stays below the text
+        if console is None:
+            click.echo(line, err=True)
+        else:
+            console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tuple[list[dict], list[tuple[str, str]]]:

@@ -119,15 +119,24 @@ def to_samples(values, dtype, range_mode: str):
         report["clipped"] = None
         return values if dtype is None else values.astype(dtype), report
     top = float(np.iinfo(dtype).max)
-    v = np.abs(values) if range_mode == "abs" else values
+    low, high = report["min"], report["max"]
     if range_mode == "rescale":
-        span = report["max"] - report["min"]
-        v = (values - report["min"]) * (top / span) if span > 0 else np.zeros_like(values)
-        report["rescaled_from"] = [report["min"], report["max"]]
-    v = np.rint(v)
-    below, above = int(np.count_nonzero(v < 0)), int(np.count_nonzero(v > top))
+        span = high - low
+        v = (values - low) * (top / span) if span > 0 else np.zeros_like(values)
+        report["rescaled_from"] = [low, high]
+        low, high = -np.inf, np.inf  # rounding may step just outside 0..top: count
+    elif range_mode == "abs":
+        v = np.abs(values)
+        low, high = 0.0, max(-low, high)
+    else:
+        v = values.copy()
+    np.rint(v, out=v)  # one working array, rounded, clipped and cast in place: no more copies
+    # rint is monotone, so the extremes already say when nothing can lie outside (no pass
+    # then); a NaN extreme says nothing, so it counts
+    below = 0 if low >= 0 else int(np.count_nonzero(v < 0))
+    above = 0 if high <= top else int(np.count_nonzero(v > top))
     report.update(clipped=below + above, below=below, above=above)
-    return np.clip(v, 0, top).astype(dtype), report
+    return np.clip(v, 0, top, out=v).astype(dtype), report
 
 
 def output_format(src, path: str) -> str:

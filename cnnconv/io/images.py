@@ -38,7 +38,9 @@ _CAN_HOLD = {  # format -> Pillow modes it stores without loss of channels or de
     "WEBP": {"RGB", "RGBA"},
     "GIF": {"L", "RGB", "RGBA"},
 }
-_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
+# PNG at zlib level 3, not Pillow's 6: on 4096x4096 filter outputs it encodes 2.6-3x faster
+# (edges 1.97 -> 0.64 s, a blur 1.43 -> 0.55 s) for files 1-14% larger; the pixels are the same.
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}, "PNG": {"compress_level": 3}}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,15 @@ MAX_KERNEL_FILE_BYTES = 16 * 2**20
 
 
 def bundled_folder():
-    """The folder (a ``Traversable``) holding the bundled kernel files."""
+    """The folder (a ``Path`` or a ``Traversable``) holding the bundled kernel files."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("cnnconv._kernels")
+    except (ModuleNotFoundError, ValueError):
+        spec = None
+    if spec is None:  # a checkout: no need to import importlib.resources (8 ms) to find out
+        return Path(__file__).resolve().parents[2] / "kernels"
     import importlib.resources
 
     try:
