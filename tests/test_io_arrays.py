@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,12 @@ def test_random_text_gives_numbers_or_cnnconv_error(text):
     except CnnconvError:
         return
     assert x.ndim in (1, 2) and np.all(np.isfinite(x))
+
+
+def test_a_directory_or_a_device_is_refused_by_name(tmp_path):
+    (tmp_path / "d.npy").mkdir()
+    with pytest.raises(CnnconvError, match=r"^d\.npy: is a directory, not an array file$"):
+        read_array(tmp_path / "d.npy", name="d.npy")
+    if Path("/dev/zero").exists():  # read whole, it would fill memory
+        with pytest.raises(CnnconvError, match=r"^/dev/zero: is a device, not an array file"):
+            read_array("/dev/zero", fmt="npy")

@@ -19,6 +19,7 @@ from tokenize import TokenError
 import numpy as np
 
 from cnnconv.errors import CnnconvError
+from cnnconv.io._read import read_input_bytes
 
 #: File suffixes read as arrays rather than images.
 ARRAY_SUFFIXES = (".npy", ".csv", ".txt")
@@ -77,17 +78,9 @@ def read_array(
         data, name = bytes(source), name or "<stdin>"
         fmt = fmt or ("npy" if is_npy(data) else "txt")
     else:
-        path = Path(source)
         name = name or str(source)
-        fmt = fmt or path.suffix.lower().lstrip(".")
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CnnconvError(f"{name}: no such file; check the path") from None
-        except IsADirectoryError:
-            raise CnnconvError(f"{name}: is a directory, not a file") from None
-        except OSError as exc:
-            raise CnnconvError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        fmt = fmt or Path(source).suffix.lower().lstrip(".")
+        data = read_input_bytes(source, name, kind="array")
     if not data:
         raise CnnconvError(f"{name}: the file is empty (0 bytes)")
     if fmt == "npy":

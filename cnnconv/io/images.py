@@ -1,9 +1,10 @@
-"""Read and write images with Pillow as NumPy arrays, saying what was done to them.
+"""Read images with Pillow as NumPy arrays, saying what was done to them.
 
 Arrays are channels-last and keep the file's sample type: ``uint8`` (8-bit gray,
 gray+alpha, RGB, RGBA, CMYK), ``uint16`` (16-bit gray) or ``float32`` (float TIFF).
 Everything Pillow does behind the user's back (palette expansion, EXIF rotation, first
 frame of an animation, a 16-bit colour PNG read as 8-bit) is reported in ``ImageInfo.notes``.
+Writing lives in :mod:`cnnconv.io._image_write`; its public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,27 +21,16 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnconv.errors import CnnconvError
+from cnnconv.io._image_write import IMAGE_FORMATS, encode_image, format_for, suffix_for
+from cnnconv.io._read import read_input_bytes
 
-#: File suffix -> Pillow format name, for the formats cnnconv reads and writes.
-IMAGE_FORMATS = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
-    ".bmp": "BMP", ".webp": "WEBP", ".gif": "GIF",
-}
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "encode_image", "format_for", "read_image",
+    "read_image_bytes", "suffix_for",
+]
+
 #: Pillow's own default limit against decompression bombs (about 0.25 GB of RGB).
 DEFAULT_MAX_PIXELS = 89_478_485
-
-_FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif"}
-_CAN_HOLD = {  # format -> Pillow modes it stores without loss of channels or depth
-    "PNG": {"L", "LA", "RGB", "RGBA", "I;16"},
-    "TIFF": {"L", "LA", "RGB", "RGBA", "CMYK", "I;16", "F"},
-    "JPEG": {"L", "RGB", "CMYK"},
-    "BMP": {"L", "RGB"},
-    "WEBP": {"RGB", "RGBA"},
-    "GIF": {"L", "RGB", "RGBA"},
-}
-# PNG at zlib level 3, not Pillow's 6: on 4096x4096 filter outputs it encodes 2.6-3x faster
-# (edges 1.97 -> 0.64 s, a blur 1.43 -> 0.55 s) for files 1-14% larger; the pixels are the same.
-_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}, "PNG": {"compress_level": 3}}
 
 
 @dataclass(frozen=True)
@@ -62,21 +52,8 @@ class ImageInfo:
 
 
 def read_image_bytes(source: str | os.PathLike) -> bytes:
-    """The bytes of an input file, with one-line errors for the usual mistakes."""
-    path = Path(source)
-    if path.is_dir():
-        raise CnnconvError(f"{source}: is a directory, not an image file")
-    if path.is_char_device() or path.is_block_device():  # /dev/zero would be read until memory runs out
-        raise CnnconvError(f"{source}: is a device, not an image file; pipe it with '-' if you mean it")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CnnconvError(f"{source}: no such file; check the path") from None
-    except OSError as exc:
-        raise CnnconvError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    if not data:
-        raise CnnconvError(f"{source}: the file is empty (0 bytes)")
-    return data
+    """The bytes of an image file, with one-line errors for the usual mistakes."""
+    return read_input_bytes(source, kind="image")
 
 
 def read_image(
@@ -235,100 +212,3 @@ def _to_array(im: Image.Image, name: str) -> np.ndarray:
     if im.mode == "F":
         return array.astype(np.float32)
     return np.ascontiguousarray(array)
-
-
-def format_for(path: str | os.PathLike) -> str | None:
-    """Pillow's format name for an output path's suffix, or None if it is not an image suffix.
-
-    Examples
-    --------
-    >>> format_for("edges.JPG"), format_for("x.npy")
-    ('JPEG', None)
-    """
-    return IMAGE_FORMATS.get(Path(path).suffix.lower())
-
-
-def suffix_for(fmt: str) -> str:
-    """The usual file suffix for a Pillow format name (``.png`` when unknown).
-
-    >>> suffix_for("JPEG")
-    '.jpg'
-    """
-    return _FORMAT_SUFFIX.get(fmt, ".png")
-
-
-def encode_image(array: np.ndarray, fmt: str, *, colour: str = "rgb") -> tuple[bytes, tuple[str, ...]]:
-    """Encode an array as an image file in ``fmt``; return the bytes and notes on conversions.
-
-    The sample type is kept: ``uint8`` any channels, ``uint16`` and ``float32`` gray
-    only (Pillow cannot write deeper colour). A format that cannot hold the channels
-    or the depth is an error that names the formats that can; nothing is dropped in silence.
-
-    Shape
-    -----
-    (H, W), (H, W, 1), (H, W, 2) gray+alpha, (H, W, 3) RGB, (H, W, 4) RGBA (or CMYK with
-    ``colour="cmyk"``).
-
-    Examples
-    --------
-    >>> data, notes = encode_image(np.zeros((2, 3), np.uint16), "PNG")
-    >>> Image.open(io.BytesIO(data)).mode
-    'I;16'
-    >>> encode_image(np.zeros((2, 3, 4), np.uint8), "JPEG")
-    Traceback (most recent call last):
-    ...
-    cnnconv.errors.CnnconvError: JPEG cannot hold RGBA samples; write .png or .tif or .webp instead
-    """
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    mode = _mode_of(array, colour)
-    notes: list[str] = []
-    if mode not in _CAN_HOLD.get(fmt, ()):
-        if mode == "L" and fmt == "WEBP":
-            mode_out = "RGB"
-        elif mode == "CMYK" and fmt in ("PNG", "WEBP", "BMP", "GIF"):
-            mode_out = "RGB"
-            notes.append(f"{fmt} cannot hold CMYK: converted to RGB")
-        else:
-            can = sorted(suffix_for(f) for f, modes in _CAN_HOLD.items() if mode in modes and f != "GIF")
-            raise CnnconvError(
-                f"{fmt} cannot hold {_describe(mode)} samples; write {' or '.join(can) or '.npy'} instead"
-            )
-    else:
-        mode_out = mode
-    if array.dtype == np.uint16:
-        im = Image.frombytes("I;16", (array.shape[1], array.shape[0]), array.astype("<u2").tobytes())
-    elif mode == "CMYK":
-        im = Image.frombytes("CMYK", (array.shape[1], array.shape[0]), np.ascontiguousarray(array).tobytes())
-    else:
-        im = Image.fromarray(np.ascontiguousarray(array))
-    if mode_out != im.mode:
-        im = im.convert(mode_out)
-    if fmt == "GIF":
-        notes.append("GIF holds at most 256 colours: the output may be quantised")
-    buffer = io.BytesIO()
-    im.save(buffer, fmt, **_SAVE_OPTIONS.get(fmt, {}))
-    return buffer.getvalue(), tuple(notes)
-
-
-def _mode_of(array: np.ndarray, colour: str) -> str:
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    if array.ndim not in (2, 3) or channels > 4:
-        raise CnnconvError(f"cannot store an array of shape {array.shape} as an image; write .npy instead")
-    if array.dtype == np.uint8:
-        if channels == 4 and colour == "cmyk":
-            return "CMYK"
-        return {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
-    kind = {np.dtype(np.uint16): "I;16", np.dtype(np.float32): "F"}.get(array.dtype)
-    if kind is None:
-        raise CnnconvError(f"cannot store {array.dtype} samples as an image; write .npy instead")
-    if channels != 1:
-        depth = "16-bit" if kind == "I;16" else "float"
-        raise CnnconvError(
-            f"Pillow cannot write {depth} colour images; use --gray, or write .npy to keep every channel"
-        )
-    return kind
-
-
-def _describe(mode: str) -> str:
-    return {"I;16": "16-bit", "F": "float", "LA": "gray+alpha", "L": "gray"}.get(mode, mode)
