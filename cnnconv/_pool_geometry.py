@@ -1,6 +1,7 @@
 """Where pooling windows fall: sizes, padding, the slices each tap reads, window counts.
 
-Integer bookkeeping for :mod:`cnnconv.pool`, kept apart from the reductions. The
+Integer bookkeeping (and the argument checks) shared by the forward pass in
+:mod:`cnnconv.pool` and the backward pass in :mod:`cnnconv._pool_backward`. The
 windows of one axis are described by (kernel_size k, stride s, padding p, dilation d)
 and the output length from :func:`cnnconv.shapes.pool_out_size`; tap ``t`` of window
 ``i`` reads input position ``i*s - p + t*d``.
@@ -14,6 +15,39 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.shapes import pool_out_size
+
+
+#: Pooling operations accepted by ``op=``.
+POOL_OPS = ("max", "avg", "min")
+#: What padding holds for each op: the identity of its reduction, so padding never wins.
+FILL = {"max": -np.inf, "min": np.inf, "avg": 0.0}
+
+
+def as_float(x, name: str = "x") -> np.ndarray:
+    """``x`` as float32 or float64 (other real dtypes become float64).
+
+    >>> as_float([1, 2]).dtype, as_float(np.ones(2, np.float32)).dtype
+    (dtype('float64'), dtype('float32'))
+    """
+    x = np.asarray(x)
+    if x.dtype in (np.float32, np.float64):
+        return x
+    if x.dtype.kind not in "biuf":
+        raise CnnconvError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    return x.astype(np.float64)
+
+
+def check_op(op: str) -> str:
+    """``op`` if it is one of :data:`POOL_OPS`."""
+    if op not in POOL_OPS:
+        raise CnnconvError(f"unknown pooling op {op!r}; choose one of {', '.join(POOL_OPS)}")
+    return op
+
+
+def check_batch(x: np.ndarray, name: str = "x") -> None:
+    """Refuse anything but an (N, H, W, C) batch."""
+    if x.ndim != 4:
+        raise CnnconvError(f"{name} must be a batch of shape (N, H, W, C), got shape {x.shape}")
 
 
 def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:

@@ -12,44 +12,24 @@ float32 and float64 stays float64; other dtypes are computed in float64.
 
 Gradients of max and min go, within each window, to the first extreme value in
 row-major order (PyTorch's choice); a NaN in a window takes the gradient (the
-first NaN, where PyTorch picks the last one).
+first NaN, where PyTorch picks the last one). The backward passes live in
+:mod:`cnnconv._pool_backward` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnconv._pool_geometry import Geometry, covered, per_axis
+from cnnconv._pool_backward import global_pool_backward, pool2d_backward
+from cnnconv._pool_geometry import FILL, POOL_OPS, Geometry, as_float, check_batch, check_op, covered, per_axis
 from cnnconv.errors import CnnconvError
 
-#: Pooling operations accepted by ``op=``.
-POOL_OPS = ("max", "avg", "min")
+__all__ = ["POOL_OPS", "global_pool_backward", "global_pool_forward", "pool", "pool2d_backward", "pool2d_forward"]
 
 #: Bytes of input rows one block of the forward pass reads (about an L2 cache).
 BLOCK_BYTES = 256 * 1024
 
-_FILL = {"max": -np.inf, "min": np.inf, "avg": 0.0}
 _REDUCE = {"max": np.maximum, "min": np.minimum, "avg": np.add}
-
-
-def _float(x, name: str = "x") -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype in (np.float32, np.float64):
-        return x
-    if x.dtype.kind not in "biuf":
-        raise CnnconvError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    return x.astype(np.float64)
-
-
-def _check_op(op: str) -> str:
-    if op not in POOL_OPS:
-        raise CnnconvError(f"unknown pooling op {op!r}; choose one of {', '.join(POOL_OPS)}")
-    return op
-
-
-def _check_batch(x: np.ndarray, name: str = "x") -> None:
-    if x.ndim != 4:
-        raise CnnconvError(f"{name} must be a batch of shape (N, H, W, C), got shape {x.shape}")
 
 
 def _forward(x: np.ndarray, g: Geometry, op: str, count_include_pad: bool) -> np.ndarray:
@@ -65,7 +45,7 @@ def _forward(x: np.ndarray, g: Geometry, op: str, count_include_pad: bool) -> np
     reduce, y = _REDUCE[op], np.empty((n, ho, wo, c), dtype=x.dtype)
     for r0 in range(0, ho, block):
         rows = min(block, ho - r0)
-        part = g.canvas_rows(x, r0 * s, (r0 + rows - 1) * s + span, _FILL[op])
+        part = g.canvas_rows(x, r0 * s, (r0 + rows - 1) * s + span, FILL[op])
         partial = part[:, 0 : (rows - 1) * s + 1 : s].copy()
         # rows first: the column pass then runs on the pooled rows only. The part ends with
         # the canvas, so a tap reaches only the leading windows (the rest read padding).
@@ -122,98 +102,10 @@ def pool2d_forward(
     >>> pool2d_forward(x, 3, stride=2, padding=1, op="avg")[0, :, :, 0].tolist()
     [[2.5, 4.0], [8.5, 10.0]]
     """
-    x = _float(x)
-    _check_batch(x)
+    x = as_float(x)
+    check_batch(x)
     g = Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return _forward(x, g, _check_op(op), count_include_pad)
-
-
-def pool2d_backward(
-    dy, x, y, kernel_size, *, stride=None, padding=0, op="max", ceil_mode=False, count_include_pad=False, dilation=1
-) -> np.ndarray:
-    """Gradient of :func:`pool2d_forward` with respect to its input.
-
-    ``avg`` spreads each output gradient evenly over its window (divided by the same
-    count as the forward pass); ``max``/``min`` route it to the first extreme value
-    of each window in row-major order, so ties never double a gradient. Padding
-    receives nothing.
-
-    Parameters
-    ----------
-    dy : ndarray
-        Gradient of the loss with respect to ``y``.
-    x, y : ndarray
-        The forward pass's input and output.
-    kernel_size, stride, padding, op, ceil_mode, count_include_pad, dilation
-        As given to :func:`pool2d_forward`.
-
-    Returns
-    -------
-    ndarray
-        ``dx``, shaped like ``x``, dtype of ``dy``.
-
-    Shape
-    -----
-    dy, y (N, Ho, Wo, C); x (N, H, W, C) -> dx (N, H, W, C).
-
-    Examples
-    --------
-    >>> x = np.array([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
-    >>> y = pool2d_forward(x, 2)
-    >>> pool2d_backward(np.ones_like(y), x, y, 2)[0, :, :, 0].tolist()   # tie: the first 3 wins
-    [[0.0, 1.0], [0.0, 0.0]]
-    """
-    x, dy = _float(x), _float(dy, "dy")
-    _check_batch(x)
-    op = _check_op(op)
-    g = Geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    expected = (x.shape[0], *g.out, x.shape[3])
-    if dy.shape != expected:
-        raise CnnconvError(f"dy must have the pooled shape {expected}, got {dy.shape}")
-    dxp = np.zeros((x.shape[0], *g.canvas, x.shape[3]) if g.padded else x.shape, dtype=dy.dtype)
-    if op == "avg":
-        dy = dy / g.divisor(count_include_pad, dy.dtype)
-        spread = np.zeros((*dy.shape[:2], g.canvas[1], dy.shape[3]), dtype=dy.dtype)
-        for cols in g.taps(1):  # the adjoint of rows-then-columns: columns, then rows
-            spread[:, :, cols] += dy[:, :, : covered(cols)]
-        for rows in g.taps(0):
-            dxp[:, rows] += spread[:, : covered(rows)]
-    else:
-        _route_to_first_extreme(dxp, g.canvas_of(x, _FILL[op]), _float(y, "y"), dy, g)
-    return g.uncanvas(dxp) if g.padded else dxp
-
-
-def _route_to_first_extreme(dxp, xp, y, dy, g: Geometry) -> None:
-    if y.shape != dy.shape:
-        raise CnnconvError(f"y must have the pooled shape {dy.shape}, got {y.shape}")
-    has_nan = bool(np.isnan(y).any())
-    inside = [g.inside(a, False) for a in (0, 1)]
-    # windows that do not overlap each write their own cells: assign instead of add
-    disjoint = all(g.s[a] >= g.d[a] * (g.k[a] - 1) + 1 for a in (0, 1))
-    taken = np.zeros(y.shape, dtype=bool)
-    match = np.empty(y.shape, dtype=bool)
-    share = np.empty(y.shape, dtype=dy.dtype)
-    taps = [(ti, rows, tj, cols) for ti, rows in enumerate(g.taps(0)) for tj, cols in enumerate(g.taps(1))]
-    for number, (ti, rows, tj, cols) in enumerate(taps):
-        # the leading windows this tap reaches (the others read only padding here)
-        head = (slice(None), slice(covered(rows)), slice(covered(cols)))
-        tap, m, seen, into = xp[:, rows, cols], match[head], taken[head], dy[head]
-        np.equal(tap, y[head], out=m)
-        if has_nan:
-            m |= np.isnan(tap)
-        in_rows, in_cols = inside[0][ti][: m.shape[1]], inside[1][tj][: m.shape[2]]
-        if not (in_rows.all() and in_cols.all()):
-            # a real -inf/+inf must win over the padding that equals it
-            m &= np.logical_and.outer(in_rows, in_cols)[:, :, None]
-        if number:
-            np.greater(m, seen, out=m)  # matches not claimed by an earlier tap
-        if number < len(taps) - 1:
-            seen |= m
-        if disjoint:
-            np.multiply(into, m, out=dxp[:, rows, cols])
-        else:
-            np.multiply(into, m, out=share[head])
-            dxp[:, rows, cols] += share[head]
+    return _forward(x, g, check_op(op), count_include_pad)
 
 
 def global_pool_forward(x, op: str = "avg") -> np.ndarray:
@@ -229,43 +121,14 @@ def global_pool_forward(x, op: str = "avg") -> np.ndarray:
     >>> global_pool_forward(x, "avg").tolist(), global_pool_forward(x, "max").tolist()
     ([[3.0, 4.0]], [[6.0, 7.0]])
     """
-    x = _float(x)
-    _check_batch(x)
-    op = _check_op(op)
+    x = as_float(x)
+    check_batch(x)
+    op = check_op(op)
     if x.shape[1] * x.shape[2] == 0:
         raise CnnconvError(f"global pooling needs at least one pixel, got shape {x.shape}")
     if op == "avg":
         return x.mean(axis=(1, 2))
     return x.max(axis=(1, 2)) if op == "max" else x.min(axis=(1, 2))
-
-
-def global_pool_backward(dy, x, op: str = "avg") -> np.ndarray:
-    """Gradient of :func:`global_pool_forward`: even spread (avg) or the first extreme (max/min).
-
-    Shape
-    -----
-    dy (N, C), x (N, H, W, C) -> dx (N, H, W, C).
-
-    Examples
-    --------
-    >>> x = np.array([1.0, 4.0, 4.0, 2.0]).reshape(1, 2, 2, 1)
-    >>> global_pool_backward(np.ones((1, 1)), x, "max")[0, :, :, 0].tolist()
-    [[0.0, 1.0], [0.0, 0.0]]
-    """
-    x, dy = _float(x), _float(dy, "dy")
-    _check_batch(x)
-    op = _check_op(op)
-    n, h, w, c = x.shape
-    if dy.shape != (n, c):
-        raise CnnconvError(f"dy must have shape {(n, c)}, got {dy.shape}")
-    if op == "avg":
-        return np.broadcast_to(dy[:, None, None, :] / (h * w), x.shape).astype(dy.dtype)
-    flat = x.reshape(n, h * w, c)
-    # argmax/argmin return the first occurrence (and the first NaN), row-major
-    first = (flat.argmax if op == "max" else flat.argmin)(axis=1)
-    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
-    np.put_along_axis(dx, first[:, None, :], dy[:, None, :], axis=1)
-    return dx.reshape(x.shape)
 
 
 def pool(
@@ -304,21 +167,17 @@ def pool(
     >>> pool(np.arange(16).reshape(4, 4), (2, 4), op="min").tolist()
     [[0.0], [8.0]]
     """
-    x = _float(x)
-    if x.ndim == 1:
-        one = lambda v, name: (1, *per_axis(v, 1, name))  # noqa: E731 - a height-1 image
+    x = as_float(x)
+    if x.ndim == 1:  # a height-1 image: one window row, the signal's settings along the width
+        one = lambda v, name: (1, *per_axis(v, 1, name))  # noqa: E731
+        kernel_size, dilation = one(kernel_size, "kernel_size"), one(dilation, "dilation")
         stride = None if stride is None else one(stride, "stride")
-        y = pool2d_forward(
-            x.reshape(1, 1, -1, 1), one(kernel_size, "kernel_size"), stride=stride,
-            padding=(0, *per_axis(padding, 1, "padding")), op=op, ceil_mode=ceil_mode,
-            count_include_pad=count_include_pad, dilation=one(dilation, "dilation"),
-        )
-        return y.reshape(-1)
-    if x.ndim not in (2, 3):
+        padding = (0, *per_axis(padding, 1, "padding"))
+    elif x.ndim not in (2, 3):
         raise CnnconvError(f"pool takes a signal (n,), an image (H, W) or (H, W, C), got shape {x.shape}")
-    batch = x.reshape(1, *x.shape[:2], x.shape[2] if x.ndim == 3 else 1)
+    batch = x.reshape(1, *((1, x.size) if x.ndim == 1 else x.shape[:2]), x.shape[2] if x.ndim == 3 else 1)
     y = pool2d_forward(
         batch, kernel_size, stride=stride, padding=padding, op=op, ceil_mode=ceil_mode,
         count_include_pad=count_include_pad, dilation=dilation,
     )
-    return y[0] if x.ndim == 3 else y[0, :, :, 0]
+    return y.reshape(-1) if x.ndim == 1 else y[0] if x.ndim == 3 else y[0, :, :, 0]
