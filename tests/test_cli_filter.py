@@ -412,7 +412,7 @@ def _reference_samples(values, top, range_mode):
 @given(st.lists(st.floats(-600, 600, width=32), min_size=1, max_size=30),
        st.sampled_from(["clip", "abs", "rescale"]), st.sampled_from([np.float32, np.float64]), st.booleans())
 def test_to_samples_matches_the_plain_cast(values, range_mode, dtype, with_nan):
-    from cnnconv.cli._work import to_samples
+    from cnnconv.cli._output import to_samples
 
     values = np.array(values + ([float("nan")] if with_nan and range_mode != "rescale" else []), dtype=dtype)
     with np.errstate(invalid="ignore"):  # NaN cast to uint8: counted like the plain cast, value unspecified

@@ -54,7 +54,8 @@ def filter_cmd(**options) -> None:
     numbers. Values outside the integer range are clipped (or --range abs|rescale) and
     every clip is reported. Colour channels are filtered each on its own.
     """
-    from cnnconv.cli._batch import common_params, prepare_jobs, run_batch
+    from cnnconv.cli._batch import run_batch
+    from cnnconv.cli._jobs import common_params, prepare_jobs
     from cnnconv.cli._work import filter_file
 
     kernels = _effective_kernels(options["kernel_specs"], options["normalize"])

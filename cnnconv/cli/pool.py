@@ -32,7 +32,8 @@ def pool_cmd(**options) -> None:
     values exactly; avg is rounded to the nearest integer for 8- and 16-bit images, and
     weights colour by alpha so transparent pixels add no colour.
     """
-    from cnnconv.cli._batch import common_params, prepare_jobs, run_batch
+    from cnnconv.cli._batch import run_batch
+    from cnnconv.cli._jobs import common_params, prepare_jobs
     from cnnconv.cli._work import pool_file
 
     if isinstance(options["padding"], tuple) and isinstance(options["padding"][0], tuple):
