@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.resources
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,10 @@ def test_fuzz_load_kernel_specs(spec):
         assert "\n" not in str(exc)
         return
     assert np.isfinite(k.weights).all() and k.weights.ndim in (2, 3)
+
+
+def test_loading_one_bundled_kernel_imports_no_resource_machinery_or_difflib():
+    code = ("import sys; from cnnconv.io.kernels import load_kernel; load_kernel('sobel-x'); "
+            "print(sorted(m for m in ('importlib.resources', 'difflib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -30,9 +30,13 @@ def bundled_folder():
         spec = importlib.util.find_spec("cnnconv._kernels")
     except (ModuleNotFoundError, ValueError):
         spec = None
-    if spec is None:  # a checkout: no need to import importlib.resources (8 ms) to find out
+    if spec is None:  # a checkout: no need to import importlib.resources (10 ms) to find out
         return Path(__file__).resolve().parents[2] / "kernels"
-    import importlib.resources
+    for location in spec.submodule_search_locations or ():  # installed as plain files: the same
+        folder = Path(location)
+        if folder.is_dir() and any(p.name.endswith(KERNEL_SUFFIXES) for p in folder.iterdir()):
+            return folder
+    import importlib.resources  # a zip or another loader
 
     try:
         folder = importlib.resources.files("cnnconv._kernels")
