@@ -73,7 +73,7 @@ def _route_to_first_extreme(dxp, xp, y, dy, g: Geometry) -> None:
     if y.shape != dy.shape:
         raise CnnconvError(f"y must have the pooled shape {dy.shape}, got {y.shape}")
     has_nan = bool(np.isnan(y).any())
-    inside = [g.inside(a, False) for a in (0, 1)]
+    inside = [g.inside(a) for a in (0, 1)]
     # windows that do not overlap each write their own cells: assign instead of add
     disjoint = all(g.s[a] >= g.d[a] * (g.k[a] - 1) + 1 for a in (0, 1))
     taken = np.zeros(y.shape, dtype=bool)

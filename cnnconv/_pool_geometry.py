@@ -117,17 +117,18 @@ class Geometry:
                 f"{self.p[0]}x{self.p[1]}, dilation {self.d[0]}x{self.d[1]}) does not fit an input "
                 f"of {n[0]}x{n[1]}: the output would be empty"
             )
+        # The canvas holds the left padding and the input only. Whatever a window reads past
+        # it (right padding, a ceil-mode overhang) is the reduction's identity, so no tap ever
+        # needs it materialised: a 3000-wide ceil-mode window on an 8x8 image costs 8x8, and
+        # the work is bounded by the canvas too, never by kernel_size (10**9 is fine).
+        self.canvas = tuple(self.p[a] + n[a] for a in (0, 1))
+        self.padded = self.p != (0, 0)
         for a, axis in ((0, "height"), (1, "width")):
-            if not self.inside(a, False).any(axis=0).all():
+            if not (self.counts(a, False) > 0).all():
                 raise CnnconvError(
                     f"a pooling window along the {axis} reads only padding (kernel_size {self.k[a]}, "
                     f"dilation {self.d[a]}, padding {self.p[a]}, input {n[a]}): use less padding or dilation"
                 )
-        # The canvas holds the left padding and the input only. Whatever a window reads past
-        # it (right padding, a ceil-mode overhang) is the reduction's identity, so no tap ever
-        # needs it materialised: a 3000-wide ceil-mode window on an 8x8 image costs 8x8.
-        self.canvas = tuple(self.p[a] + n[a] for a in (0, 1))
-        self.padded = self.p != (0, 0)
 
     def taps(self, axis: int) -> list[slice]:
         """The slice each tap of ``axis`` reads in the canvas, clipped to the canvas.
@@ -136,16 +137,31 @@ class Geometry:
         nothing there (every window starts inside the canvas, so tap 0 covers them all).
         Taps that lie wholly past the canvas are left out.
         """
-        k, s, d, o, end = self.k[axis], self.s[axis], self.d[axis], self.out[axis], self.canvas[axis]
-        return [slice(t * d, min(t * d + (o - 1) * s + 1, end), s) for t in range(k) if t * d < end]
+        s, d, o, end = self.s[axis], self.d[axis], self.out[axis], self.canvas[axis]
+        return [slice(t * d, min(t * d + (o - 1) * s + 1, end), s) for t in range(self._reaching(axis))]
 
-    def inside(self, axis: int, include_pad: bool) -> np.ndarray:
-        """(k, out) booleans: tap t of window i lies on the input (or its padding)."""
+    def _reaching(self, axis: int) -> int:
+        """How many taps start inside the canvas (the later ones read only what lies past it)."""
+        return min(self.k[axis], (self.canvas[axis] - 1) // self.d[axis] + 1)
+
+    def inside(self, axis: int) -> np.ndarray:
+        """(taps, out) booleans: tap t of window i lies on the input, for the taps of :meth:`taps`."""
+        s, d, o, p = self.s[axis], self.d[axis], self.out[axis], self.p[axis]
+        pos = np.arange(o)[None, :] * s + np.arange(self._reaching(axis))[:, None] * d - p
+        return (pos >= 0) & (pos < self.shape[1 + axis])
+
+    def counts(self, axis: int, include_pad: bool) -> np.ndarray:
+        """(out,) how many taps of each window lie on the input (or on it and its padding).
+
+        Tap t of window i reads ``q = i*s - p + t*d``; ``low <= q < high`` holds for t from
+        ``ceil((low - i*s + p) / d)`` up to (not including) ``ceil((high - i*s + p) / d)``.
+        """
         k, s, d, o, p = self.k[axis], self.s[axis], self.d[axis], self.out[axis], self.p[axis]
         n = self.shape[1 + axis]
-        pos = np.arange(o)[None, :] * s + np.arange(k)[:, None] * d - p
         low, high = (-p, n + p) if include_pad else (0, n)
-        return (pos >= low) & (pos < high)
+        start = np.arange(o) * s - p
+        first, stop = -((start - low) // d), -((start - high) // d)  # ceil((low - start) / d), ...
+        return np.clip(np.minimum(stop, k) - np.maximum(first, 0), 0, None)
 
     def canvas_of(self, x: np.ndarray, fill: float) -> np.ndarray:
         """``x`` placed in its padded canvas (``x`` itself when nothing is padded)."""
@@ -175,5 +191,5 @@ class Geometry:
 
     def divisor(self, include_pad: bool, dtype) -> np.ndarray:
         """(Ho, Wo, 1) window counts for the average."""
-        counts = [self.inside(a, include_pad).sum(axis=0) for a in (0, 1)]
+        counts = [self.counts(a, include_pad) for a in (0, 1)]
         return np.multiply.outer(counts[0], counts[1]).astype(dtype)[:, :, None]

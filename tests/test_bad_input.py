@@ -528,6 +528,8 @@ row("option: pool window far larger than the image with --ceil, nothing allocate
     cmd="pool in.png --size 3000 --ceil -o out.npy", code=0, message=None, max_alloc=30 << 20)
 row("option: pool window of 30000 with --ceil and padding, nothing allocated", build=IMG,
     cmd="pool in.png --size 30000 --ceil --padding 8 --op avg -o out.npy", code=0, message=None, max_alloc=30 << 20)
+row("option: pool window of 10**9 with --ceil, nothing allocated", build=IMG,
+    cmd="pool in.png --size 1000000000 --ceil -o out.npy", code=0, message=None, max_alloc=30 << 20)
 row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
 row("option: pool --padding larger than the window allows", build=IMG, cmd="pool in.png --size 2 --padding 2 -o out.png",
     code=1, message=r"^in\.png: .*padding")

@@ -413,3 +413,15 @@ def test_a_huge_ceil_mode_window_allocates_about_the_input_not_the_window(op):
     assert y.shape == (1, 1, 1, 1) and y[0, 0, 0, 0] == (63.0 if op == "max" else 31.5)
     assert dx.sum() == 1.0
     assert peak < 1 << 20  # a materialised 30000x30000 window would be 7.2 GB
+
+
+def test_a_window_of_a_billion_costs_the_input_not_the_kernel_size():
+    x = np.arange(12.0).reshape(1, 3, 4, 1)
+    big = 10**9
+    assert pool2d_forward(x, big, ceil_mode=True)[0, 0, 0, 0] == 11.0
+    # counted with the padding: the window clipped to the padded input, 5 x 6
+    mean = pool2d_forward(x, big, ceil_mode=True, padding=1, op="avg", count_include_pad=True)
+    assert mean[0, 0, 0, 0] == x.sum() / 30
+    y = pool2d_forward(x, big, ceil_mode=True, op="min")
+    dx = pool2d_backward(np.ones_like(y), x, y, big, ceil_mode=True, op="min")
+    assert dx[0, :, :, 0].tolist() == [[1.0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
