@@ -36,3 +36,19 @@ def test_correlate_auto_on_a_separable_kernel_matches_the_direct_engine():
     got = correlate(x, GAUSS5, mode="valid")
     want = correlate_valid(x, GAUSS5.astype(np.float32), method="direct")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_filter_explain_reports_the_separable_engine_and_why(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from cnnconv.cli import cli
+
+    src = tmp_path / "in.png"
+    Image.fromarray((np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)).save(src)
+    result = CliRunner().invoke(
+        cli, ["filter", str(src), "-k", "gaussian5", "--explain", "-o", str(tmp_path / "out.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "separable, float32" in result.stderr
+    assert "rank-1 5x5 kernel" in result.stderr

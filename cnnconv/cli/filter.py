@@ -125,7 +125,7 @@ def _explain(job: dict, params: dict) -> None:
         shown = w[::-1, ::-1] if params["flip"] and w.ndim >= 2 else w[::-1] if params["flip"] else w
         geometry = {k: params[k] for k in ("mode", "padding", "stride", "dilation", "boundary", "cval")}
         try:
-            plan = conv_plan(x.shape, w.shape, flip=params["flip"], dtype=x.dtype, **geometry)
+            plan = conv_plan(x.shape, w.shape, flip=params["flip"], dtype=x.dtype, kernel=w, **geometry)
         except CnnconvError as exc:
             console.print(f"{label}: {exc}", markup=False)
             continue
@@ -143,6 +143,7 @@ def _explain(job: dict, params: dict) -> None:
         table.add_row("output size", "x".join(map(str, plan.output_shape)))
         table.add_row("unread rows, cols", str(plan.unread))
         table.add_row("method, dtype", f"{plan.method}, {plan.dtype}")
+        table.add_row("why this method", plan.method_reason)
         if offset or params["scale"] != 1 or params["offset"]:
             table.add_row("then", f"+ {offset:g} (kernel offset), x {params['scale']:g}, + {params['offset']:g}")
         console.print(table)
