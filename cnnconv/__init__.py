@@ -13,7 +13,7 @@ start without loading the numeric modules they do not need.
 
 from __future__ import annotations
 
-import importlib
+from cnnconv._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -54,13 +54,4 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'cnnconv' has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("cnnconv", _EXPORTS)

@@ -19,7 +19,7 @@ Contract used by the CLI and the model files (``cnnconv.io.model``):
 
 from __future__ import annotations
 
-import importlib
+from cnnconv._lazy import lazy_exports
 
 _EXPORTS = {
     "build_network": "cnnconv.nn.model",
@@ -38,13 +38,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'cnnconv.nn' has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("cnnconv.nn", _EXPORTS)
