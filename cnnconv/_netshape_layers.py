@@ -15,9 +15,11 @@ from cnnconv.shapes import (
     conv_out_size,
     conv_transpose_out_size,
     pool_out_size,
+    same_padding,
+)
+from cnnconv.receptive import (
     read_fraction,
     receptive_field_step,
-    same_padding,
     transposed_receptive_field_step,
     unread_tail,
 )

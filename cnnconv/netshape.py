@@ -10,7 +10,7 @@ array is built, so a 10**9-pixel input costs what a 28×28 one does. Conventions
 - MACs are the multiply-accumulates of conv, tconv and fc weights for one sample; bias
   adds, activations, pooling and normalisation are not counted;
 - memory is the float32 size of a layer's output for one sample, in bytes;
-- receptive fields follow :func:`cnnconv.shapes.receptive_field_step`; after a
+- receptive fields follow :func:`cnnconv.receptive.receptive_field_step`; after a
   transposed convolution they are upper bounds (``rf_bound``); after fc/gap/gmp every
   output sees the whole input (``rf_global``).
 """

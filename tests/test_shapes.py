@@ -17,9 +17,11 @@ from cnnconv.shapes import (
     conv_transpose_out_size,
     full_padding,
     pool_out_size,
+    same_padding,
+)
+from cnnconv.receptive import (
     read_fraction,
     receptive_field_step,
-    same_padding,
     transposed_receptive_field_step,
     unread_tail,
 )
