@@ -8,7 +8,7 @@ import pytest
 from cnnconv import pool
 from cnnconv.layerspec import Layer
 from cnnconv.nn import activations as A
-from cnnconv.nn import functional as F
+from cnnconv.nn import dense as D, functional as F
 from cnnconv.nn import lcn, losses
 from cnnconv.nn.model import build_network
 
@@ -98,7 +98,7 @@ def test_conv2d_without_input_gradient_still_gives_weight_gradients():
 
 def test_dense_gradients():
     x = RNG.normal(size=(3, 2, 2, 3))  # a batch of maps: flattened by the layer
-    check_layer(F.dense_forward, F.dense_backward, x, (RNG.normal(size=(12, 5)), RNG.normal(size=5)))
+    check_layer(D.dense_forward, D.dense_backward, x, (RNG.normal(size=(12, 5)), RNG.normal(size=5)))
 
 
 POOL_CASES = {
@@ -152,13 +152,13 @@ def test_lcn_gradients(size, channels):
 
 def test_dropout_gradient_with_a_fixed_mask():
     x = RNG.normal(size=(3, 4, 4, 2))
-    _, mask = F.dropout_forward(x, 0.4, np.random.default_rng(7))
-    check_layer(lambda x: F.dropout_forward(x, 0.4, mask=mask), F.dropout_backward, x)
+    _, mask = D.dropout_forward(x, 0.4, np.random.default_rng(7))
+    check_layer(lambda x: D.dropout_forward(x, 0.4, mask=mask), D.dropout_backward, x)
     assert 0 < np.count_nonzero(mask) < mask.size
 
 
 def test_flatten_gradient():
-    check_layer(F.flatten_forward, F.flatten_backward, RNG.normal(size=(2, 3, 2, 4)))
+    check_layer(D.flatten_forward, D.flatten_backward, RNG.normal(size=(2, 3, 2, 4)))
 
 
 @pytest.mark.parametrize("name", ["xent", "sse"])

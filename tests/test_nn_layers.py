@@ -11,7 +11,7 @@ from cnnconv.errors import CnnconvError
 from cnnconv.layerspec import Layer, parse_layers
 from cnnconv.netshape import summarize_network
 from cnnconv.nn import activations as A
-from cnnconv.nn import functional as F
+from cnnconv.nn import dense as D, functional as F
 from cnnconv.nn import lcn, losses, metrics
 from cnnconv.nn.model import build_network, default_spec, predict_proba
 from cnnconv.nn.optim import SGD, Adam
@@ -93,7 +93,7 @@ def test_conv2d_rejects_a_kernel_that_does_not_fit():
 def test_dense_is_a_matrix_product_over_hwc_flattening():
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(2, 3, 2, 4)), rng.normal(size=(24, 5)), rng.normal(size=5)
-    z, _ = F.dense_forward(x, w, b)
+    z, _ = D.dense_forward(x, w, b)
     np.testing.assert_allclose(z, np.array([xi.ravel() @ w + b for xi in x]))
 
 
@@ -141,11 +141,11 @@ def test_lcn_subtracts_the_gaussian_mean_of_seed_002():
 
 def test_dropout_keeps_the_expectation_and_is_seeded():
     x = np.ones((200, 50), np.float32)
-    y, mask = F.dropout_forward(x, 0.25, np.random.default_rng(0))
+    y, mask = D.dropout_forward(x, 0.25, np.random.default_rng(0))
     assert y.dtype == np.float32 and abs(float(y.mean()) - 1.0) < 0.02
-    assert np.array_equal(y, F.dropout_forward(x, 0.25, np.random.default_rng(0))[0])
+    assert np.array_equal(y, D.dropout_forward(x, 0.25, np.random.default_rng(0))[0])
     with pytest.raises(CnnconvError):
-        F.dropout_forward(x, 1.0, np.random.default_rng(0))
+        D.dropout_forward(x, 1.0, np.random.default_rng(0))
 
 
 def test_losses_against_their_definitions():

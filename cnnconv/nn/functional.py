@@ -1,4 +1,4 @@
-"""Layers as pure functions over NHWC batches: convolution, dense, flatten, dropout.
+"""Convolution layers as pure functions over NHWC batches (plain, grouped, depthwise).
 
 Every ``*_forward`` returns ``(y, cache)`` and every ``*_backward`` takes the upstream
 gradient and that cache and returns the gradients; nothing here keeps state or
@@ -6,7 +6,8 @@ updates a weight. Batches are ``(N, H, W, C)``, convolution weights ``(kh, kw, C
 C_out)`` (HWIO), dense weights ``(n_in, n_out)``, biases ``(C_out,)``. The dtype of the
 input is kept (float32 for training, float64 for gradient checks).
 
-Activations live in :mod:`cnnconv.nn.activations`, local contrast normalisation in
+Dense, flatten and dropout live in :mod:`cnnconv.nn.dense`, activations in
+:mod:`cnnconv.nn.activations`, local contrast normalisation in
 :mod:`cnnconv.nn.lcn`; pooling is :mod:`cnnconv.pool`'s.
 """
 
@@ -271,92 +272,3 @@ def conv2d_grouped_backward(dy, cache, *, need_dx=True, groups=1):
     dx = np.concatenate([p[0] for p in parts], axis=3) if need_dx else None
     return dx, np.concatenate([p[1] for p in parts], axis=3), np.concatenate([p[2] for p in parts])
 
-
-def dense_forward(x, w, b):
-    """Fully connected layer ``z = x W + b`` (seed 002: ``z_i = sum_k w_ik y_k``).
-
-    A batch of feature maps is flattened first in (H, W, C) order.
-
-    Shape
-    -----
-    ``x`` (N, ...) with ``prod(...) = n_in``; ``w`` (n_in, n_out); ``b`` (n_out,) ->
-    ``z`` (N, n_out).
-
-    Examples
-    --------
-    >>> z, _ = dense_forward(np.ones((2, 1, 1, 3)), np.ones((3, 2)), np.array([0.0, 1.0]))
-    >>> z.tolist()
-    [[3.0, 4.0], [3.0, 4.0]]
-    """
-    x2 = x.reshape(x.shape[0], -1)
-    if x2.shape[1] != w.shape[0]:
-        raise CnnconvError(f"dense layer expects {w.shape[0]} inputs per sample, got {x2.shape[1]}")
-    z = x2 @ w
-    z += b
-    return z, (x2, x.shape, w)
-
-
-def dense_backward(dz, cache, *, need_dx=True):
-    """Gradients ``(dx, dw, db)`` of :func:`dense_forward`; ``dx`` has the input's shape.
-
-    Examples
-    --------
-    >>> z, cache = dense_forward(np.ones((2, 3)), np.ones((3, 2)), np.zeros(2))
-    >>> dx, dw, db = dense_backward(np.ones_like(z), cache)
-    >>> dx.tolist()[0], dw.tolist()[0], db.tolist()
-    ([2.0, 2.0, 2.0], [2.0, 2.0], [2.0, 2.0])
-    """
-    x2, x_shape, w = cache
-    dw = x2.T @ dz
-    db = column_sums(dz)
-    dx = (dz @ w.T).reshape(x_shape) if need_dx else None
-    return dx, dw, db
-
-
-def flatten_forward(x):
-    """``(N, H, W, C) -> (N, H*W*C)`` in channels-last order; the cache is the input shape.
-
-    Examples
-    --------
-    >>> flatten_forward(np.zeros((2, 3, 4, 5)))[0].shape
-    (2, 60)
-    """
-    return x.reshape(x.shape[0], -1), x.shape
-
-
-def flatten_backward(dy, cache):
-    """Reshape the gradient back to the input shape."""
-    return dy.reshape(cache)
-
-
-def dropout_forward(x, rate, rng=None, *, mask=None):
-    """Inverted dropout: zero each unit with probability ``rate``, scale the rest by ``1/(1-rate)``.
-
-    The mask is drawn from ``rng`` (a seeded ``numpy.random.Generator``) unless one is
-    given; at inference no dropout layer is called, so nothing needs rescaling then.
-
-    Returns
-    -------
-    y : ndarray, same shape as ``x``
-    mask : ndarray, the scaled keep mask (the cache)
-
-    Examples
-    --------
-    >>> y, mask = dropout_forward(np.ones((1, 1000)), 0.5, np.random.default_rng(0))
-    >>> sorted(set(y.ravel().tolist()))
-    [0.0, 2.0]
-    """
-    if not 0.0 <= rate < 1.0:
-        raise CnnconvError(f"dropout rate must be in [0, 1), got {rate}")
-    if mask is None:
-        if rng is None:
-            raise CnnconvError("dropout in training needs a random generator (rng=...)")
-        keep = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
-        mask = (keep >= rate).astype(x.dtype)
-        mask *= 1.0 / (1.0 - rate)
-    return x * mask, mask
-
-
-def dropout_backward(dy, mask):
-    """Gradient of :func:`dropout_forward`: the same mask applied to ``dy``."""
-    return dy * mask

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnconv import pool
 from cnnconv.errors import CnnconvError
-from cnnconv.nn import activations, functional as F, lcn
+from cnnconv.nn import activations, dense as D, functional as F, lcn
 from cnnconv.nn.init import glorot_uniform, he_normal
 from cnnconv.shapes import conv_out_size, pool_out_size
 
@@ -118,12 +118,12 @@ class Dense(Module):
         self.params["bias"] = np.zeros(spec.out, dtype=dtype)
 
     def forward(self, x, training=False, rng=None):
-        z, cache = F.dense_forward(x, self.params["weight"], self.params["bias"])
+        z, cache = D.dense_forward(x, self.params["weight"], self.params["bias"])
         self.cache = cache if training else None
         return z
 
     def backward(self, dy, need_dx=True):
-        dx, self.grads["weight"], self.grads["bias"] = F.dense_backward(dy, self.cache, need_dx=need_dx)
+        dx, self.grads["weight"], self.grads["bias"] = D.dense_backward(dy, self.cache, need_dx=need_dx)
         return dx
 
 
@@ -189,11 +189,11 @@ class Flatten(Module):
         super().__init__(spec, in_shape, (int(np.prod(in_shape)),))
 
     def forward(self, x, training=False, rng=None):
-        y, self.cache = F.flatten_forward(x)
+        y, self.cache = D.flatten_forward(x)
         return y
 
     def backward(self, dy, need_dx=True):
-        return F.flatten_backward(dy, self.cache)
+        return D.flatten_backward(dy, self.cache)
 
 
 class Dropout(Module):
@@ -207,11 +207,11 @@ class Dropout(Module):
         if not training or self.rate == 0.0:
             self.cache = None
             return x
-        y, self.cache = F.dropout_forward(x, self.rate, rng)
+        y, self.cache = D.dropout_forward(x, self.rate, rng)
         return y
 
     def backward(self, dy, need_dx=True):
-        return dy if self.cache is None else F.dropout_backward(dy, self.cache)
+        return dy if self.cache is None else D.dropout_backward(dy, self.cache)
 
 
 class LCN(Module):
