@@ -33,9 +33,8 @@ import struct
 import subprocess
 import sys
 import tracemalloc
-import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cnnconv.errors import CnnconvError
 from cnnconv.kernels import Kernel, closest_name, kernel_info, parse_inline, parse_kernel_text, parse_vips_mat
-from cnnconv.kernels_parametric import MAX_SIZE, box, dog, gaussian, is_parametric, log, parse_parametric
+from cnnconv.kernels_parametric import MAX_SIZE, dog, gaussian, is_parametric, log, parse_parametric
 
 # ---- text matrix format ----------------------------------------------------------------------
 
