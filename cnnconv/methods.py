@@ -121,11 +121,29 @@ def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
     >>> correlate_valid(x, np.ones((2, 2)), stride=(2, 2), method="fft").round(6).tolist()
     [[10.0, 18.0], [42.0, 50.0]]
     """
+    return _correlate_in_bands(xp, w, stride, dilation, method)
+
+
+def _correlate_in_bands(xp, w, stride, dilation, method, min_outputs=None):
+    """correlate_valid, on row bands in parallel once the result has ``min_outputs`` values
+    (default: the engine's ``SPLIT_MIN_OUTPUTS``; tests force 1 or infinity to compare)."""
     from cnnconv import engines
+    from cnnconv.engines._layout import out_shape
+    from cnnconv.engines._split import SPLIT_MIN_OUTPUTS, band_count, run_in_bands
 
     stride, dilation = tuple(stride), tuple(dilation)
     name, _ = explain_method(xp.shape, w.shape, xp.dtype, stride, dilation, method, kernel=w)
     if name == "separable":
         u, v = _rank1(w)
-        return engines.correlate_separable(xp, u, v, stride, dilation)
-    return getattr(engines, f"correlate_{name}")(xp, w, stride, dilation)
+        engine, args = engines.correlate_separable, (u, v, stride, dilation)
+    else:
+        engine, args = getattr(engines, f"correlate_{name}"), (w, stride, dilation)
+    shape = out_shape(xp.shape, w.shape, stride, dilation)
+    if min_outputs is None:
+        min_outputs = SPLIT_MIN_OUTPUTS.get(name, float("inf"))
+    bands = band_count(shape[0], int(np.prod(shape)), min_outputs)
+    if bands == 1:
+        return engine(xp, *args)
+    out = np.empty(shape, dtype=xp.dtype)
+    extent_h = dilation[0] * (w.shape[0] - 1) + 1
+    return run_in_bands(lambda xr, orows: engine(xr, *args, out=orows), xp, out, stride[0], extent_h, bands)

@@ -60,13 +60,14 @@ def _tiles(n_out, step, extent, size):
     return (size - extent) // step + 1, size
 
 
-def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), fft_size=FFT_SIZE):
+def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), fft_size=FFT_SIZE, out=None):
     """Valid correlation by real FFT, tiled (overlap-save) when the input exceeds ``fft_size``.
 
     Shape
     -----
     Any case of the ``cnnconv.methods.correlate_valid`` contract -> ``out_shape(...)``.
-    Strided outputs are sampled from each tile's full-resolution result.
+    Strided outputs are sampled from each tile's full-resolution result; ``out``, an array
+    of that shape and ``xp.dtype``, receives the result if given.
 
     Examples
     --------
@@ -85,7 +86,8 @@ def correlate_fft(xp, w, stride=(1, 1), dilation=(1, 1), fft_size=FFT_SIZE):
     flipped = flipped[::-1, ::-1]
     th, fh = _tiles(ho, sh, eh, fft_size)
     tw, fw = _tiles(wo, sw, ew, fft_size)
-    out = np.empty(shape, dtype=xp.dtype)
+    if out is None:
+        out = np.empty(shape, dtype=xp.dtype)
     spectra = {}
     for i0 in range(0, ho, th):
         i1 = min(ho, i0 + th)

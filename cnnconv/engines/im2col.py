@@ -15,7 +15,7 @@ from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import out_shape, strip_rows, tap_view
 
 
-def correlate_im2col(xp, w, stride=(1, 1), dilation=(1, 1)):
+def correlate_im2col(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     """Valid correlation through a strip-wise im2col buffer and a BLAS matrix product.
 
     Shape
@@ -23,6 +23,8 @@ def correlate_im2col(xp, w, stride=(1, 1), dilation=(1, 1)):
     Any case of the ``cnnconv.methods.correlate_valid`` contract -> ``out_shape(...)``.
     Per-channel kernels put the taps last, (rows, Wo, C, kh*kw); channel-summing kernels and
     banks put channels last, (rows, Wo, kh*kw, C), matching ``w.reshape(kh*kw*C, N)``.
+    ``out``, a C-contiguous array of the result's shape and ``xp.dtype``, receives the result
+    if given.
 
     Examples
     --------
@@ -43,7 +45,8 @@ def correlate_im2col(xp, w, stride=(1, 1), dilation=(1, 1)):
         wmat = w.reshape(ntap * xp.shape[2], -1) if w.ndim == 4 else w.reshape(-1)
     rows = strip_rows(int(np.prod(lead)) * xp.itemsize)
     buf = np.empty((min(rows, ho),) + lead, dtype=xp.dtype)
-    out = np.empty(shape, dtype=xp.dtype)
+    if out is None:
+        out = np.empty(shape, dtype=xp.dtype)
     with single_threaded_blas() if ho > rows else contextlib.nullcontext():
         for r0 in range(0, ho, rows):
             r1 = min(ho, r0 + rows)

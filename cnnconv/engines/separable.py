@@ -82,12 +82,13 @@ def _accumulate(acc, tmp, views_and_weights):
         acc[...] = 0
 
 
-def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1)):
+def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1), out=None):
     """Valid correlation with the kernel ``outer(u, v)`` as two strided 1-D passes per strip.
 
     The vertical pass is one banded-matrix GEMM per strip (:func:`banded_rows`) when ``u`` is
     longer than ``VERTICAL_TAPS_MAX``, else scaled-slice accumulation; the horizontal pass
     accumulates slices up to ``HORIZONTAL_TAPS_MAX`` taps and runs the Toeplitz engine beyond.
+    ``out``, an array of the result's shape and ``xp.dtype``, receives the result if given.
 
     Shape
     -----
@@ -111,7 +112,8 @@ def correlate_separable(xp, u, v, stride=(1, 1), dilation=(1, 1)):
     vert = np.empty((m0, width) + extra, dtype=xp.dtype)
     vtmp = np.empty_like(vert)
     htmp = np.empty((m0, wo) + extra, dtype=xp.dtype)
-    out = np.empty(shape, dtype=xp.dtype)
+    if out is None:
+        out = np.empty(shape, dtype=xp.dtype)
     flat = np.ascontiguousarray(xp).reshape(xp.shape[0], -1)
     band = banded_rows(u, m0, sh, dh) if u.size > VERTICAL_TAPS_MAX else None
     with single_threaded_blas():

@@ -53,11 +53,12 @@ def toeplitz_matrix(w4, bo, sw, dw):
     return t.reshape(kh * bi * c, bo * n), bi
 
 
-def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16 * STRIP_BYTES):
+def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16 * STRIP_BYTES, out=None):
     """Valid correlation as one banded-Toeplitz GEMM per row strip.
 
     ``bo`` overrides :func:`block_width`; ``budget`` is the strip size in bytes (4 MiB: fewer,
-    larger GEMMs measured as fast as 1-2 MiB ones, BENCHMARKS.md "Engine tuning").
+    larger GEMMs measured as fast as 1-2 MiB ones, BENCHMARKS.md "Engine tuning"). ``out``, a
+    C-contiguous array of the result's shape and dtype, receives the result if given.
 
     Shape
     -----
@@ -74,8 +75,9 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16
     (sh, sw), (dh, dw) = stride, dilation
     shape = out_shape(xp.shape, w.shape, stride, dilation)
     ho, wo = shape[:2]
-    if w.ndim == 2 and xp.ndim == 3 and xp.shape[2] > 1:
+    if out is None:
         out = np.empty(shape, dtype=xp.dtype)
+    if w.ndim == 2 and xp.ndim == 3 and xp.shape[2] > 1:
         for ch in range(xp.shape[2]):
             out[..., ch] = correlate_toeplitz(np.ascontiguousarray(xp[..., ch]), w, stride, dilation, bo, budget)
         return out
@@ -97,7 +99,6 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=16
     rows = strip_rows(nb * (k + bo * n) * x3.itemsize, budget)
     buf = np.empty((min(rows, ho), nb, kh, bi * c), dtype=x3.dtype)
     res = np.empty((min(rows, ho), nb, bo, n), dtype=x3.dtype)
-    out = np.empty(shape, dtype=x3.dtype)
     out3 = out.reshape(ho, wo, n)
     with single_threaded_blas() if ho > rows else contextlib.nullcontext():
         for r0 in range(0, ho, rows):
