@@ -91,7 +91,7 @@ def test_band_count_threshold_and_cpus(monkeypatch):
 
 
 def test_which_engines_split_by_default(monkeypatch):
-    """Large results split for the engines that gained; separable passes and small images never."""
+    """Large results split; small ones only for the FFT; separable passes only from 2048²."""
     monkeypatch.setattr(_split, "usable_cpus", lambda: 2)
     calls, real = [], _split.run_in_bands
     monkeypatch.setattr(_split, "run_in_bands", lambda *a: calls.append(a[-1]) or real(*a))
@@ -101,6 +101,9 @@ def test_which_engines_split_by_default(monkeypatch):
         calls.clear()
         methods.correlate_valid(x, w.astype(np.float32), method=method)
         assert calls == ([] if method == "separable" else [2]), method
+        calls.clear()
+        methods.correlate_valid(np.zeros((2060, 2060), np.float32), w.astype(np.float32), method=method)
+        assert calls == [2], method
         calls.clear()
         methods.correlate_valid(x[:600, :600], w.astype(np.float32), method=method)
         assert calls == ([2] if method == "fft" else []), method

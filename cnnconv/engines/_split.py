@@ -21,12 +21,13 @@ MAX_BANDS = 2
 #: Per engine, the outputs (Ho*Wo*channels) from which two bands beat one; below, the pool,
 #: the thread hand-off and twice the per-strip set-up cost more than the halved work saves.
 #: Measured at 5:50 UTC on the quiet 2-core machine (ms, one band / two, float32;
-#: BENCHMARKS.md "Row bands on two cores"): direct 3x3 512² 0.61 / 0.94, 1024² 3.2 / 2.8,
-#: 4096² 40 / 27; Toeplitz 5x5 512² 1.3 / 1.6, 1024² 6.0 / 4.2, 4096² 77 / 47; FFT 15x15
+#: BENCHMARKS.md "Row bands on two cores"): direct 3x3 (4 MiB strips) 512² 0.55 / 0.55,
+#: 1024² 2.3 / 1.4, 4096² 48 / 31; Toeplitz 5x5 512² 1.3 / 1.6, 1024² 6.0 / 4.2, 4096² 77 / 47; FFT 15x15
 #: 512² 4.5 / 3.3, 4096² 190 / 110; im2col 3x3x8x16 512² 21.7 / 23.2, 1024² 76 / 50.
-#: Separable passes never gained (4096² 5x5 36 / 44, 15x15 61 / 67, 31x31 91 / 81), so that
-#: engine has no entry and always runs in one band.
-SPLIT_MIN_OUTPUTS = {"direct": 1 << 20, "toeplitz": 1 << 20, "fft": 1 << 18, "im2col": 1 << 23}
+#: Separable passes gained only with 2 MiB strips (fewer, longer ufunc calls, so the two
+#: threads wait less for the GIL): Gaussian 4096² 5x5 38 / 28, 15x15 205 / 111 (1 MiB
+#: strips: 36 / 44, 61 / 67), 2048² 5x5 8.5 / 6.3, 31x31 24 / 26; so only from 2048².
+SPLIT_MIN_OUTPUTS = {"direct": 1 << 20, "toeplitz": 1 << 20, "fft": 1 << 18, "im2col": 1 << 23, "separable": 1 << 22}
 
 
 def usable_cpus():

@@ -1,9 +1,12 @@
 """Direct correlation: accumulate one shifted, strided slice per kernel tap, strip by strip.
 
 Summing k² shifted slices over the whole image would stream it through memory k² times;
-working on row strips of about 1 MiB (this CPU's L2 per core) keeps them in cache: 38 ms for
-3x3 at 4096x4096 against 57 ms with 256 KiB strips, and 44 ms against 102 ms for the whole
-image in one strip (BENCHMARKS.md, "Engine tuning", direct strip size). Loops run over strips and taps, never
+working on row strips keeps them in cache: 38 ms for 3x3 at 4096x4096 with 1 MiB strips
+against 57 ms with 256 KiB strips, and 44 ms against 102 ms for the whole image in one strip
+(BENCHMARKS.md, "Engine tuning", direct strip size). Strips are 4 MiB: as fast as 1 MiB on one
+core (41-44 ms), and when two row bands run in threads (``cnnconv.engines._split``) fewer,
+longer ufunc calls contend less for the GIL: 25-31 ms against 30-48 ms, and 2048²x3 5x5
+46-57 ms against 78-94 ms ("Row bands on two cores"). Loops run over strips and taps, never
 over pixels.
 """
 
@@ -23,7 +26,7 @@ def _taps(w):
     return taps
 
 
-def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=4 * STRIP_BYTES):
+def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=16 * STRIP_BYTES):
     """Valid correlation by tap accumulation over cache-sized row strips.
 
     Shape
