@@ -26,6 +26,8 @@ METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
 # Gaussian (rank 1) 3x3: separable 0.9 / 42 vs direct 1.1 / 52. Bank 3x3x8x16 on 128²: im2col
 # 1.4 vs direct 5.2 (3x3x8x8: direct 0.7 vs 1.1). Image size: the same crossovers held from
 # 32² to 4096² (11x11 at 64²: FFT 0.19, Toeplitz 0.26, direct 0.53), so no rule depends on it.
+# Rechecked with large results computed as two row bands on two cores (engines._split; BENCHMARKS.md,
+# "Row bands on two cores"): the float32 crossovers at 512² and 4096² held.
 DIRECT_MAX_K = {"float32": 3, "float64": 5}
 FFT_MIN_K = 11  # both dtypes, 512² and 4096²; only without stride (FFT computes every pixel)
 PER_CHANNEL_DIRECT_MAX_K = 7  # a 2-D kernel on each of C > 1 channels

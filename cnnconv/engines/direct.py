@@ -5,7 +5,7 @@ working on row strips keeps them in cache: 38 ms for 3x3 at 4096x4096 with 1 MiB
 against 57 ms with 256 KiB strips, and 44 ms against 102 ms for the whole image in one strip
 (BENCHMARKS.md, "Engine tuning", direct strip size). Strips are 4 MiB: as fast as 1 MiB on one
 core (41-44 ms), and when two row bands run in threads (``cnnconv.engines._split``) fewer,
-longer ufunc calls contend less for the GIL: 25-31 ms against 30-48 ms, and 2048²x3 5x5
+longer ufunc calls contend less for the GIL: 25-37 ms against 30-52 ms, and 2048²x3 5x5
 46-57 ms against 78-94 ms ("Row bands on two cores"). Loops run over strips and taps, never
 over pixels.
 """
