@@ -90,3 +90,29 @@ def test_output_equal_to_an_input_is_refused_through_symlinks(tmp_path, monkeypa
 def test_same_file_for_paths_that_do_not_exist_yet(tmp_path):
     assert atomic.same_file(tmp_path / "a" / ".." / "x", tmp_path / "x")
     assert not atomic.same_file(tmp_path / "x", tmp_path / "y")
+
+
+def test_input_files_finds_an_input_by_any_path_to_it(tmp_path):
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"1")
+    second.write_bytes(b"2")
+    (tmp_path / "link.png").symlink_to(second)
+    guard = atomic.InputFiles([str(first), str(second), "-"])
+    assert guard.find(tmp_path / "link.png") == str(second)
+    assert guard.find(tmp_path / "sub" / ".." / "a.png") == str(first)
+    assert guard.find(tmp_path / "new.png") is None
+    assert guard.find("-") is None
+
+
+def test_batch_output_naming_another_input_says_which(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from cnnconv.cli import cli
+
+    for name in ("a.png", "a-box3.png"):
+        Image.new("L", (8, 8), 7).save(tmp_path / name)
+    result = CliRunner().invoke(cli, ["filter", str(tmp_path / "a.png"), str(tmp_path / "a-box3.png"),
+                                      "-k", "box3", "--out-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"the output {tmp_path / 'a-box3.png'} is the input file {tmp_path / 'a-box3.png'}" in result.stderr

@@ -138,8 +138,7 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
     Usage mistakes (output naming, unknown output suffix) raise ``click.UsageError``; an
     argument naming nothing, an output that is an input, or empty stdin is a failed input.
     """
-    from cnnconv.errors import CnnconvError
-    from cnnconv.io.atomic import refuse_overwriting_inputs
+    from cnnconv.io.atomic import InputFiles
 
     inputs, failures = expand_inputs(options["inputs"])
     if not inputs:
@@ -153,14 +152,16 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
                 f"output {path}: unknown suffix {Path(path).suffix or '(none)'!r}; "
                 f"use one of {', '.join(sorted(suffixes))}"
             )
+    guard = InputFiles(inputs)
     jobs = []
     for source, paths in zip(inputs, outputs):
         job = {"input": source, "outputs": paths}
-        try:
-            for path in paths:
-                refuse_overwriting_inputs(path, inputs)
-        except CnnconvError as exc:
-            failures.append((source, str(exc)[len(source) + 2:]))
+        clash = next(((path, named) for path in paths if (named := guard.find(path)) is not None), None)
+        if clash is not None:
+            path, named = clash
+            which = "this input file" if named == source else f"the input file {named}"
+            failures.append((source, f"the output {path} is {which}; choose another output name so the input "
+                                     "is not destroyed"))
             continue
         if source == "-":
             job["data"] = sys.stdin.buffer.read()

@@ -34,8 +34,60 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
+class InputFiles:
+    """The files a command reads, so that no output overwrites one of them.
+
+    Each input is looked at once (its device and inode, and its resolved path), so checking
+    the outputs of a batch of N files costs N look-ups, not N².
+
+    Examples
+    --------
+    >>> guard = InputFiles(["in.png", "-"])
+    >>> guard.find("out.png") is None
+    True
+    >>> guard.find("./in.png")
+    'in.png'
+    """
+
+    def __init__(self, inputs: Iterable[str | os.PathLike]) -> None:
+        self._by_inode: dict[tuple[int, int], str] = {}
+        self._by_path: dict[Path, str] = {}
+        for source in inputs:
+            if str(source) == "-":
+                continue
+            self._by_path.setdefault(Path(source).resolve(), str(source))
+            try:
+                info = os.stat(source)
+            except OSError:
+                continue
+            self._by_inode.setdefault((info.st_dev, info.st_ino), str(source))
+
+    def find(self, output: str | os.PathLike) -> str | None:
+        """The input that ``output`` names (following links and ``..``), or None."""
+        if str(output) == "-":
+            return None
+        try:
+            info = os.stat(output)
+        except OSError:
+            # Not reachable as written (e.g. "missing/../in.png"): compare the paths as
+            # resolved, which folds ".." lexically past a missing folder.
+            return self._by_path.get(Path(output).resolve())
+        return self._by_inode.get((info.st_dev, info.st_ino))
+
+    def refuse(self, output: str | os.PathLike) -> None:
+        """Raise ``CnnconvError`` when ``output`` is one of the inputs."""
+        source = self.find(output)
+        if source is not None:
+            raise CnnconvError(
+                f"{source}: the output {output} is this input file; "
+                "choose another output name so the input is not destroyed"
+            )
+
+
 def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
     """Raise ``CnnconvError`` when ``output`` is one of ``inputs`` (``-`` is never a file).
+
+    For many outputs against the same inputs, build one :class:`InputFiles` instead.
 
     Examples
     --------
@@ -45,14 +97,7 @@ def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | 
     ...
     cnnconv.errors.CnnconvError: in.png: the output ./in.png is this input file; choose another output name so the input is not destroyed
     """
-    if str(output) == "-":
-        return
-    for source in inputs:
-        if str(source) != "-" and same_file(output, source):
-            raise CnnconvError(
-                f"{source}: the output {output} is this input file; "
-                "choose another output name so the input is not destroyed"
-            )
+    InputFiles(inputs).refuse(output)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
