@@ -136,7 +136,7 @@ def test_keyboard_interrupt_stops_cleanly_with_the_best_so_far():
     result = fit(small_net(), x, y, x, y, epochs=5, batch_size=32, on_batch=interrupt, on_epoch=epochs.append)
     assert result.stopped == "interrupted" and len(result.history) == 1 and result.best_epoch == 1
     assert [e["epoch"] for e in epochs] == [1]
-    assert set(epochs[0]) == {"epoch", "loss", "train_acc", "val_acc", "seconds", "images_per_s"}
+    assert set(epochs[0]) == {"epoch", "loss", "train_acc", "val_acc", "val_loss", "seconds", "images_per_s"}
     assert seen[:3] == [(1, 0, 3, seen[0][3]), (1, 1, 3, seen[1][3]), (1, 2, 3, seen[2][3])]
     assert result.optimizer_state["step"] == 3
 
@@ -169,3 +169,21 @@ def test_bad_data_is_named():
         fit(small_net(), x, y + 5)
     with pytest.raises(CnnconvError, match="images must be"):
         fit(small_net(), x[:, :8], y)
+
+
+def test_best_epoch_breaks_accuracy_ties_by_the_lower_validation_loss():
+    from cnnconv.nn import build_network, fit
+    from cnnconv.layerspec import parse_layers
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    x = rng.normal(0, 0.3, (200, 8, 8, 1)).astype(np.float32)
+    x[y == 0, :, 3, 0] += 2.0
+    x[y == 1, 3, :, 0] += 2.0
+    net = build_network(parse_layers("conv3x4,relu,fc8,relu"), (8, 8, 1), 2, seed=0)
+    result = fit(net, x[:160], y[:160], x[160:], y[160:], epochs=8, lr=1e-2, seed=0)
+    top = max(h["val_acc"] for h in result.history)
+    tied = [h for h in result.history if h["val_acc"] == top]
+    assert len(tied) > 1  # the data are easy enough for several epochs to tie
+    assert result.best_epoch == min(tied, key=lambda h: h["val_loss"])["epoch"]
+    assert all(h["val_loss"] > 0 for h in result.history)

@@ -16,7 +16,7 @@ import numpy as np
 from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.errors import CnnconvError
 from cnnconv.nn.losses import get_loss
-from cnnconv.nn.model import predict
+from cnnconv.nn.model import predict_proba
 from cnnconv.nn.optim import make_optimizer
 
 
@@ -29,9 +29,11 @@ class FitResult:
     history : list of dict
         One per epoch, including ``initial_history``: ``epoch`` (1-based), ``loss`` (mean
         training loss), ``train_acc`` (on the training batches as they were trained),
-        ``val_acc`` (None without validation data), ``seconds``, ``images_per_s``.
+        ``val_acc`` and ``val_loss`` (mean cross-entropy of the validation set; both None
+        without validation data), ``seconds``, ``images_per_s``.
     best_state : dict[str, ndarray]
-        The weights with the best validation accuracy (the last epoch's without
+        The weights with the best validation accuracy, ties broken by the lower
+        validation loss (the last epoch's without
         validation data); the network's starting weights if no epoch finished.
     best_epoch : int
         The epoch ``best_state`` comes from (0: the starting weights).
@@ -74,7 +76,8 @@ def fit(
     Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
     (dropout draws from ``(seed, epoch, 1)``), so a run is repeatable bit for bit and a
     resumed run (``initial_history`` + ``optimizer_state``) continues exactly where the
-    saved one stopped. The weights with the best validation accuracy are kept. OpenBLAS
+    saved one stopped. The weights with the best validation accuracy are kept (of equally
+    accurate epochs, the one with the lowest validation loss). OpenBLAS
     runs with one thread inside ``fit`` (restored after): a step is many small matrix
     products, and a second thread mostly waits (see BENCHMARKS.md, "Training").
 
@@ -131,9 +134,10 @@ def fit(
         opt.load_state(optimizer_state)
     history = [dict(h) for h in (initial_history or [])]
     done = len(history)
-    scores = [h["val_acc"] for h in history if h.get("val_acc") is not None]
-    best_acc = max(scores) if scores else -math.inf
-    best_epoch = max((h["epoch"] for h in history if h.get("val_acc") == best_acc), default=0)
+    scored = [h for h in history if h.get("val_acc") is not None]
+    best = max(scored, key=_validation_key, default=None)
+    best_key = _validation_key(best) if best else (-math.inf, -math.inf)
+    best_epoch = best["epoch"] if best else 0
     result = FitResult(history, net.state(), best_epoch, "completed", opt.state())
     n, bs = x_train.shape[0], int(batch_size)
     n_batches = -(-n // bs)
@@ -166,7 +170,7 @@ def fit(
                     correct += int((logits.argmax(axis=1) == yb).sum())
                     if on_batch is not None:
                         on_batch(epoch, i, n_batches, total / min((i + 1) * bs, n))
-                val_acc = float(np.mean(predict(net, x_val) == y_val)) if has_val else None
+                val_acc, val_loss = _validate(net, x_val, y_val) if has_val else (None, None)
             except KeyboardInterrupt:
                 net.load_state(start_state)
                 result.optimizer_state = start_opt
@@ -174,20 +178,39 @@ def fit(
                 return result
             seconds = time.perf_counter() - t0
             stats = {
-                "epoch": epoch, "loss": total / n, "train_acc": correct / n, "val_acc": val_acc,
+                "epoch": epoch, "loss": total / n, "train_acc": correct / n, "val_acc": val_acc, "val_loss": val_loss,
                 "seconds": seconds, "images_per_s": n / seconds if seconds > 0 else float("inf"),
             }
             history.append(stats)
             result.optimizer_state = opt.state()
-            if not has_val or val_acc > best_acc:
-                best_acc = val_acc if has_val else best_acc
+            # patience counts epochs without a better accuracy; a lower loss at the same
+            # accuracy picks the better model to keep but does not postpone the stop
+            since_best = 0 if not has_val or val_acc > best_key[0] else since_best + 1
+            if not has_val or _validation_key(stats) > best_key:
+                best_key = _validation_key(stats) if has_val else best_key
                 result.best_state, result.best_epoch = net.state(), epoch
-                since_best = 0
-            else:
-                since_best += 1
             if on_epoch is not None:
                 on_epoch(dict(stats))
             if patience is not None and since_best >= patience:
                 result.stopped = "early"
                 break
     return result
+
+
+def _validate(net, x_val, y_val) -> tuple[float, float]:
+    """Validation accuracy and mean cross-entropy (whatever loss trains the network)."""
+    proba = predict_proba(net, x_val)
+    picked = proba[np.arange(len(y_val)), y_val].astype(np.float64)
+    return float(np.mean(proba.argmax(axis=1) == y_val)), float(-np.mean(np.log(np.maximum(picked, 1e-300))))
+
+
+def _validation_key(stats: dict) -> tuple[float, float]:
+    """Better model first by validation accuracy, ties broken by the lower validation loss.
+
+    Histories written before the loss was recorded compare on accuracy alone.
+
+    >>> _validation_key({"val_acc": 1.0, "val_loss": 0.2}) > _validation_key({"val_acc": 1.0, "val_loss": 0.5})
+    True
+    """
+    loss = stats.get("val_loss")
+    return stats["val_acc"], -loss if loss is not None else -math.inf
