@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cnnconv.errors import CnnconvError
 
-GAP = 2
-BACKGROUND = (96, 96, 96)
+GAP = 3
+BACKGROUND = (46, 84, 140)  # a tint no gray kernel pixel has, so the cells stand apart
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))
 
 
@@ -63,7 +63,7 @@ def tile(cells: list[np.ndarray], zoom: int) -> Image.Image:
     Examples
     --------
     >>> tile([np.zeros((2, 3), np.uint8)] * 5, zoom=4).size
-    (44, 22)
+    (48, 25)
     """
     if not cells:
         raise CnnconvError("nothing to draw: no kernels or feature maps")
@@ -95,7 +95,7 @@ def kernel_grid(weights: np.ndarray, zoom: int | None = None) -> Image.Image:
     Examples
     --------
     >>> kernel_grid(np.random.default_rng(0).normal(size=(5, 5, 3, 8))).size
-    (158, 158)
+    (162, 162)
     """
     weights = np.asarray(weights)
     if weights.ndim != 4:
@@ -114,7 +114,7 @@ def feature_map_grid(maps: np.ndarray, zoom: int | None = None) -> Image.Image:
     Examples
     --------
     >>> feature_map_grid(np.zeros((12, 12, 6))).size
-    (152, 102)
+    (156, 105)
     """
     maps = np.asarray(maps)
     if maps.ndim == 2:
