@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cnnconv.cli import cli
+from cnnconv.io.plots import GAP
 from test_cli_train import CLASSES, FAST, make_shapes
 from test_io_model import damage_future, damage_not_npz, damage_object_array, damage_truncate
 
@@ -95,8 +96,8 @@ def test_feature_maps_are_written_for_every_convolution(model, tmp_path):
     names = sorted(p.name for p in (tmp_path / "maps").iterdir())
     assert names == ["002-00-conv5x8_p2.png", "002-03-conv5x16.png"]
     with Image.open(tmp_path / "maps" / names[0]) as img:
-        # 8 maps of 16x16 enlarged 3 times in a 3x3 grid with 2-pixel gaps
-        assert img.format == "PNG" and img.size == (3 * 48 + 8, 3 * 48 + 8)
+        # 8 maps of 16x16 enlarged 3 times in a 3x3 grid with GAP-pixel gutters
+        assert img.format == "PNG" and img.size == (3 * 48 + 4 * GAP, 3 * 48 + 4 * GAP)
 
 
 @pytest.mark.parametrize("damage", [damage_truncate, damage_not_npz, damage_object_array, damage_future],

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from cnnconv.cli import cli
 from cnnconv.io.model import load_model
+from cnnconv.io.plots import GAP
 
 CLASSES = ("circle", "square", "triangle")
 FAST = ["--batch-size", "16", "--lr", "0.003"]
@@ -81,8 +82,8 @@ def test_plots_are_valid_pngs_of_the_expected_size(trained):
     with Image.open(plots / "curves.png") as img:
         assert img.format == "PNG" and img.size == (960, 360)
     with Image.open(plots / "kernels.png") as img:
-        # 8 kernels of 5x5 in a 3x3 grid, each enlarged 10 times, 2-pixel gaps
-        assert img.format == "PNG" and img.size == (3 * 50 + 4 * 2, 3 * 50 + 4 * 2)
+        # 8 kernels of 5x5 in a 3x3 grid, each enlarged 10 times, GAP-pixel gutters
+        assert img.format == "PNG" and img.size == (3 * 50 + 4 * GAP, 3 * 50 + 4 * GAP)
     assert network.modules[0].params["weight"].shape == (5, 5, 1, 8)
 
 
