@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.errors import CnnconvError
+from cnnconv.shapes import full_padding, same_padding
 
 #: Boundary rule -> numpy.pad mode. cnnconv's "reflect" is the half-sample
 #: reflection (dcba|abcd), which numpy calls "symmetric"; cnnconv's "mirror" is the
@@ -115,10 +116,8 @@ def mode_padding(mode: str, n: int, k: int, stride: int, dilation: int) -> tuple
     if mode == "valid":
         return 0, 0
     if mode == "full":
-        return dilation * (k - 1), dilation * (k - 1)
-    out = -(-n // stride)
-    total = max((out - 1) * stride + dilation * (k - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
+        return full_padding(k, dilation)
+    return same_padding(n, k, stride, dilation)
 
 
 def resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, mirror_same):

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cnnconv._padding import MODES, mode_padding
 from cnnconv.errors import CnnconvError
-from cnnconv.shapes import conv_out_size, full_padding, same_padding
+from cnnconv.shapes import conv_out_size
 
 
 def resolve_padding(
@@ -41,15 +42,11 @@ def resolve_padding(
     ((1, 1), (0, 0))
     """
     if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0), (0, 0)
-        if padding == "same":
-            return tuple(
-                same_padding(size[a], kernel_size[a], stride[a], dilation[a]) for a in (0, 1)
-            )
-        if padding == "full":
-            return tuple(full_padding(kernel_size[a], dilation[a]) for a in (0, 1))
-        raise CnnconvError(f"padding must be 'valid', 'same', 'full' or (ph, pw), got {padding!r}")
+        if padding not in MODES:
+            raise CnnconvError(f"padding must be 'valid', 'same', 'full' or (ph, pw), got {padding!r}")
+        return tuple(
+            mode_padding(padding, size[a], kernel_size[a], stride[a], dilation[a]) for a in (0, 1)
+        )
     ph, pw = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
     if ph < 0 or pw < 0:
         raise CnnconvError(f"padding must be >= 0, got {padding!r}")
