@@ -76,6 +76,17 @@ def test_images_are_prepared_like_the_training_images(model, tmp_path):
     assert result.stderr == f"cnnconv: note: {tmp_path / 'big.png'}: resized from 32x32 to the model's 16x16\n"
 
 
+def test_a_note_shows_the_file_name_as_typed(model, tmp_path):
+    """Rich would turn ``:fire:`` into an emoji and drop ``[bold]``; the note names the file literally."""
+    path, data = model
+    odd = tmp_path / "a:fire:[bold]b.png"
+    with Image.open(data / "square" / "003.png") as img:
+        img.resize((32, 32), Image.Resampling.NEAREST).save(odd)
+    result = run("predict", path, odd)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"cnnconv: note: {odd}: resized from 32x32 to the model's 16x16\n"
+
+
 def test_a_bad_image_is_reported_and_the_others_still_predicted(model, tmp_path):
     path, data = model
     (tmp_path / "text.png").write_text("not an image")

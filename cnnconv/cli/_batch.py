@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import click
 
-from cnnconv.cli._common import EXIT_FAILED
+from cnnconv.cli._common import EXIT_FAILED, notice
 
 def run_batch(
     jobs: list[dict], worker: Callable[[dict, dict], dict], params: dict, *,
@@ -129,11 +129,11 @@ def _report(record: dict, console, json_lines: bool, verbose: bool, quiet: bool,
     if not record["ok"]:
         return  # listed together at the end
     name = _shown(record["input"])
-    lines = [] if quiet else [f"cnnconv: note: {name}: {note}" for note in record.get("notes", [])]
+    lines = [] if quiet else [notice("note", f"{name}: {note}") for note in record.get("notes", [])]
     for out in record.get("outputs", []):
         target = "<stdout>" if out["output"] == "-" else out["output"]
         if not quiet:
-            lines += [f"cnnconv: note: {target}: {note}" for note in out.get("notes", [])]
+            lines += [notice("note", f"{target}: {note}") for note in out.get("notes", [])]
         if verbose:
             line = f"{name} -> {target}: {'x'.join(map(str, out['shape']))} {out['dtype']}"
             if out.get("min") is not None:

@@ -1,4 +1,4 @@
-"""What every subcommand shares: one-line errors, exit codes, the stderr console."""
+"""What every subcommand shares: one-line errors, note and warning lines, exit codes, the stderr console."""
 
 from __future__ import annotations
 
@@ -24,3 +24,43 @@ def stderr_console():
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+def notice(kind: str, message: str) -> str:
+    """The one format of a stderr line that is not an error: ``cnnconv: <kind>: <message>``.
+
+    Parameters
+    ----------
+    kind : str
+        ``"note"`` (something was done that the user should know about) or ``"warning"``.
+    message : str
+        The text after the prefix, usually starting with the file it is about.
+
+    Returns
+    -------
+    str
+        The line, without a newline.
+    """
+    return f"cnnconv: {kind}: {message}"
+
+
+def say(console, kind: str, message: str) -> None:
+    """Print a :func:`notice` line on ``console`` (through it, so it stays below a live progress bar).
+
+    Parameters
+    ----------
+    console : rich.console.Console or None
+        Where to print; None prints with ``click.echo`` on stderr.
+    kind, message : str
+        As for :func:`notice`.
+
+    Notes
+    -----
+    The line is printed as it is: file names hold ``[...]`` and ``:name:`` often enough that
+    rich's markup, highlighting and emoji codes would garble them.
+    """
+    line = notice(kind, message)
+    if console is None:
+        click.echo(line, err=True)
+    else:
+        console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import click
 
-from cnnconv.cli._common import CliError
+from cnnconv.cli._common import CliError, say
 from cnnconv.cli._options import MaxPixelsType
 
 EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
@@ -73,10 +73,9 @@ def decode_progress(console, what: str):
 
 def warn_skipped(skipped, console) -> None:
     for path, reason in skipped:
-        console.print(f"cnnconv: warning: skipped {path}: {reason}", markup=False, soft_wrap=True)
+        say(console, "warning", f"skipped {path}: {reason}")
     if skipped:
-        console.print(f"cnnconv: warning: {len(skipped)} file(s) could not be read and were skipped",
-                      markup=False, soft_wrap=True)
+        say(console, "warning", f"{len(skipped)} file(s) could not be read and were skipped")
 
 
 def fit_and_report(run: Run, options: dict):
@@ -206,7 +205,7 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
              if result.stopped == "early" else "")
     message = f"{early}saved {run.output}: best {best}"
     if run.as_json:  # stdout holds the JSON document: the summary goes to stderr as a note
-        run.console.print(f"cnnconv: note: {message}", markup=False, soft_wrap=True)
+        say(run.console, "note", message)
         return
     click.echo(message)
     for path in written:

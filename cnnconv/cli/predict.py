@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cnnconv.cli._common import EXIT_FAILED, CliError, stderr_console
+from cnnconv.cli._common import EXIT_FAILED, CliError, say, stderr_console
 from cnnconv.cli._training import max_pixels_option, pixel_limit
 
 PREDICT_EXAMPLES = """
@@ -79,7 +79,7 @@ def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
             note = f"resized from {original[0]}x{original[1]} to the model's {h}x{w}"
             results[i]["notes"] = [note]
             if not as_json:
-                console.print(f"cnnconv: note: {path}: {note}", markup=False, soft_wrap=True)
+                say(console, "note", f"{path}: {note}")
         good.append(i)
         arrays.append(array)
     top_k = min(top_k, network.num_classes)
@@ -142,8 +142,8 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> li
             save_png(feature_map_grid(maps[0]), target)
             written[-1].append(target)
             if not as_json:  # with --json the record of the image lists them
-                console.print(f"cnnconv: note: {path}: wrote {target} ({maps.shape[-1]} feature maps of layer "
-                              f"{index + 1}, {text})", markup=False, soft_wrap=True)
+                say(console, "note", f"{path}: wrote {target} ({maps.shape[-1]} feature maps of layer "
+                                     f"{index + 1}, {text})")
     return written
 
 
