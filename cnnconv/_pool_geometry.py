@@ -9,10 +9,9 @@ and the output length from :func:`cnnconv.shapes.pool_out_size`; tap ``t`` of wi
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
+from cnnconv._padding import _is_int  # convolution's rule for an int: no bools
 from cnnconv.errors import CnnconvError
 from cnnconv.shapes import pool_out_size
 
@@ -51,20 +50,25 @@ def check_batch(x: np.ndarray, name: str = "x") -> None:
 
 
 def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
-    """One int for every axis, or a tuple with one int per axis.
+    """One int for every axis, or one int per axis (a tuple, list or 1-D array).
+
+    An int is what convolution takes (:func:`cnnconv._padding.per_axis`): a Python or
+    NumPy integer, never a bool (``True`` would quietly be a window of 1). Ranges are
+    left to :func:`cnnconv.shapes.pool_out_size`, whose messages name pooling's limits.
 
     Examples
     --------
-    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "stride")
-    ((2, 2), (1, 3))
+    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "stride"), per_axis(np.array([1, 3]), 2, "stride")
+    ((2, 2), (1, 3), (1, 3))
     """
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
+    items = value.tolist() if isinstance(value, np.ndarray) else value  # NumPy ints -> ints, 0-d -> scalar
+    values = tuple(items) if isinstance(items, (tuple, list)) else (items,) * ndim
     if len(values) != ndim:
-        raise CnnconvError(f"{name} must be one int or {ndim} ints (one per axis), got {value!r}")
-    try:
-        return tuple(operator.index(v) for v in values)
-    except TypeError:
-        raise CnnconvError(f"{name} must be whole numbers, got {value!r}") from None
+        axes = "one int" if ndim == 1 else f"one int or {ndim} ints (one per axis)"
+        raise CnnconvError(f"{name} must be {axes}, got {value!r}")
+    if not all(map(_is_int, values)):
+        raise CnnconvError(f"{name} must be whole numbers, got {value!r}")
+    return tuple(int(v) for v in values)
 
 
 def covered(taps: slice) -> int:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnconv._pool_geometry import per_axis
+from cnnconv.conv import correlate
 from cnnconv.errors import CnnconvError
 from cnnconv.pool import (
     global_pool_backward,
@@ -351,6 +352,12 @@ def test_dtypes():
         ((np.zeros((4, 4)), 2), {"op": "median"}, "unknown pooling op 'median'; choose one of max, avg, min"),
         ((np.zeros((4, 4)), (2, 2, 2)), {}, "kernel_size must be one int or 2 ints"),
         ((np.zeros((4, 4)), 2.5), {}, "kernel_size must be whole numbers, got 2.5"),
+        ((np.zeros((4, 4)), True), {}, "kernel_size must be whole numbers, got True"),
+        ((np.zeros((4, 4)), (2, True)), {}, "kernel_size must be whole numbers, got (2, True)"),
+        ((np.zeros((4, 4)), 2), {"stride": np.True_}, "stride must be whole numbers, got np.True_"),
+        ((np.zeros((4, 4)), 2), {"padding": False}, "padding must be whole numbers, got False"),
+        ((np.zeros((4, 4)), 2), {"dilation": np.array([1.0, 2.0])}, "dilation must be whole numbers"),
+        ((np.zeros(5), (2, 3)), {}, "kernel_size must be one int, got (2, 3)"),
         ((np.zeros((2, 4)), 3), {}, "does not fit an input of 2x4: the output would be empty"),
         ((np.zeros((2, 2, 2, 2)), 2), {}, "got shape (2, 2, 2, 2)"),
         ((np.array(["a", "b"]), 1), {}, "must hold real numbers"),
@@ -362,6 +369,23 @@ def test_bad_arguments_name_the_value(args, kwargs, message):
     with pytest.raises(CnnconvError) as err:
         pool(*args, **kwargs)
     assert message in str(err.value)
+
+
+def test_window_settings_take_ints_as_convolution_does():
+    """NumPy ints and 1-D int arrays count as ints; bools do not (True is no window size), as for correlate."""
+    x = np.arange(36.0).reshape(6, 6)
+    expected = pool(x, (3, 2), stride=(1, 2), dilation=(1, 2))
+    got = pool(x, np.array([3, 2]), stride=[np.int64(1), np.int32(2)], dilation=np.array([1, 2], dtype=np.uint8))
+    np.testing.assert_array_equal(got, expected)
+    assert per_axis(np.int64(2), 2, "stride") == (2, 2)
+    assert [type(v) for v in per_axis(np.array([1, 3]), 2, "stride")] == [int, int]  # plain ints for the shape arithmetic
+    for value in (True, np.True_, (1, True)):
+        with pytest.raises(CnnconvError, match="stride must be"):
+            correlate(x, np.ones((2, 2)), stride=value)
+        with pytest.raises(CnnconvError, match="stride must be whole numbers"):
+            pool(x, 2, stride=value)
+        with pytest.raises(CnnconvError, match="stride must be whole numbers"):
+            pool2d_backward(np.ones((1, 3, 3, 1)), x[None, :, :, None], np.ones((1, 3, 3, 1)), 2, stride=value)
 
 
 def test_backward_checks_the_gradient_shape():
