@@ -18,7 +18,7 @@ from _timing import interleaved_medians, machine, versions, write_section
 from cnnconv import engines, methods
 
 # Engines that would take seconds per call on big images are left out where they cannot win.
-LIMITS = {"direct": 11, "im2col": 7, "toeplitz": 99, "fft": 99}
+LIMITS = {"direct": 11, "banded": 31, "im2col": 7, "toeplitz": 99, "fft": 99}
 
 
 def gaussian(k):
@@ -63,7 +63,7 @@ def main(argv=None):
             g = gaussian(k).astype(np.float32)
             row(lines, f"{n}² float32", np.pad(x.astype(np.float32), k // 2), g, repeats, f"Gaussian {k}x{k}")
     x3 = rng.random((512, 512, 3)).astype(np.float32)
-    for k in (3, 5, 7, 15, 31):
+    for k in (3, 5, 7, 9, 11, 15, 31):
         w = rng.standard_normal((k, k)).astype(np.float32)
         row(lines, "512²x3 per channel", np.pad(x3, ((k // 2,) * 2, (k // 2,) * 2, (0, 0))), w, 5, f"{k}x{k}")
     for c, n_out in ((3, 4), (8, 8), (8, 16), (16, 32)):

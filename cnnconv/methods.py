@@ -9,27 +9,30 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnconv.engines.banded import can_run as can_band
 from cnnconv.errors import CnnconvError
 
 #: Method names accepted by ``method=``; "auto" picks one (see :func:`explain_method`).
-METHODS = ("auto", "direct", "toeplitz", "im2col", "separable", "fft")
+METHODS = ("auto", "direct", "banded", "toeplitz", "im2col", "separable", "fft")
 
-# Thresholds for "auto", measured with `python benchmarks/crossover.py` on this 2-core machine
-# (AMD EPYC, nproc 2, other jobs running; BENCHMARKS.md, "Engine tuning": the run the
-# thresholds were set from, and the RGB table; "Crossovers behind auto" has the latest run):
-# float32 general kernels, 512² / 4096² (ms): 3x3 direct 0.9 / 95 vs Toeplitz 2.3 / 99;
-# 5x5 Toeplitz 1.6 / 151 vs direct 2.0 / 223; 9x9 Toeplitz 3.1 / 235 vs FFT 3.1 / 264;
-# 11x11 FFT 3.2 / 280 vs Toeplitz 6.6 / 314. float64 512²: direct wins to 5x5 (3.4 vs 3.7),
-# FFT from 11x11 (11.4 vs 11.9). Per-channel kernels on RGB, 512²x3 / 2048²x3 (Toeplitz runs
-# plane by plane): 7x7 direct 11.8 / 109 vs Toeplitz 15.4 / 112; 9x9 Toeplitz 12.3 / 154 vs
-# direct 16.5 / 176; 15x15 Toeplitz 22.2 vs FFT 30.1 at 512², FFT 242 vs 298 at 2048².
-# Gaussian (rank 1) 3x3: separable 0.9 / 42 vs direct 1.1 / 52. Bank 3x3x8x16 on 128²: im2col
-# 1.4 vs direct 5.2 (3x3x8x8: direct 0.7 vs 1.1). Image size: the same crossovers held from
-# 32² to 4096² (11x11 at 64²: FFT 0.19, Toeplitz 0.26, direct 0.53), so no rule depends on it.
-# Rechecked with large results computed as two row bands on two cores (engines._split; BENCHMARKS.md,
-# "Row bands on two cores"): the float32 crossovers at 512² and 4096² held.
+# Thresholds for "auto", measured with `python benchmarks/crossover.py` and by hand on the
+# project's 2-core machine (Intel Xeon with AVX-512 and 2 MiB L2 per core, 2026-11-27;
+# BENCHMARKS.md "Crossovers behind auto" has the run). Medians in ms, float32 unless said.
+# From ~362² outputs the banded engine wins for every general 2-D kernel (also on each channel
+# of RGB) until the FFT takes over: 512² 3x3 banded 0.7 / direct 0.8, 7x7 1.6 / Toeplitz 2.0,
+# 11x11 2.7 / FFT 4.9, 15x15 3.9 / FFT 4.0, 19x19 5.1 / FFT 4.4; 4096² 3x3 36.9 / direct 67.1,
+# 11x11 110 / FFT 136, 15x15 146 / FFT 139; 384² 15x15 2.1 / FFT 4.0; float64 512² banded to
+# 19x19 (8.9 / FFT 10.5), FFT at 23x23 (9.7 / 12.4); 512²x3 per channel 11x11 7.0 / FFT 11.4,
+# 15x15 10.8 / 10.6. Below that size a call is mostly fixed cost: 256² 3x3 direct 0.18 /
+# banded 0.23; 128² 7x7 Toeplitz 0.20 / banded 0.25, 11x11 FFT 0.28 / Toeplitz 0.33;
+# 64² 11x11 FFT 0.12 / Toeplitz 0.14; there the earlier rules (set on an AMD EPYC) still hold,
+# and they are the only ones for horizontal strides and channel-summing kernels or banks.
+# Gaussian (rank 1) 512² 3x3: separable 0.7 vs banded 0.9; 5x5 1.0 vs 1.2 (4096²: 49 vs 56).
+# Bank 3x3x8x16 on 128²: im2col and direct within 10 %.
+BANDED_MIN_PIXELS = 1 << 17  # H*W of the padded input, per channel
+BANDED_FFT_MIN_K = {"float32": 17, "float64": 21}  # 2-D kernels, from BANDED_MIN_OUTPUTS up
 DIRECT_MAX_K = {"float32": 3, "float64": 5}
-FFT_MIN_K = 11  # both dtypes, 512² and 4096²; only without stride (FFT computes every pixel)
+FFT_MIN_K = 11  # small images and strides; only without stride (FFT computes every pixel)
 PER_CHANNEL_DIRECT_MAX_K = 7  # a 2-D kernel on each of C > 1 channels
 PER_CHANNEL_FFT_MIN_K = 15
 SEPARABLE_MIN_K = 2  # any rank-1 kernel of at least 2x2 taps (1xk is already one pass)
@@ -47,6 +50,8 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
     Examples
     --------
     >>> explain_method((512, 512), (7, 7), np.float32)
+    ('banded', '7x7 kernel: banded GEMM down each row strip, its columns summed by shifted adds')
+    >>> explain_method((64, 64), (7, 7), np.float32)
     ('toeplitz', 'general 7x7 kernel: banded-Toeplitz GEMM per row block')
     >>> explain_method((64, 64), (5, 5, 3), np.float32, method="separable")[1]
     'separable needs a rank-1 2-D kernel; 5x5x3 kernel: falls back to toeplitz'
@@ -61,6 +66,10 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
     if method == "separable" and not separable:
         fallback, _ = explain_method(x_shape, w_shape, dtype, stride, dilation, "auto")
         return fallback, f"separable needs a rank-1 2-D kernel; {size} kernel: falls back to {fallback}"
+    if method == "banded" and not can_band(w_shape, stride):
+        fallback, _ = explain_method(x_shape, w_shape, dtype, stride, dilation, "auto")
+        return fallback, (f"banded needs a 2-D kernel and no horizontal stride; {size} kernel, stride "
+                          f"{tuple(stride)}: falls back to {fallback}")
     if method != "auto":
         return method, f"{method} requested"
     if separable and min(kh, kw) >= SEPARABLE_MIN_K:
@@ -68,14 +77,22 @@ def explain_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), meth
     if len(w_shape) == 4 and w_shape[3] >= IM2COL_MIN_BANK:
         return "im2col", f"bank of {w_shape[3]} filters: one wide im2col GEMM per row strip"
     per_channel = len(w_shape) == 2 and len(x_shape) == 3 and x_shape[2] > 1
-    fft_k = PER_CHANNEL_FFT_MIN_K if per_channel else FFT_MIN_K
-    small = min(kh, kw) < fft_k or tuple(stride) != (1, 1)
-    if max(kh, kw) <= DIRECT_MAX_K.get(np.dtype(dtype).name, 3):
+    dt = np.dtype(dtype).name
+    unstrided = tuple(stride) == (1, 1)
+    fft = f"large {size} kernel: real FFT (tiled overlap-save on big images)"
+    if can_band(w_shape, stride) and x_shape[0] * x_shape[1] >= BANDED_MIN_PIXELS:
+        fft_k = PER_CHANNEL_FFT_MIN_K if per_channel else BANDED_FFT_MIN_K.get(dt, FFT_MIN_K)
+        if unstrided and min(kh, kw) >= fft_k:
+            return "fft", fft
+        on = f" on each of {x_shape[2]} channels" if per_channel else ""
+        return "banded", f"{size} kernel{on}: banded GEMM down each row strip, its columns summed by shifted adds"
+    small = min(kh, kw) < (PER_CHANNEL_FFT_MIN_K if per_channel else FFT_MIN_K) or not unstrided
+    if max(kh, kw) <= DIRECT_MAX_K.get(dt, 3):
         return "direct", f"small {size} kernel: tap accumulation in cache-sized row strips"
     if per_channel and max(kh, kw) <= PER_CHANNEL_DIRECT_MAX_K:
         return "direct", f"{size} kernel on each of {x_shape[2]} channels: tap accumulation in strips"
     if not small:
-        return "fft", f"large {size} kernel: real FFT (tiled overlap-save on big images)"
+        return "fft", fft
     return "toeplitz", f"general {size} kernel: banded-Toeplitz GEMM per row block"
 
 
@@ -86,8 +103,8 @@ def choose_method(x_shape, w_shape, dtype, stride=(1, 1), dilation=(1, 1), kerne
 
     Examples
     --------
-    >>> choose_method((512, 512), (3, 3), np.float32)
-    'direct'
+    >>> choose_method((512, 512), (3, 3), np.float32), choose_method((64, 64), (3, 3), np.float32)
+    ('banded', 'direct')
     >>> choose_method((512, 512), (5, 5), np.float32, kernel=np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]))
     'separable'
     """

@@ -161,16 +161,26 @@ def test_next_fast_len_is_the_smallest_7_smooth_size():
 
 def test_auto_choices_and_explanations():
     f32 = np.float32
-    assert methods.choose_method((512, 512), (3, 3), f32) == "direct"
-    assert methods.choose_method((512, 512), (7, 7), f32) == "toeplitz"
+    assert methods.choose_method((512, 512), (3, 3), f32) == "banded"
+    assert methods.choose_method((64, 64), (3, 3), f32) == "direct"
+    assert methods.choose_method((512, 512), (7, 7), f32) == "banded"
+    assert methods.choose_method((512, 512), (15, 15), f32) == "banded"
+    assert methods.choose_method((512, 512), (15, 15), np.float64) == "banded"
+    assert methods.choose_method((512, 512), (23, 23), np.float64) == "fft"
+    assert methods.choose_method((512, 512), (7, 7), f32, stride=(2, 1)) == "banded"
+    assert methods.choose_method((512, 512), (7, 7), f32, stride=(1, 2)) == "toeplitz"
+    assert methods.choose_method((64, 64), (7, 7), f32) == "toeplitz"
     assert methods.choose_method((512, 512), (31, 31), f32) == "fft"
     assert methods.choose_method((512, 512), (31, 31), f32, stride=(2, 2)) != "fft"
+    assert methods.choose_method((512, 512), (31, 31), f32, stride=(2, 1)) == "banded"
     gauss = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(f32)
     assert methods.choose_method((512, 512), (5, 5), f32, kernel=gauss) == "separable"
     assert methods.choose_method((64, 64, 8), (3, 3, 8, 32), f32) == "im2col"
     rgb = [methods.choose_method((512, 512, 3), (k, k), f32) for k in (5, 9, 15)]
-    assert rgb == ["direct", "toeplitz", "fft"]
-    assert methods.choose_method((512, 512), (5, 5), np.float64) == "direct"
+    assert rgb == ["banded", "banded", "fft"]
+    small_rgb = [methods.choose_method((128, 128, 3), (k, k), f32) for k in (5, 9, 15)]
+    assert small_rgb == ["direct", "toeplitz", "fft"]
+    assert methods.choose_method((128, 128), (5, 5), np.float64) == "direct"
     name, why = methods.explain_method((64, 64, 3), (5, 5, 3), f32, method="separable")
     assert name != "separable" and "falls back" in why
     name, why = methods.explain_method((64, 64), (5, 5), f32, method="separable", kernel=np.eye(5))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Bytes of working data one row strip should occupy: half of this machine's 1 MiB L2 per
-#: core, so a strip and its output stay cached while every tap streams over them.
+#: Unit of the engines' strip budgets (each engine says how many it takes and why): an
+#: eighth of the 2 MiB L2 per core of the machine the budgets were last measured on.
 STRIP_BYTES = 256 * 1024
 
 

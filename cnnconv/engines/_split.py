@@ -27,7 +27,7 @@ MAX_BANDS = 2
 #: Separable passes gained only with 2 MiB strips (fewer, longer ufunc calls, so the two
 #: threads wait less for the GIL): Gaussian 4096² 5x5 38 / 28, 15x15 205 / 111 (1 MiB
 #: strips: 36 / 44, 61 / 67), 2048² 5x5 8.5 / 6.3, 31x31 24 / 26; so only from 2048².
-SPLIT_MIN_OUTPUTS = {"direct": 1 << 20, "toeplitz": 1 << 20, "fft": 1 << 18, "im2col": 1 << 23, "separable": 1 << 22}
+SPLIT_MIN_OUTPUTS = {"banded": 1 << 20, "direct": 1 << 20, "toeplitz": 1 << 20, "fft": 1 << 18, "im2col": 1 << 23, "separable": 1 << 22}
 
 
 def usable_cpus():

@@ -3,11 +3,11 @@
 Summing k² shifted slices over the whole image would stream it through memory k² times;
 working on row strips keeps them in cache: 38 ms for 3x3 at 4096x4096 with 1 MiB strips
 against 57 ms with 256 KiB strips, and 44 ms against 102 ms for the whole image in one strip
-(BENCHMARKS.md, "Engine tuning", direct strip size). Strips are 4 MiB: as fast as 1 MiB on one
-core (41-44 ms), and when two row bands run in threads (``cnnconv.engines._split``) fewer,
-longer ufunc calls contend less for the GIL: 25-37 ms against 30-52 ms, and 2048²x3 5x5
-46-57 ms against 78-94 ms ("Row bands on two cores"). Loops run over strips and taps, never
-over pixels.
+(BENCHMARKS.md, "Engine tuning", direct strip size). Strips are 1 MiB, half the 2 MiB L2 of
+the Intel Xeon the project now runs on (2026-11-27, 4096² 3x3, one band / two bands in
+threads, ``cnnconv.engines._split``): 512 KiB 61 / 63 ms, 1 MiB 62 / 45, 2 MiB 77 / 44,
+4 MiB 103 / 54. (The AMD EPYC of the first measurements, 1 MiB of L2, preferred 4 MiB with
+two bands.) Loops run over strips and taps, never over pixels.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _taps(w):
     return taps
 
 
-def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=16 * STRIP_BYTES):
+def correlate_direct(xp, w, stride=(1, 1), dilation=(1, 1), out=None, budget=4 * STRIP_BYTES):
     """Valid correlation by tap accumulation over cache-sized row strips.
 
     Shape
