@@ -6,8 +6,8 @@
 
 ``convolve`` flips the kernel on every spatial axis (and mirrors ``same`` padding), and
 ``correlate_transpose`` is the adjoint of ``correlate``. All three plan the work with
-:func:`conv_plan` (what ``cnnconv filter --explain`` prints), pad with the boundary rule
-and hand the valid correlation to :func:`cnnconv.methods.correlate_valid`.
+:func:`conv_plan` (what ``cnnconv filter --explain`` prints) and hand the padding and the
+valid correlation to :func:`cnnconv.methods.correlate_padded`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from cnnconv._padding import (
     check_boundary,
     compute_dtype,
     finite_kernel,
-    pad_array,
     per_axis,
     resolve_padding,
 )
@@ -214,8 +213,8 @@ def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, meth
         pads, stride, dilation = ((0, 0), *plan.padding), (1, *plan.stride), (1, *plan.dilation)
     else:
         pads, stride, dilation = plan.padding, plan.stride, plan.dilation
-    xp = pad_array(x, pads, plan.boundary, plan.cval)
-    out = methods.correlate_valid(xp, np.ascontiguousarray(w), stride, dilation, plan.method)
+    w = np.ascontiguousarray(w)
+    out = methods.correlate_padded(x, pads, plan.boundary, plan.cval, w, stride, dilation, plan.method)
     out = out[0] if nd == 1 else out
     if b is not None:
         out = out + b

@@ -143,6 +143,32 @@ def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
     return _correlate_in_bands(xp, w, stride, dilation, method)
 
 
+def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1), method="auto"):
+    """``correlate_valid(pad_array(x, pads, boundary, cval), w, ...)``, padding as it reads.
+
+    The banded engine pads each row strip as it reads it, so no padded copy of the image is
+    made (see ``cnnconv.engines._rows``); the other engines get the padded array.
+
+    Shape
+    -----
+    As :func:`correlate_valid` on the padded shape; ``pads`` is ((top, bottom), (left, right)).
+
+    Examples
+    --------
+    >>> x = np.arange(9.0).reshape(3, 3)
+    >>> correlate_padded(x, ((1, 1), (1, 1)), "edge", 0.0, np.ones((3, 3)) / 9).round(3).tolist()[0]
+    [1.333, 2.0, 2.667]
+    """
+    from cnnconv._padding import pad_array
+    from cnnconv.engines._rows import PaddedRows
+
+    padded = tuple(n + b + a for n, (b, a) in zip(x.shape, pads)) + x.shape[2:]
+    name, _ = explain_method(padded, w.shape, x.dtype, stride, dilation, method, kernel=w)
+    if name == "banded":
+        return _correlate_in_bands(PaddedRows(x, pads, boundary, cval), w, stride, dilation, name)
+    return _correlate_in_bands(pad_array(x, pads, boundary, cval), w, stride, dilation, method)
+
+
 def _correlate_in_bands(xp, w, stride, dilation, method, min_outputs=None):
     """correlate_valid, on row bands in parallel once the result has ``min_outputs`` values
     (default: the engine's ``SPLIT_MIN_OUTPUTS``; tests force 1 or infinity to compare)."""

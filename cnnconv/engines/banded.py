@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import out_shape
+from cnnconv.engines._rows import PaddedRows
 
 #: Bytes of one strip's product P: with the strip's input it stays in this machine's 2 MiB L2
 #: (Intel Xeon, measured 2026-11-27: at 4096² float32 5x5, m=4 rows (320 KiB) 47 ms against
@@ -27,6 +29,13 @@ from cnnconv.engines._layout import out_shape
 PRODUCT_BYTES = 384 * 1024
 #: Strip heights: fewer rows waste fewer multiplications by zero, more make a larger GEMM.
 MIN_ROWS, MAX_ROWS = 4, 12
+#: Bytes of one kernel column's product for a group of strips (see ``correlate_banded``):
+#: 1 MiB, or 256 KiB when the input (band) is under 2 MiB, where allocating and faulting in a
+#: larger buffer on every call costs more than it saves (2026-11-27, ms for 3x3 / 7x7, group
+#: budget 256 KiB / 1 MiB: 512² 0.56 / 1.32 and 1.25 / 2.09; 1024² 3.4 / 2.1 and 6.1 / 3.9;
+#: 4096² 34 / 28 and 72 / 46).
+GROUP_BYTES = 1024 * 1024
+SMALL_GROUP_BYTES, SMALL_INPUT_BYTES = 256 * 1024, 2 * 1024 * 1024
 
 
 def can_run(w_shape, stride) -> bool:
@@ -65,8 +74,9 @@ def column_bands(w, cols, m, sh, dh):
 def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     """Valid correlation as one banded GEMM per row strip plus kw-1 shifted adds.
 
-    Kernel columns that are all zero (Sobel's middle one) are skipped. ``out``, an array of
-    the result's shape and ``xp.dtype``, receives the result if given.
+    Kernel columns that are all zero (Sobel's middle one) are skipped. ``xp`` may be a
+    :class:`~cnnconv.engines._rows.PaddedRows`: each strip's rows are then padded as they are
+    read. ``out``, an array of the result's shape and ``xp.dtype``, receives the result if given.
 
     Shape
     -----
@@ -80,35 +90,96 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     [[-6.0, -6.0, -6.0, -6.0], [-6.0, -6.0, -6.0, -6.0]]
     """
     (sh, _), (dh, dw) = stride, dilation
-    shape = out_shape(xp.shape, w.shape, stride, dilation)
+    src = xp if isinstance(xp, PaddedRows) else PaddedRows(xp)
+    shape = out_shape(src.shape, w.shape, stride, dilation)
     ho, wo = shape[:2]
     if out is None:
-        out = np.empty(shape, dtype=xp.dtype)
+        out = np.empty(shape, dtype=src.dtype)
     cols = [b for b in range(w.shape[1]) if np.any(w[:, b])]
     if not cols:
         out[...] = 0
         return out
-    per_px = int(np.prod(xp.shape[2:], dtype=np.int64))
-    flat = np.ascontiguousarray(xp).reshape(xp.shape[0], -1)
+    per_px = int(np.prod(src.shape[2:], dtype=np.int64))
+    # Zeros around the image add nothing: the GEMM reads the input rows themselves and each
+    # kernel column's shifted add is cut to the columns it reaches. Other fills are copied in.
+    virtual = src.zero_fill
+    width = src.width if virtual else src.shape[1]
+    offset = src.left if virtual else 0
+    row_len, item = width * per_px, src.itemsize
+    m = min(ho, strip_height(len(cols), row_len * item))
+    # Strips are multiplied in groups, one batched matmul per kernel column into one column's
+    # buffer (or straight into the output for the column that lines up with it): a strip's
+    # per-call cost (~20 us) would otherwise dominate small images.
+    budget = GROUP_BYTES if src.shape[0] * row_len * item >= SMALL_INPUT_BYTES else SMALL_GROUP_BYTES
+    group = max(1, min(ho // m, budget // (m * row_len * item)))
+    bands = column_bands(w, cols, m, sh, dh).reshape(len(cols), m, -1)
+    part = np.empty((group * m, row_len), dtype=src.dtype)
+    buf = None
+    if virtual or src.needs_buffer:
+        buf = np.empty(((group * m - 1) * sh + (w.shape[0] - 1) * dh + 1, row_len), dtype=src.dtype)
+    terms = []  # (kernel column's index in cols, shift: output column c reads column c + shift)
+    for j, b in enumerate(cols):
+        shift = b * dw - offset
+        if max(0, -shift) < min(wo, width - shift):
+            terms.append((j, shift * per_px))
+    if not terms:
+        out[...] = 0
+        return out
+    # The column read without a shift goes first: it can be written straight into the output.
+    terms.sort(key=lambda t: t[1] != 0)
+    direct = terms[0][1] == 0 and row_len == wo * per_px
     out2 = out.reshape(ho, wo * per_px)
-    span = wo * per_px
-    m0 = min(ho, strip_height(len(cols), flat.shape[1] * xp.itemsize))
-    bands = column_bands(w, cols, m0, sh, dh)
-    product = np.empty((len(cols) * m0, flat.shape[1]), dtype=xp.dtype)
-    with single_threaded_blas() if ho > m0 else contextlib.nullcontext():
-        for r0 in range(0, ho, m0):
-            m = min(m0, ho - r0)
-            if m != m0:
-                bands = column_bands(w, cols, m, sh, dh)
-            p = product[: len(cols) * m]
-            np.matmul(bands, flat[r0 * sh : r0 * sh + bands.shape[1]], out=p)
-            p = p.reshape(len(cols), m, -1)
-            shifts = [b * dw * per_px for b in cols]
-            dest = out2[r0 : r0 + m]
-            if len(cols) == 1:
-                dest[...] = p[0, :, shifts[0] : shifts[0] + span]
-                continue
-            np.add(p[0, :, shifts[0] : shifts[0] + span], p[1, :, shifts[1] : shifts[1] + span], out=dest)
-            for j in range(2, len(cols)):
-                dest += p[j, :, shifts[j] : shifts[j] + span]
+    whole = ho - ho % m  # rows in full-height strips
+    with single_threaded_blas() if ho > m * group else contextlib.nullcontext():
+        r0 = 0
+        while r0 < ho:
+            if r0 < whole:
+                g, mm, bnd = min(group, (whole - r0) // m), m, bands
+            else:
+                g, mm = 1, ho - r0
+                bnd = column_bands(w, cols, mm, sh, dh).reshape(len(cols), mm, -1)
+            a = r0 * sh
+            b = a + (g - 1) * mm * sh + bnd.shape[2]
+            rows = src.zero_rows(a, b, buf) if virtual else src.rows(a, b, buf)
+            step, inner = rows.strides
+            stack = as_strided(rows, (g, bnd.shape[2], rows.shape[1]), (mm * sh * step, step, inner))
+            dest = out2[r0 : r0 + g * mm]
+            p = part[: g * mm]
+            for n, (j, shift) in enumerate(terms):
+                into = dest if n == 0 and direct else p
+                np.matmul(bnd[j], stack, out=into.reshape(g, mm, -1))
+                if into is p:
+                    _add_shifted(dest, p, shift, first=n == 0)
+            r0 += g * mm
     return out
+
+
+def _add_shifted(dest, part, shift, first=False):
+    """``dest[:, c] += part[:, c + shift]`` where column ``c + shift`` exists (``=`` and zeros
+    elsewhere if ``first``).
+
+    When ``part`` and ``dest`` have rows of the same length the add runs on the flattened
+    arrays, one contiguous ufunc call (2x faster than on 2-D slices at 512²), and the few
+    entries that wrapped into a neighbouring row are put back from a copy.
+
+    >>> p = np.arange(6.0).reshape(2, 3)
+    >>> d = _add_shifted(np.empty((2, 3)), p, 1, first=True)
+    >>> _add_shifted(d, p, -2).tolist()
+    [[1.0, 2.0, 0.0], [4.0, 5.0, 3.0]]
+    """
+    m, n = dest.shape
+    c0, c1 = max(0, -shift), min(n, part.shape[1] - shift)
+    if first:
+        dest[:, :c0] = 0
+        dest[:, c1:] = 0
+        dest[:, c0:c1] = part[:, c0 + shift : c1 + shift]
+    elif part.shape != dest.shape or not (dest.flags.c_contiguous and part.flags.c_contiguous):
+        dest[:, c0:c1] += part[:, c0 + shift : c1 + shift]
+    else:
+        wrapped = slice(n - shift, n) if shift > 0 else slice(0, -shift)
+        keep = dest[:, wrapped].copy()
+        lo, hi = max(0, -shift), m * n - max(0, shift)
+        flat, src = dest.reshape(-1), part.reshape(-1)
+        np.add(flat[lo:hi], src[lo + shift : hi + shift], out=flat[lo:hi])
+        dest[:, wrapped] = keep
+    return dest
