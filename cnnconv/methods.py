@@ -18,19 +18,18 @@ METHODS = ("auto", "direct", "banded", "toeplitz", "im2col", "separable", "fft")
 # Thresholds for "auto", measured with `python benchmarks/crossover.py` and by hand on the
 # project's 2-core machine (Intel Xeon with AVX-512 and 2 MiB L2 per core, 2026-11-27;
 # BENCHMARKS.md "Crossovers behind auto" has the run). Medians in ms, float32 unless said.
-# From ~362² outputs the banded engine wins for every general 2-D kernel (also on each channel
-# of RGB) until the FFT takes over: 512² 3x3 banded 0.7 / direct 0.8, 7x7 1.6 / Toeplitz 2.0,
-# 11x11 2.7 / FFT 4.9, 15x15 3.9 / FFT 4.0, 19x19 5.1 / FFT 4.4; 4096² 3x3 36.9 / direct 67.1,
-# 11x11 110 / FFT 136, 15x15 146 / FFT 139; 384² 15x15 2.1 / FFT 4.0; float64 512² banded to
-# 19x19 (8.9 / FFT 10.5), FFT at 23x23 (9.7 / 12.4); 512²x3 per channel 11x11 7.0 / FFT 11.4,
-# 15x15 10.8 / 10.6. Below that size a call is mostly fixed cost: 256² 3x3 direct 0.18 /
-# banded 0.23; 128² 7x7 Toeplitz 0.20 / banded 0.25, 11x11 FFT 0.28 / Toeplitz 0.33;
-# 64² 11x11 FFT 0.12 / Toeplitz 0.14; there the earlier rules (set on an AMD EPYC) still hold,
-# and they are the only ones for horizontal strides and channel-summing kernels or banks.
-# Gaussian (rank 1) 512² 3x3: separable 0.7 vs banded 0.9; 5x5 1.0 vs 1.2 (4096²: 49 vs 56).
-# Bank 3x3x8x16 on 128²: im2col and direct within 10 %.
-BANDED_MIN_PIXELS = 1 << 17  # H*W of the padded input, per channel
-BANDED_FFT_MIN_K = {"float32": 17, "float64": 21}  # 2-D kernels, from BANDED_MIN_OUTPUTS up
+# From ~180² up the banded engine wins for general 2-D kernels (also on each channel of RGB)
+# until the FFT takes over: 192² 5x5 banded 0.16 / Toeplitz 0.28, 3x3 0.10 / direct 0.12;
+# 512² 3x3 0.54 / direct 0.74, 7x7 1.29 / Toeplitz 2.02, 11x11 1.96 / FFT 2.69, 15x15
+# 2.95 / FFT 2.80, 19x19 4.2 / FFT 3.7; float64 512² 11x11 4.0 / FFT 4.5, 15x15 6.4 / 3.8
+# (256²: 1.70 / 1.64); 512²x3 per channel 11x11 7.0 / FFT 11.4, 15x15 10.8 / 10.6. FFT times
+# move by up to 2x with the transform sizes, so the FFT thresholds sit where both are close.
+# Below ~180² a call is mostly fixed cost and the earlier rules (set on an AMD EPYC) still
+# hold: 128² 3x3 direct 0.07 / banded 0.12, 7x7 Toeplitz 0.21 / banded 0.22, 11x11 FFT
+# 0.27 / Toeplitz 0.32; they are also the only rules for horizontal strides and for
+# channel-summing kernels and banks. Gaussian (rank 1) 512² 3x3: separable 0.7 vs banded 0.9.
+BANDED_MIN_PIXELS = 1 << 15  # H*W of the padded input, per channel
+BANDED_FFT_MIN_K = {"float32": 17, "float64": 15}  # 2-D kernels, from BANDED_MIN_PIXELS up
 DIRECT_MAX_K = {"float32": 3, "float64": 5}
 FFT_MIN_K = 11  # small images and strides; only without stride (FFT computes every pixel)
 PER_CHANNEL_DIRECT_MAX_K = 7  # a 2-D kernel on each of C > 1 channels

@@ -165,8 +165,9 @@ def test_auto_choices_and_explanations():
     assert methods.choose_method((64, 64), (3, 3), f32) == "direct"
     assert methods.choose_method((512, 512), (7, 7), f32) == "banded"
     assert methods.choose_method((512, 512), (15, 15), f32) == "banded"
-    assert methods.choose_method((512, 512), (15, 15), np.float64) == "banded"
-    assert methods.choose_method((512, 512), (23, 23), np.float64) == "fft"
+    assert methods.choose_method((512, 512), (13, 13), np.float64) == "banded"
+    assert methods.choose_method((512, 512), (15, 15), np.float64) == "fft"
+    assert methods.choose_method((512, 512), (17, 17), f32) == "fft"
     assert methods.choose_method((512, 512), (7, 7), f32, stride=(2, 1)) == "banded"
     assert methods.choose_method((512, 512), (7, 7), f32, stride=(1, 2)) == "toeplitz"
     assert methods.choose_method((64, 64), (7, 7), f32) == "toeplitz"
@@ -179,6 +180,7 @@ def test_auto_choices_and_explanations():
     rgb = [methods.choose_method((512, 512, 3), (k, k), f32) for k in (5, 9, 15)]
     assert rgb == ["banded", "banded", "fft"]
     small_rgb = [methods.choose_method((128, 128, 3), (k, k), f32) for k in (5, 9, 15)]
+    assert methods.choose_method((180, 190), (3, 3), f32) == "banded"
     assert small_rgb == ["direct", "toeplitz", "fft"]
     assert methods.choose_method((128, 128), (5, 5), np.float64) == "direct"
     name, why = methods.explain_method((64, 64, 3), (5, 5, 3), f32, method="separable")
