@@ -145,8 +145,9 @@ def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
 def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1), method="auto"):
     """``correlate_valid(pad_array(x, pads, boundary, cval), w, ...)``, padding as it reads.
 
-    The banded engine pads each row strip as it reads it, so no padded copy of the image is
-    made (see ``cnnconv.engines._rows``); the other engines get the padded array.
+    The banded and (without horizontal stride) separable engines pad each group of row strips
+    as they read it, so no padded copy of the image is made (see ``cnnconv.engines._rows``);
+    the other engines get the padded array.
 
     Shape
     -----
@@ -163,20 +164,25 @@ def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1),
 
     padded = tuple(n + b + a for n, (b, a) in zip(x.shape, pads)) + x.shape[2:]
     name, _ = explain_method(padded, w.shape, x.dtype, stride, dilation, method, kernel=w)
-    if name == "banded":
-        return _correlate_in_bands(PaddedRows(x, pads, boundary, cval), w, stride, dilation, name)
-    return _correlate_in_bands(pad_array(x, pads, boundary, cval), w, stride, dilation, method)
+    if name == "banded" or (name == "separable" and stride[1] == 1):
+        xp = PaddedRows(x, pads, boundary, cval)
+    else:
+        xp = pad_array(x, pads, boundary, cval)
+    return _correlate_in_bands(xp, w, stride, dilation, name, resolved=True)
 
 
-def _correlate_in_bands(xp, w, stride, dilation, method, min_outputs=None):
+def _correlate_in_bands(xp, w, stride, dilation, method, min_outputs=None, resolved=False):
     """correlate_valid, on row bands in parallel once the result has ``min_outputs`` values
-    (default: the engine's ``SPLIT_MIN_OUTPUTS``; tests force 1 or infinity to compare)."""
+    (default: the engine's ``SPLIT_MIN_OUTPUTS``; tests force 1 or infinity to compare).
+    ``resolved`` says ``method`` is already the engine ``explain_method`` picked."""
     from cnnconv import engines
     from cnnconv.engines._layout import out_shape
     from cnnconv.engines._split import SPLIT_MIN_OUTPUTS, band_count, run_in_bands
 
     stride, dilation = tuple(stride), tuple(dilation)
-    name, _ = explain_method(xp.shape, w.shape, xp.dtype, stride, dilation, method, kernel=w)
+    name = method
+    if not resolved:
+        name, _ = explain_method(xp.shape, w.shape, xp.dtype, stride, dilation, method, kernel=w)
     if name == "separable":
         u, v = _rank1(w)
         engine, args = engines.correlate_separable, (u, v, stride, dilation)
