@@ -30,8 +30,8 @@ def gaussian_1d(k):
 
 
 def ours(x, w):
-    """The public path: conv.correlate, same mode, zero boundary, with the engine auto picks
-    when it sees the kernel (conv_plan does not pass the kernel yet, see BENCHMARKS.md)."""
+    """The public path: conv.correlate, same mode, zero boundary; the method named is the one
+    ``auto`` picks for this kernel (passed explicitly so the table can say which)."""
     from cnnconv import conv, methods
 
     pad = tuple(n + k - 1 for n, k in zip(x.shape, w.shape))
