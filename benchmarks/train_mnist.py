@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads and (by default) OpenBLAS threads")
     ap.add_argument("--blas-threads", type=int, default=None, help="OpenBLAS threads for the NumPy side")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    ap.add_argument("--fit-threads", type=int, choices=(1, 2), default=None,
+                    help="threads of cnnconv's fit (default: its own choice, 2 on two CPUs)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--chunk", type=int, default=50, help="batches each side trains before the other's turn")
     ap.add_argument("--as-folder", type=Path, metavar="DIR", help="write MNIST as a PNG folder data set and exit")
@@ -165,7 +167,7 @@ def main() -> None:
         for _ in range(args.epochs):
             turns = Interleaver(proc, args.chunk)
             c0 = time.process_time()
-            result = fit(net, xt, yt, None, None, lr=args.lr, batch_size=args.batch_size, epochs=1,
+            result = fit(net, xt, yt, None, None, lr=args.lr, batch_size=args.batch_size, epochs=1, threads=args.fit_threads,
                          seed=args.seed, initial_history=history, optimizer_state=opt_state, on_batch=turns)
             history, opt_state = result.history, result.optimizer_state
             train_cpu_s = time.process_time() - c0

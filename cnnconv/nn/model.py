@@ -8,6 +8,7 @@ states can be saved and loaded by name.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -132,6 +133,26 @@ class Network:
             if not np.isfinite(new).all():
                 raise CnnconvError(f"weight {name} holds NaN or infinite values")
             np.copyto(value, new, casting="same_kind")
+
+    def twin(self) -> "Network":
+        """A network that shares this one's weights (the same arrays, so an optimiser step on
+        either is seen by both) but keeps its own caches and gradients: a second thread can
+        run a training forward and backward on it while this one runs on another batch.
+
+        >>> net = build_network([], (4, 4, 1), 2)
+        >>> t = net.twin()
+        >>> t.modules[-1].params["weight"] is net.modules[-1].params["weight"], t.modules[-1] is net.modules[-1]
+        (True, False)
+        """
+        twin = copy.copy(self)
+        pairs = {}
+        for m in self.modules:
+            t = copy.copy(m)
+            t.grads, t.cache = {}, None
+            pairs[id(m)] = t
+        twin.modules = [pairs[id(m)] for m in self.modules]
+        twin._run = [pairs[id(m)] for m in self._run]
+        return twin
 
     # -- passes ----------------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:

@@ -7,14 +7,18 @@ a :class:`FitResult`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from cnnconv.engines._blas import single_threaded_blas
+from cnnconv.engines._split import usable_cpus
 from cnnconv.errors import CnnconvError
+from cnnconv.nn._step import Stepper, split_threads
 from cnnconv.nn.losses import get_loss
 from cnnconv.nn.model import predict_proba
 from cnnconv.nn.optim import make_optimizer
@@ -69,17 +73,19 @@ def _check_data(net, x, y, name):
 def fit(
     net, x_train, y_train, x_val=None, y_val=None, *, loss="xent", optimizer="adam", lr=1e-3,
     momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64, epochs=10, patience=None, seed=0,
-    on_batch=None, on_epoch=None, initial_history=None, optimizer_state=None,
+    on_batch=None, on_epoch=None, initial_history=None, optimizer_state=None, threads=None,
 ) -> FitResult:
     """Train ``net`` in place by mini-batch back-propagation and return a :class:`FitResult`.
 
     Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
-    (dropout draws from ``(seed, epoch, 1)``), so a run is repeatable bit for bit and a
-    resumed run (``initial_history`` + ``optimizer_state``) continues exactly where the
-    saved one stopped. The weights with the best validation accuracy are kept (of equally
-    accurate epochs, the one with the lowest validation loss). OpenBLAS
-    runs with one thread inside ``fit`` (restored after): a step is many small matrix
-    products, and a second thread mostly waits (see BENCHMARKS.md, "Training").
+    (dropout draws from ``(seed, epoch, 1)``, and on a split batch's second half from
+    ``(seed, epoch, 2)``), so a run is repeatable bit for bit and a resumed run
+    (``initial_history`` + ``optimizer_state``) continues exactly where the saved one
+    stopped. The weights with the best validation accuracy are kept (of equally accurate
+    epochs, the one with the lowest validation loss). OpenBLAS runs with one thread inside
+    ``fit`` (restored after): a step is many small matrix products, and a second BLAS thread
+    mostly waits; the second core instead runs half of each batch in a thread of its own
+    (``threads``; see ``cnnconv.nn._step`` and BENCHMARKS.md, "Training").
 
     Parameters
     ----------
@@ -104,6 +110,10 @@ def fit(
         and the current weights are taken as that best.
     optimizer_state : dict, optional
         :attr:`FitResult.optimizer_state` of the run being resumed.
+    threads : {None, 1, 2}
+        2 splits each batch between two threads (the gradients of the halves summed); None
+        does so when two CPUs are usable and batches have at least 16 images. The result
+        depends on it by rounding only, and is repeatable for a given value.
 
     Examples
     --------
@@ -144,30 +154,30 @@ def fit(
     since_best = 0
     # many small GEMMs: OpenBLAS's second thread only waits, and when another process holds
     # a core every call stalls (LeNet/MNIST: 6.5 ms per batch on one thread, 6.3-60 on two)
-    with single_threaded_blas():
+    split = split_threads(threads, bs, usable_cpus()) == 2
+    with single_threaded_blas(), ThreadPoolExecutor(1) if split else contextlib.nullcontext() as pool:
+        stepper = Stepper(net, loss_fn, pool)
         for epoch in range(done + 1, done + int(epochs) + 1):
             start_state = net.state()
             start_opt = result.optimizer_state
             order = np.random.default_rng([seed, epoch]).permutation(n)
             drop_rng = np.random.default_rng([seed, epoch, 1])
+            drop_rng2 = np.random.default_rng([seed, epoch, 2])
             t0 = time.perf_counter()
             total, correct = 0.0, 0
             try:
                 for i in range(n_batches):
                     idx = order[i * bs : (i + 1) * bs]
-                    xb, yb = x_train[idx], y_train[idx]
-                    logits = net.forward(xb, training=True, rng=drop_rng)
-                    value, dlogits = loss_fn(logits, yb)
+                    value, right = stepper.step(x_train[idx], y_train[idx], drop_rng, drop_rng2)
                     if not math.isfinite(value):
                         net.load_state(start_state)
                         result.stopped = "nan"
                         if result.best_epoch == 0 and not history:
                             result.best_state = start_state
                         return result
-                    net.backward(dlogits)
                     opt.step(params, net.gradients())
                     total += value * len(idx)
-                    correct += int((logits.argmax(axis=1) == yb).sum())
+                    correct += right
                     if on_batch is not None:
                         on_batch(epoch, i, n_batches, total / min((i + 1) * bs, n))
                 val_acc, val_loss = _validate(net, x_val, y_val) if has_val else (None, None)

@@ -1,0 +1,67 @@
+"""One training step (forward, loss, backward) on a batch, on one core or split over two.
+
+NumPy runs each operation on one core, and a LeNet step is hundreds of small operations, so
+the second core helps only if it gets its own work: half the batch, run in a second thread on
+a twin of the network (``Network.twin``: the same weight arrays, its own caches and gradients).
+Most of the time of both halves is spent in NumPy calls that release the GIL. The twin's
+gradients are added to the network's, so the optimiser sees the gradient of the whole batch's
+mean loss, as with one thread (up to rounding: the two halves are summed separately).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Batches with fewer samples per half than this run on one thread.
+MIN_HALF = 8
+
+
+def split_threads(threads, batch_size, cpus):
+    """How many threads a step uses: ``threads`` if given (1 or 2), else 2 when two CPUs
+    are usable and a batch splits into halves of at least ``MIN_HALF`` samples.
+
+    >>> split_threads(None, 64, 2), split_threads(None, 8, 2), split_threads(None, 64, 1), split_threads(1, 64, 2)
+    (2, 1, 1, 1)
+    """
+    if threads is not None:
+        return int(threads)
+    return 2 if cpus >= 2 and batch_size >= 2 * MIN_HALF else 1
+
+
+def _half(net, loss_fn, x, y, rng, share):
+    """Forward, loss and (if the loss is finite) backward of ``share`` of the batch's mean loss."""
+    logits = net.forward(x, training=True, rng=rng)
+    value, dlogits = loss_fn(logits, y)
+    if math.isfinite(value):
+        net.backward(dlogits if share == 1 else dlogits * share)
+    return value, int((logits.argmax(axis=1) == y).sum())
+
+
+class Stepper:
+    """Runs training steps for ``net``; with a ``pool`` (a one-worker executor) batches of at
+    least ``2 * MIN_HALF`` samples are split between this thread and the pool's.
+
+    ``step`` returns the batch's mean loss and its number of correct predictions; unless the
+    loss is NaN or infinite, ``net``'s gradients then hold the gradient of that mean loss.
+    """
+
+    def __init__(self, net, loss_fn, pool=None):
+        self.net, self.loss_fn, self.pool = net, loss_fn, pool
+        self.twin = net.twin() if pool is not None else None
+
+    def step(self, x, y, rng, rng2=None):
+        n = len(y)
+        if self.twin is None or n < 2 * MIN_HALF:
+            return _half(self.net, self.loss_fn, x, y, rng, 1)
+        h = n // 2
+        other = self.pool.submit(_half, self.twin, self.loss_fn, x[h:], y[h:], rng2, (n - h) / n)
+        try:
+            value_a, correct_a = _half(self.net, self.loss_fn, x[:h], y[:h], rng, h / n)
+        finally:
+            value_b, correct_b = other.result()  # never leave the twin running
+        value = value_a * (h / n) + value_b * ((n - h) / n)
+        if math.isfinite(value):
+            for m, t in zip(self.net.modules, self.twin.modules):
+                for key, grad in t.grads.items():
+                    m.grads[key] += grad
+        return value, correct_a + correct_b
