@@ -23,12 +23,13 @@ from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import out_shape
 from cnnconv.engines._rows import PaddedRows
 
-#: Bytes of one strip's product P: with the strip's input it stays in this machine's 2 MiB L2
-#: (Intel Xeon, measured 2026-11-27: at 4096² float32 5x5, m=4 rows (320 KiB) 47 ms against
-#: m=8 (640 KiB) 63 ms; at 512², m=12 beat m=4 by 1.4x).
-PRODUCT_BYTES = 384 * 1024
+#: Bytes of one strip's product P: with the strip's input it stays in this machine's 2 MiB L2.
 #: Strip heights: fewer rows waste fewer multiplications by zero, more make a larger GEMM.
-MIN_ROWS, MAX_ROWS = 4, 12
+#: Measured 2026-11-27 with grouped strips (ms, 3x3 / 5x5 / 7x7): 512² 8 rows 0.48 / 0.71 /
+#: 0.97, 12 rows 0.57 / 0.85 / 1.15, 4-12 by this budget 0.54 / 0.86 / 1.16; 4096² 8 rows
+#: 22.2 / 32.0 / 43.5, 12 rows 23.2 / 35.3 / 48.7, 16 rows 29.4 / 45.4 / 62.0.
+PRODUCT_BYTES = 384 * 1024
+MIN_ROWS, MAX_ROWS = 4, 8
 #: Bytes of one kernel column's product for a group of strips (see ``correlate_banded``):
 #: 1 MiB, or 256 KiB when the input (band) is under 2 MiB, where allocating and faulting in a
 #: larger buffer on every call costs more than it saves (2026-11-27, ms for 3x3 / 7x7, group
@@ -52,7 +53,7 @@ def strip_height(kw_used, row_bytes):
     """Output rows per strip for ``kw_used`` kernel columns over rows of ``row_bytes``.
 
     >>> strip_height(3, 514 * 4), strip_height(5, 4100 * 4), strip_height(3, 10**8)
-    (12, 4, 4)
+    (8, 4, 4)
     """
     return int(min(MAX_ROWS, max(MIN_ROWS, PRODUCT_BYTES // max(1, kw_used * row_bytes))))
 
