@@ -214,7 +214,8 @@ def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, meth
     else:
         pads, stride, dilation = plan.padding, plan.stride, plan.dilation
     w = np.ascontiguousarray(w)
-    out = methods.correlate_padded(x, pads, plan.boundary, plan.cval, w, stride, dilation, plan.method)
+    out = methods.correlate_padded(x, pads, plan.boundary, plan.cval, w, stride, dilation, plan.method,
+                                   resolved=True)
     out = out[0] if nd == 1 else out
     if b is not None:
         out = out + b

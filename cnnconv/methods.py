@@ -142,12 +142,15 @@ def correlate_valid(xp, w, stride=(1, 1), dilation=(1, 1), method="auto"):
     return _correlate_in_bands(xp, w, stride, dilation, method)
 
 
-def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1), method="auto"):
+def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1), method="auto", resolved=False):
     """``correlate_valid(pad_array(x, pads, boundary, cval), w, ...)``, padding as it reads.
 
     The banded and (without horizontal stride) separable engines pad each group of row strips
     as they read it, so no padded copy of the image is made (see ``cnnconv.engines._rows``);
     the other engines get the padded array.
+
+    ``resolved`` says ``method`` is already the engine :func:`explain_method` picks for
+    these operands (what :func:`cnnconv.conv.conv_plan` reports).
 
     Shape
     -----
@@ -162,8 +165,10 @@ def correlate_padded(x, pads, boundary, cval, w, stride=(1, 1), dilation=(1, 1),
     from cnnconv._padding import pad_array
     from cnnconv.engines._rows import PaddedRows
 
-    padded = tuple(n + b + a for n, (b, a) in zip(x.shape, pads)) + x.shape[2:]
-    name, _ = explain_method(padded, w.shape, x.dtype, stride, dilation, method, kernel=w)
+    name = method
+    if not resolved:  # conv.correlate passes the engine its plan already chose
+        padded = tuple(n + b + a for n, (b, a) in zip(x.shape, pads)) + x.shape[2:]
+        name, _ = explain_method(padded, w.shape, x.dtype, stride, dilation, method, kernel=w)
     if name == "banded" or (name == "separable" and stride[1] == 1):
         xp = PaddedRows(x, pads, boundary, cval)
     else:
