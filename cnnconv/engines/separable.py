@@ -179,7 +179,8 @@ def _separable_gemm(src, u, v, stride, dilation, out):
     into blocks of ``q`` values; each block's correlation with ``v`` is its own block times
     ``T1`` plus the next block's first ``e`` values times ``T2`` (:func:`flat_toeplitz`), two
     GEMMs on views, no copy. Row ends are never crossed for the outputs kept, because each
-    padded row is wide enough for its own outputs. A NaN or inf in the input reaches the
+    padded row is wide enough for its own outputs. With zero fill no padded row is built:
+    the vertical pass writes each row between zero columns. A NaN or inf in the input reaches the
     other outputs of its block and strip (multiplied by a zero weight), as in every GEMM engine.
     """
     (sh, _), (dh, dw) = stride, dilation
@@ -200,9 +201,14 @@ def _separable_gemm(src, u, v, stride, dilation, out):
     # Zeros past the last block: BLAS multiplies them by zero weights, and stale inf would give NaN.
     vert = np.zeros(blocks * q + q + e, dtype=src.dtype)
     main, tail = np.empty((blocks, q), dtype=src.dtype), np.empty((blocks, q), dtype=src.dtype)
+    # Zero fill: the vertical pass reads the input rows themselves and writes between padding
+    # columns of ``vert`` that are never written, so stay zero; other fills are copied in.
+    virtual = src.zero_fill
+    in_len = src.width * per_px if virtual else row_len
+    cols = slice(src.left * per_px, src.left * per_px + in_len) if virtual else slice(None)
     buf = None
-    if src.needs_buffer:
-        buf = np.empty(((group * m - 1) * sh + (u.size - 1) * dh + 1, row_len), dtype=src.dtype)
+    if virtual or src.needs_buffer:
+        buf = np.empty(((group * m - 1) * sh + (u.size - 1) * dh + 1, in_len), dtype=src.dtype)
     t1, t2 = flat_toeplitz(v, q, step)
     band = banded_rows(u, m, sh, dh)
     out2 = out.reshape(ho, span)
@@ -216,19 +222,19 @@ def _separable_gemm(src, u, v, stride, dilation, out):
                 g, mm = 1, ho - r0
                 bnd = banded_rows(u, mm, sh, dh)
             a = r0 * sh
-            rows = src.rows(a, a + (g - 1) * mm * sh + bnd.shape[1], buf)
+            b = a + (g - 1) * mm * sh + bnd.shape[1]
+            rows = src.zero_rows(a, b, buf) if virtual else src.rows(a, b, buf)
             step_r, inner = rows.strides
-            stack = as_strided(rows, (g, bnd.shape[1], row_len), (mm * sh * step_r, step_r, inner))
+            stack = as_strided(rows, (g, bnd.shape[1], in_len), (mm * sh * step_r, step_r, inner))
             n = g * mm * row_len
-            np.matmul(bnd, stack, out=vert[:n].reshape(g, mm, row_len))
+            np.matmul(bnd, stack, out=vert[:n].reshape(g, mm, row_len)[:, :, cols])
             k = -(-n // q)
             vert[n : k * q + e] = 0
             np.matmul(vert[: k * q].reshape(k, q), t1, out=main[:k])
+            flat = main.reshape(-1)[:n]
             if e:
                 np.matmul(as_strided(vert[q:], (k, e), (q * item, item)), t2, out=tail[:k])
-                np.add(main.reshape(-1)[:n].reshape(-1, row_len)[:, :span],
-                       tail.reshape(-1)[:n].reshape(-1, row_len)[:, :span], out=out2[r0 : r0 + g * mm])
-            else:
-                out2[r0 : r0 + g * mm] = main.reshape(-1)[:n].reshape(-1, row_len)[:, :span]
+                np.add(flat, tail.reshape(-1)[:n], out=flat)  # flat: 3x faster than on the kept columns
+            out2[r0 : r0 + g * mm] = flat.reshape(-1, row_len)[:, :span]
             r0 += g * mm
     return out
