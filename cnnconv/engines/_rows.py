@@ -74,6 +74,18 @@ class PaddedRows:
         """Whether every padded value is 0 (zero boundary, or constant with cval 0)."""
         return self.fill is not None and self.fill == 0
 
+    def inside_strips(self, a, step, rows):
+        """How many strips of ``rows`` padded rows, starting at row ``a`` and then every
+        ``step`` rows, lie wholly inside the input (0 if the first does not).
+
+        >>> PaddedRows(np.zeros((10, 3)), ((1, 1), (0, 0))).inside_strips(1, 2, 4)
+        4
+        """
+        first = self.start + a - self.top
+        if first < 0 or first + rows > self.height:
+            return 0
+        return (self.height - first - rows) // step + 1
+
     def zero_rows(self, a, b, buf):
         """For zero fill: padded rows ``a..b-1`` *without* their padded columns, flattened to
         (b - a, W*C); a view of the input when all are inside it, else zeros and input rows

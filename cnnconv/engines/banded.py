@@ -115,9 +115,11 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     group = max(1, min(ho // m, budget // (m * row_len * item)))
     bands = column_bands(w, cols, m, sh, dh).reshape(len(cols), m, -1)
     part = np.empty((group * m, row_len), dtype=src.dtype)
+    # With zero fill only strips that reach into the padding need a buffer, and they run alone.
+    buf_rows = (m if virtual else group * m) - 1
     buf = None
     if virtual or src.needs_buffer:
-        buf = np.empty(((group * m - 1) * sh + (w.shape[0] - 1) * dh + 1, row_len), dtype=src.dtype)
+        buf = np.empty((buf_rows * sh + (w.shape[0] - 1) * dh + 1, row_len), dtype=src.dtype)
     terms = []  # (kernel column's index in cols, shift: output column c reads column c + shift)
     for j, b in enumerate(cols):
         shift = b * dw - offset
@@ -136,6 +138,8 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
         while r0 < ho:
             if r0 < whole:
                 g, mm, bnd = min(group, (whole - r0) // m), m, bands
+                if virtual:
+                    g = max(1, min(g, src.inside_strips(r0 * sh, m * sh, bnd.shape[2])))
             else:
                 g, mm = 1, ho - r0
                 bnd = column_bands(w, cols, mm, sh, dh).reshape(len(cols), mm, -1)
