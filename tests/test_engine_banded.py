@@ -11,11 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnconv import methods
-from cnnconv._padding import pad_array
-from cnnconv.conv import correlate
 from cnnconv.engines import banded
-from cnnconv.engines._rows import PaddedRows
-from reference import correlate_reference
 from test_methods import assert_close
 
 
@@ -91,57 +87,3 @@ def test_cases_it_cannot_run_fall_back_and_say_so(x_shape, w_shape, stride):
     assert_close(got, xp, w, stride, (1, 1))
 
 
-
-BOUNDARY_NAMES = ["zero", "constant", "edge", "reflect", "mirror", "wrap"]
-
-
-@settings(max_examples=60)
-@given(
-    shape=st.tuples(st.integers(1, 9), st.integers(1, 9)),
-    channels=st.sampled_from([(), (2,)]),
-    pads=st.tuples(*[st.integers(0, 12)] * 4),
-    boundary=st.sampled_from(BOUNDARY_NAMES),
-    rows=st.tuples(st.integers(0, 40), st.integers(1, 40)),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_padded_rows_equal_slices_of_the_padded_array(shape, channels, pads, boundary, rows, seed):
-    x = np.random.default_rng(seed).standard_normal(shape + channels)
-    t, b, left, r = pads
-    cval = 2.5 if boundary == "constant" else 0.0
-    whole = pad_array(x, ((t, b), (left, r)), boundary, cval)
-    src = PaddedRows(x, ((t, b), (left, r)), boundary, cval)
-    assert src.shape == whole.shape
-    a = min(rows[0], whole.shape[0] - 1)
-    z = min(a + rows[1], whole.shape[0])
-    buf = np.full((z - a, int(np.prod(whole.shape[1:]))), np.nan)
-    got = src.rows(a, z, buf)
-    np.testing.assert_array_equal(got, whole[a:z].reshape(z - a, -1))
-    band = src[a:z]  # what run_in_bands hands each thread
-    np.testing.assert_array_equal(band.rows(0, z - a, buf), got)
-
-
-@settings(max_examples=60)
-@given(
-    shape=st.tuples(st.integers(1, 30), st.integers(1, 12)),
-    channels=st.sampled_from([(), (3,)]),
-    k=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-    padding=st.tuples(st.tuples(st.integers(0, 8), st.integers(0, 8)), st.tuples(st.integers(0, 8), st.integers(0, 8))),
-    boundary=st.sampled_from(BOUNDARY_NAMES),
-    sh=st.integers(1, 3),
-    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_correlate_through_banded_pads_as_it_reads(shape, channels, k, padding, boundary, sh, dilation, seed):
-    """Zero fill reads the input rows only (strips wholly in the padding give zeros); every
-    other fill assembles its strips; both equal the loop reference on every boundary."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape + channels)
-    w = rng.standard_normal(k)
-    cval = -1.5 if boundary == "constant" else 0.0
-    spans = [d * (n - 1) + 1 for n, d in zip(k, dilation)]
-    if any(n + b + a < e for n, (b, a), e in zip(shape, padding, spans)):
-        return
-    got = correlate(x, w, padding=padding, stride=(sh, 1), dilation=dilation,
-                    boundary=boundary, cval=cval, method="banded")  # fmt: skip
-    want = correlate_reference(x, w, padding, (sh, 1), dilation, boundary, cval)
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

@@ -1,40 +1,13 @@
 """The separable engine without horizontal stride: both passes as matrix products over groups
-of row strips, padding as it reads (test_methods.py runs it on every contract case too)."""
+of row strips (test_methods.py runs it on every contract case, test_pad_as_read.py on every
+boundary and padding)."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from cnnconv.conv import correlate
 from cnnconv.engines import separable
 from cnnconv.engines._rows import PaddedRows
 from reference import correlate_reference
-
-
-@settings(max_examples=60)
-@given(
-    shape=st.tuples(st.integers(1, 40), st.integers(1, 14)),
-    channels=st.sampled_from([(), (3,)]),
-    k=st.tuples(st.integers(1, 7), st.integers(1, 7)),
-    padding=st.tuples(st.tuples(st.integers(0, 6), st.integers(0, 6)), st.tuples(st.integers(0, 6), st.integers(0, 6))),
-    boundary=st.sampled_from(["zero", "constant", "edge", "reflect", "mirror", "wrap"]),
-    sh=st.integers(1, 3),
-    dilation=st.tuples(st.integers(1, 2), st.integers(1, 3)),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_rank1_kernels_through_the_gemm_passes_match_the_loops(shape, channels, k, padding, boundary, sh, dilation, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape + channels)
-    w = np.outer(rng.standard_normal(k[0]), rng.standard_normal(k[1]))
-    cval = 0.75 if boundary == "constant" else 0.0
-    spans = [d * (n - 1) + 1 for n, d in zip(k, dilation)]
-    if any(n + b + a < e for n, (b, a), e in zip(shape, padding, spans)):
-        return
-    got = correlate(x, w, padding=padding, stride=(sh, 1), dilation=dilation,
-                    boundary=boundary, cval=cval, method="separable")  # fmt: skip
-    want = correlate_reference(x, w, padding, (sh, 1), dilation, boundary, cval)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
