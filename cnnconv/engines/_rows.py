@@ -74,6 +74,11 @@ class PaddedRows:
         """Whether every padded value is 0 (zero boundary, or constant with cval 0)."""
         return self.fill is not None and self.fill == 0
 
+    def _inside(self, a, n):
+        """The input row under padded row ``a`` if rows ``a..a+n-1`` are all input rows, else None."""
+        first = self.start + a - self.top
+        return first if 0 <= first and first + n <= self.height else None
+
     def inside_strips(self, a, step, rows):
         """How many strips of ``rows`` padded rows, starting at row ``a`` and then every
         ``step`` rows, lie wholly inside the input (0 if the first does not).
@@ -81,19 +86,18 @@ class PaddedRows:
         >>> PaddedRows(np.zeros((10, 3)), ((1, 1), (0, 0))).inside_strips(1, 2, 4)
         4
         """
-        first = self.start + a - self.top
-        if first < 0 or first + rows > self.height:
-            return 0
-        return (self.height - first - rows) // step + 1
+        first = self._inside(a, rows)
+        return 0 if first is None else (self.height - first - rows) // step + 1
 
     def zero_rows(self, a, b, buf):
         """For zero fill: padded rows ``a..b-1`` *without* their padded columns, flattened to
         (b - a, W*C); a view of the input when all are inside it, else zeros and input rows
         written into ``buf`` (2-D, at least (b - a, W*C))."""
         n = b - a
+        inside = self._inside(a, n)
+        if inside is not None:
+            return self.x[inside : inside + n].reshape(n, -1)
         first = self.start + a - self.top
-        if 0 <= first and first + n <= self.height:
-            return self.x[first : first + n].reshape(n, -1)
         out = buf[:n]
         out[...] = 0
         lo, hi = max(first, 0), min(first + n, self.height)
@@ -118,12 +122,12 @@ class PaddedRows:
         """
         n = b - a
         left, w = self.left, self.width
-        first = self.start + a - self.top  # input row of padded row a, if it is inside
-        if 0 <= first and first + n <= self.height and len(self.col_map) == w:
-            return self.x[first : first + n].reshape(n, -1)
+        inside = self._inside(a, n)
+        if inside is not None and len(self.col_map) == w:
+            return self.x[inside : inside + n].reshape(n, -1)
         out = buf[:n].reshape((n,) + self.shape[1:])
-        if 0 <= first and first + n <= self.height:
-            out[:, left : left + w] = self.x[first : first + n]
+        if inside is not None:
+            out[:, left : left + w] = self.x[inside : inside + n]
             self._pad_columns(out)
             return out.reshape(n, -1)
         src = self.row_map[self.start + a : self.start + b]

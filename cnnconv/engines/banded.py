@@ -94,6 +94,10 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     src = xp if isinstance(xp, PaddedRows) else PaddedRows(xp)
     shape = out_shape(src.shape, w.shape, stride, dilation)
     ho, wo = shape[:2]
+    if out is not None and not out.flags.c_contiguous:
+        # strips are written through out.reshape(Ho, Wo*C), which copies a strided out
+        out[...] = correlate_banded(xp, w, stride, dilation)
+        return out
     if out is None:
         out = np.empty(shape, dtype=src.dtype)
     cols = [b for b in range(w.shape[1]) if np.any(w[:, b])]

@@ -186,6 +186,10 @@ def _separable_gemm(src, u, v, stride, dilation, out):
     (sh, _), (dh, dw) = stride, dilation
     shape = out_shape(src.shape, (u.size, v.size), stride, dilation)
     ho, wo = shape[:2]
+    if out is not None and not out.flags.c_contiguous:
+        # groups are written through out.reshape(Ho, Wo*C), which copies a strided out
+        out[...] = _separable_gemm(src, u, v, stride, dilation, None)
+        return out
     if out is None:
         out = np.empty(shape, dtype=src.dtype)
     per_px = int(np.prod(src.shape[2:], dtype=np.int64))
