@@ -48,6 +48,8 @@ def per_axis(value, ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
     >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "dilation")
     ((2, 2), (1, 3))
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array is one value (an np.integer if it holds an int)
     if _is_int(value):
         values = (int(value),) * ndim
     elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == ndim and all(map(_is_int, value)):

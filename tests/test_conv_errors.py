@@ -24,6 +24,8 @@ CASES = [
     (lambda: correlate(X, W, stride=(1, -2)), ["stride must be >= 1", "(1, -2)"]),
     (lambda: correlate(X, W, stride=(1, 2, 3)), ["stride must be one int or 2 ints", "(1, 2, 3)"]),
     (lambda: correlate(X, W, stride=1.5), ["stride must be", "1.5"]),
+    (lambda: correlate(X, W, stride=np.array(1.5)), ["stride must be", "1.5"]),
+    (lambda: correlate(X, W, dilation=np.array(0)), ["dilation must be >= 1"]),
     (lambda: correlate(X, W, dilation=0), ["dilation must be >= 1", "0"]),
     (lambda: correlate(X, W, padding=-1), ["padding must be", ">= 0", "-1"]),
     (lambda: correlate(X, W, padding=((0, 1), (2, -1))), ["padding must be", "((0, 1), (2, -1))"]),
@@ -90,3 +92,9 @@ def test_padding_larger_than_the_input_works_for_every_boundary():
     assert correlate(x, [[1.0]], padding=((0, 0), (5, 0)), boundary="reflect").tolist() == [
         [1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0]
     ]
+
+
+def test_a_zero_dimensional_int_array_is_one_value_for_every_axis():
+    x = np.arange(25.0).reshape(5, 5)
+    want = correlate(x, np.ones((2, 2)), stride=2, dilation=1)
+    np.testing.assert_array_equal(correlate(x, np.ones((2, 2)), stride=np.array(2), dilation=np.int64(1)), want)
