@@ -13,6 +13,7 @@ other strips are assembled in the reader's own small buffer, by the same rules a
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from cnnconv._padding import BOUNDARIES
 
@@ -78,16 +79,6 @@ class PaddedRows:
         """The input row under padded row ``a`` if rows ``a..a+n-1`` are all input rows, else None."""
         first = self.start + a - self.top
         return first if 0 <= first and first + n <= self.height else None
-
-    def inside_strips(self, a, step, rows):
-        """How many strips of ``rows`` padded rows, starting at row ``a`` and then every
-        ``step`` rows, lie wholly inside the input (0 if the first does not).
-
-        >>> PaddedRows(np.zeros((10, 3)), ((1, 1), (0, 0))).inside_strips(1, 2, 4)
-        4
-        """
-        first = self._inside(a, rows)
-        return 0 if first is None else (self.height - first - rows) // step + 1
 
     def zero_rows(self, a, b, buf):
         """For zero fill: padded rows ``a..b-1`` *without* their padded columns, flattened to
@@ -155,3 +146,41 @@ class PaddedRows:
                     out[:, side] = self.fill
                 else:
                     out[:, side] = out[:, left + cols]
+
+
+def strip_buffer(src, m, group, extent, sh):
+    """The buffer :func:`strip_groups` needs for a group's rows of ``src``, or None when every
+    group is a view of the input (no padding to fill in)."""
+    if not (src.zero_fill or src.needs_buffer):
+        return None
+    width = src.width if src.zero_fill else src.shape[1]
+    per_px = int(np.prod(src.shape[2:], dtype=np.int64))
+    return np.empty(((group * m - 1) * sh + extent, width * per_px), dtype=src.dtype)
+
+
+def strip_groups(src, ho, m, group, extent, sh, buf):
+    """``(r0, g, mm, stack)`` for each group of strips of output rows, in order.
+
+    The group has ``g`` strips of ``mm`` output rows from output row ``r0`` (``mm = m`` except
+    for one last short strip, which runs alone); ``stack`` is the (g, rows, W*C) view of their
+    input rows, ``rows = (mm-1)*sh + extent``, strip ``i`` starting ``i*mm*sh`` rows down (the
+    strips overlap; nothing is copied unless a group reaches into the padding). With zero fill
+    the rows come without their padded columns (:meth:`PaddedRows.zero_rows`), otherwise they
+    are the padded rows (:meth:`PaddedRows.rows`).
+
+    >>> src = PaddedRows(np.arange(20.0).reshape(10, 2), ((1, 1), (0, 0)))  # a 3-row kernel
+    >>> buf = strip_buffer(src, 2, 3, 3, 1)
+    >>> [(r0, g, mm, s.shape) for r0, g, mm, s in strip_groups(src, 10, 2, 3, 3, 1, buf)]
+    [(0, 3, 2, (3, 4, 2)), (6, 2, 2, (2, 4, 2))]
+    """
+    whole = ho - ho % m  # rows in full-height strips
+    r0 = 0
+    while r0 < ho:
+        g, mm = (min(group, (whole - r0) // m), m) if r0 < whole else (1, ho - r0)
+        rows_in = (mm - 1) * sh + extent
+        a = r0 * sh
+        b = a + (g - 1) * mm * sh + rows_in
+        rows = src.zero_rows(a, b, buf) if src.zero_fill else src.rows(a, b, buf)
+        step, inner = rows.strides
+        yield r0, g, mm, as_strided(rows, (g, rows_in, rows.shape[1]), (mm * sh * step, step, inner))
+        r0 += g * mm

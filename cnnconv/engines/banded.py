@@ -17,11 +17,10 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import out_shape
-from cnnconv.engines._rows import PaddedRows
+from cnnconv.engines._rows import PaddedRows, strip_buffer, strip_groups
 
 #: Bytes of one strip's product P: with the strip's input it stays in this machine's 2 MiB L2.
 #: Strip heights: fewer rows waste fewer multiplications by zero, more make a larger GEMM.
@@ -119,11 +118,8 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     group = max(1, min(ho // m, budget // (m * row_len * item)))
     bands = column_bands(w, cols, m, sh, dh).reshape(len(cols), m, -1)
     part = np.empty((group * m, row_len), dtype=src.dtype)
-    # With zero fill only strips that reach into the padding need a buffer, and they run alone.
-    buf_rows = (m if virtual else group * m) - 1
-    buf = None
-    if virtual or src.needs_buffer:
-        buf = np.empty((buf_rows * sh + (w.shape[0] - 1) * dh + 1, row_len), dtype=src.dtype)
+    extent = (w.shape[0] - 1) * dh + 1
+    buf = strip_buffer(src, m, group, extent, sh)
     terms = []  # (kernel column's index in cols, shift: output column c reads column c + shift)
     for j, b in enumerate(cols):
         shift = b * dw - offset
@@ -136,22 +132,9 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
     terms.sort(key=lambda t: t[1] != 0)
     direct = terms[0][1] == 0 and row_len == wo * per_px
     out2 = out.reshape(ho, wo * per_px)
-    whole = ho - ho % m  # rows in full-height strips
     with single_threaded_blas() if ho > m * group else contextlib.nullcontext():
-        r0 = 0
-        while r0 < ho:
-            if r0 < whole:
-                g, mm, bnd = min(group, (whole - r0) // m), m, bands
-                if virtual:
-                    g = max(1, min(g, src.inside_strips(r0 * sh, m * sh, bnd.shape[2])))
-            else:
-                g, mm = 1, ho - r0
-                bnd = column_bands(w, cols, mm, sh, dh).reshape(len(cols), mm, -1)
-            a = r0 * sh
-            b = a + (g - 1) * mm * sh + bnd.shape[2]
-            rows = src.zero_rows(a, b, buf) if virtual else src.rows(a, b, buf)
-            step, inner = rows.strides
-            stack = as_strided(rows, (g, bnd.shape[2], rows.shape[1]), (mm * sh * step, step, inner))
+        for r0, g, mm, stack in strip_groups(src, ho, m, group, extent, sh, buf):
+            bnd = bands if mm == m else column_bands(w, cols, mm, sh, dh).reshape(len(cols), mm, -1)
             dest = out2[r0 : r0 + g * mm]
             p = part[: g * mm]
             for n, (j, shift) in enumerate(terms):
@@ -159,7 +142,6 @@ def correlate_banded(xp, w, stride=(1, 1), dilation=(1, 1), out=None):
                 np.matmul(bnd[j], stack, out=into.reshape(g, mm, -1))
                 if into is p:
                     _add_shifted(dest, p, shift, first=n == 0)
-            r0 += g * mm
     return out
 
 

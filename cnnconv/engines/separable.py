@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from cnnconv.engines._blas import single_threaded_blas
 from cnnconv.engines._layout import STRIP_BYTES, out_shape, strip_rows
-from cnnconv.engines._rows import PaddedRows
+from cnnconv.engines._rows import PaddedRows, strip_buffer, strip_groups
 from cnnconv.engines.toeplitz import correlate_toeplitz
 
 #: Longest vectors still run as slice passes; longer ones use matrix products
@@ -207,29 +207,15 @@ def _separable_gemm(src, u, v, stride, dilation, out):
     main, tail = np.empty((blocks, q), dtype=src.dtype), np.empty((blocks, q), dtype=src.dtype)
     # Zero fill: the vertical pass reads the input rows themselves and writes between padding
     # columns of ``vert`` that are never written, so stay zero; other fills are copied in.
-    virtual = src.zero_fill
-    in_len = src.width * per_px if virtual else row_len
-    cols = slice(src.left * per_px, src.left * per_px + in_len) if virtual else slice(None)
-    buf = None
-    if virtual or src.needs_buffer:
-        buf = np.empty(((group * m - 1) * sh + (u.size - 1) * dh + 1, in_len), dtype=src.dtype)
+    cols = slice(src.left * per_px, (src.left + src.width) * per_px) if src.zero_fill else slice(None)
+    extent = (u.size - 1) * dh + 1
+    buf = strip_buffer(src, m, group, extent, sh)
     t1, t2 = flat_toeplitz(v, q, step)
     band = banded_rows(u, m, sh, dh)
     out2 = out.reshape(ho, span)
-    whole = ho - ho % m
     with single_threaded_blas() if ho > m * group else contextlib.nullcontext():
-        r0 = 0
-        while r0 < ho:
-            if r0 < whole:
-                g, mm, bnd = min(group, (whole - r0) // m), m, band
-            else:
-                g, mm = 1, ho - r0
-                bnd = banded_rows(u, mm, sh, dh)
-            a = r0 * sh
-            b = a + (g - 1) * mm * sh + bnd.shape[1]
-            rows = src.zero_rows(a, b, buf) if virtual else src.rows(a, b, buf)
-            step_r, inner = rows.strides
-            stack = as_strided(rows, (g, bnd.shape[1], in_len), (mm * sh * step_r, step_r, inner))
+        for r0, g, mm, stack in strip_groups(src, ho, m, group, extent, sh, buf):
+            bnd = band if mm == m else banded_rows(u, mm, sh, dh)
             n = g * mm * row_len
             np.matmul(bnd, stack, out=vert[:n].reshape(g, mm, row_len)[:, :, cols])
             k = -(-n // q)
@@ -240,5 +226,4 @@ def _separable_gemm(src, u, v, stride, dilation, out):
                 np.matmul(as_strided(vert[q:], (k, e), (q * item, item)), t2, out=tail[:k])
                 np.add(flat, tail.reshape(-1)[:n], out=flat)  # flat: 3x faster than on the kept columns
             out2[r0 : r0 + g * mm] = flat.reshape(-1, row_len)[:, :span]
-            r0 += g * mm
     return out
