@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CHILD = r"""
 import json, sys, tracemalloc
 import numpy as np
-from cnnconv import conv
+from cnnconv.conv import correlation as conv
 def status():
     return {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("Vm")}
 for m in ("direct", "banded", "toeplitz", "im2col", "fft"):  # load the lazily imported engines first
@@ -68,7 +68,7 @@ def memory_part(quick):
     return ("\n".join(rows) + f"\n\nImage = {img / 2**20:.0f} MiB. 'Traced peak' is tracemalloc's peak of NumPy "
             "allocations during `conv.correlate` (padded copy, except for the banded and separable engines, "
             "which pad as they read; output; engine buffers; the input existed before). 'Process peak' (a second run, without tracemalloc) is the peak resident size (VmHWM) minus the resident size after "
-            "`import numpy, cnnconv.conv` and one tiny call per engine: input, padded copy, output, buffers and whatever NumPy and the "
+            "`import numpy, cnnconv.conv.correlation` and one tiny call per engine: input, padded copy, output, buffers and whatever NumPy and the "
             "allocator keep.")
 
 

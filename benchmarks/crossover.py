@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from _timing import interleaved_medians, machine, versions, write_section
-from cnnconv import engines, methods
+from cnnconv.conv import dispatch as methods, engines
 
 # Engines that would take seconds per call on big images are left out where they cannot win.
 LIMITS = {"direct": 11, "banded": 31, "im2col": 7, "toeplitz": 99, "fft": 99}

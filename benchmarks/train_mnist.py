@@ -152,7 +152,7 @@ def main() -> None:
     if args.as_folder:
         write_folder(args.as_folder, raw)
         return
-    from cnnconv.layerspec import parse_layers
+    from cnnconv.shape.grammar import parse_layers
     from cnnconv.nn.model import build_network, predict
     from cnnconv.nn.train import fit
 

@@ -146,7 +146,7 @@ SPECS = st.one_of(ANY_TEXT, st.lists(TOKENS, max_size=12).map("".join))
 
 @given(SPECS)
 def test_layer_grammar(spec):
-    from cnnconv.layerspec import parse_layers
+    from cnnconv.shape.grammar import parse_layers
 
     layers = allowed(lambda: parse_layers(spec))
     if layers is not None:
@@ -156,7 +156,7 @@ def test_layer_grammar(spec):
 @given(SPECS, st.tuples(st.integers(1, 64), st.integers(1, 64), st.integers(1, 4)))
 def test_shape_arithmetic_of_any_spec(spec, input_shape):
     """``cnnconv shape`` on any text: a summary (integers only) or a CnnconvError."""
-    from cnnconv.netshape import summarize_network
+    from cnnconv.shape.summary import summarize_network
 
     summary = allowed(lambda: summarize_network(input_shape, spec))
     if summary is not None:
@@ -165,7 +165,7 @@ def test_shape_arithmetic_of_any_spec(spec, input_shape):
 
 @given(ANY_TEXT)
 def test_input_shape_parser(text):
-    from cnnconv.layerspec import parse_input_shape
+    from cnnconv.shape.grammar import parse_input_shape
 
     shape = allowed(lambda: parse_input_shape(text))
     if shape is not None:

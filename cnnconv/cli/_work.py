@@ -175,7 +175,7 @@ def filter_file(job: dict, params: dict) -> dict:
 
 def pool_file(job: dict, params: dict) -> dict:
     """Pool one input by ``params``; avg pooling weights colour by alpha, max/min pool alpha too."""
-    from cnnconv.pool import pool
+    from cnnconv.pooling import pool
 
     src = load(job, params)
     weighted_avg = params["op"] == "avg"

@@ -65,7 +65,7 @@ def _separable(info: dict) -> str:
 
 
 def _forms() -> list[str]:
-    from cnnconv.kernels_parametric import PARAMETRIC_FORMS
+    from cnnconv.kernels.parametric import PARAMETRIC_FORMS
 
     return [
         "parametric: " + ", ".join(PARAMETRIC_FORMS),

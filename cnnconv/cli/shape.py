@@ -56,8 +56,8 @@ def shape_cmd(input_text: str, spec: str, fmt: str, explain: bool) -> None:
       cnnconv shape -i 28x28 -l conv3x16:same,pool2:ceil,tconv2x8:s2 --format json
     """
     from cnnconv.errors import CnnconvError
-    from cnnconv.layerspec import LayerSpecError, parse_input_shape
-    from cnnconv.netshape import summarize_network
+    from cnnconv.shape.grammar import LayerSpecError, parse_input_shape
+    from cnnconv.shape.summary import summarize_network
 
     try:
         input_shape = parse_input_shape(input_text)

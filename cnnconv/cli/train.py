@@ -127,7 +127,7 @@ def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | No
 
 def _parse_spec(spec):
     """Parse --layers before any image is decoded; a bad token is shown with a caret (exit 2)."""
-    from cnnconv.layerspec import LayerSpecError, parse_layers
+    from cnnconv.shape.grammar import LayerSpecError, parse_layers
 
     try:
         return parse_layers(spec)
@@ -163,7 +163,7 @@ def resumed_seed(resume) -> int:
 
 def _build(data, spec, layers, seed):
     from cnnconv.errors import CnnconvError
-    from cnnconv.layerspec import parse_layers
+    from cnnconv.shape.grammar import parse_layers
     from cnnconv.nn.model import build_network, default_spec
 
     input_shape = tuple(int(n) for n in data.x_train.shape[1:])
@@ -179,11 +179,11 @@ def _build(data, spec, layers, seed):
 
 def _check_memory(data, network, layers, options: dict, limit: int | None, spec) -> None:
     """Refuse (exit 2) a run whose estimated peak memory is over ``limit``, before anything is built."""
-    from cnnconv._memory import optimizer_slots, training_bytes
+    from cnnconv.shape.memory import optimizer_slots, training_bytes
     from cnnconv.cli.shape import format_bytes
     from cnnconv.errors import CnnconvError
-    from cnnconv.layerspec import Layer, parse_layers
-    from cnnconv.netshape import summarize_network
+    from cnnconv.shape.grammar import Layer, parse_layers
+    from cnnconv.shape.summary import summarize_network
     from cnnconv.nn.model import default_spec
 
     if limit is None:
@@ -221,7 +221,7 @@ def _check_memory(data, network, layers, options: dict, limit: int | None, spec)
 def _print_shape_table(network) -> None:
     """The ``cnnconv shape`` table of the network about to be trained (the shape command's own rendering)."""
     from cnnconv.cli.shape import print_shape_table
-    from cnnconv.netshape import summarize_network
+    from cnnconv.shape.summary import summarize_network
 
     print_shape_table(summarize_network(network.input_shape, network.spec), False)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.kernels import Kernel, closest_name, parse_inline, parse_kernel_text, parse_vips_mat
-from cnnconv.kernels_parametric import PARAMETRIC_FORMS, is_parametric, parse_parametric
+from cnnconv.kernels.parametric import PARAMETRIC_FORMS, is_parametric, parse_parametric
 
 #: File types a kernel file may have; any other existing file is read as a text matrix.
 KERNEL_SUFFIXES = (".txt", ".csv", ".mat", ".npy")

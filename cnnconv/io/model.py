@@ -217,7 +217,7 @@ def load_model(path: str | Path):
     npz, an npz from elsewhere, an object array, a newer format, missing or misshapen
     weights -- raises ``CnnconvError`` with the file name and what is wrong.
     """
-    from cnnconv.layerspec import parse_layers
+    from cnnconv.shape.grammar import parse_layers
     from cnnconv.nn.model import build_network
 
     path = Path(path)

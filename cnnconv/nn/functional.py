@@ -8,7 +8,7 @@ input is kept (float32 for training, float64 for gradient checks).
 
 Dense, flatten and dropout live in :mod:`cnnconv.nn.dense`, activations in
 :mod:`cnnconv.nn.activations`, local contrast normalisation in
-:mod:`cnnconv.nn.lcn`; pooling is :mod:`cnnconv.pool`'s.
+:mod:`cnnconv.nn.lcn`; pooling is :mod:`cnnconv.pooling.forward`'s.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnconv._padding import MODES, mode_padding
+from cnnconv.conv.padding import MODES, mode_padding
 from cnnconv.errors import CnnconvError
-from cnnconv.shapes import conv_out_size
+from cnnconv.shape.arithmetic import conv_out_size
 
 
 def resolve_padding(

@@ -1,8 +1,8 @@
 """Trainable layer objects: each holds its parameters, gradients and one forward cache.
 
 The arithmetic is in :mod:`cnnconv.nn.functional`, :mod:`cnnconv.nn.activations`,
-:mod:`cnnconv.nn.lcn` and :mod:`cnnconv.pool`; a layer object only wires a
-:class:`cnnconv.layerspec.Layer` to those functions. Weights change only in the
+:mod:`cnnconv.nn.lcn` and :mod:`cnnconv.pooling.forward`; a layer object only wires a
+:class:`cnnconv.shape.grammar.Layer` to those functions. Weights change only in the
 optimiser (:mod:`cnnconv.nn.optim`), which writes into ``params`` in place.
 
 Shapes handled here are per sample, without the batch axis: ``(H, W, C)`` for maps,
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv import pool
+from cnnconv import pooling as pool
 from cnnconv.errors import CnnconvError
 from cnnconv.nn import activations, dense as D, functional as F, lcn
 from cnnconv.nn.init import glorot_uniform, he_normal
-from cnnconv.shapes import conv_out_size, pool_out_size
+from cnnconv.shape.arithmetic import conv_out_size, pool_out_size
 
 #: Layer kinds that ``cnnconv train`` can build (tconv and bn are shape-only for now).
 TRAINABLE_KINDS = (

@@ -13,9 +13,9 @@ import dataclasses
 
 import numpy as np
 
-from cnnconv.engines._blas import single_threaded_blas
+from cnnconv.conv.engines._blas import single_threaded_blas
 from cnnconv.errors import CnnconvError
-from cnnconv.layerspec import Layer
+from cnnconv.shape.grammar import Layer
 from cnnconv.nn.activations import softmax
 from cnnconv.nn.layers import TRAINABLE_KINDS, make_module
 
@@ -88,7 +88,7 @@ class Network:
         """Per-sample output ``(H, W, C)`` of every layer, as ``cnnconv shape`` reports them.
 
         Vectors (after ``fc``, ``flatten``, ``gap``, ``gmp``) are ``(1, 1, n)``, as in
-        :func:`cnnconv.netshape.summarize_network`; the arrays themselves are ``(N, n)``.
+        :func:`cnnconv.shape.summary.summarize_network`; the arrays themselves are ``(N, n)``.
         """
         return [m.out_shape if len(m.out_shape) == 3 else (1, 1, m.out_shape[0]) for m in self.modules]
 
@@ -218,7 +218,7 @@ def _relu_follows(layers, i) -> bool:
 
 
 def build_network(layers, input_shape, num_classes, *, seed=0, dtype=np.float32) -> Network:
-    """Build a trainable :class:`Network` from parsed layers (``cnnconv.layerspec.parse_layers``).
+    """Build a trainable :class:`Network` from parsed layers (``cnnconv.shape.grammar.parse_layers``).
 
     A final ``fc{num_classes}`` is appended when the spec does not end in an ``fc``
     (a trailing ``softmax`` after an ``fc`` is allowed and folded into the loss).
@@ -228,7 +228,7 @@ def build_network(layers, input_shape, num_classes, *, seed=0, dtype=np.float32)
     Parameters
     ----------
     layers : list of Layer, or str
-        The spec (a string is parsed with ``cnnconv.layerspec.parse_layers``).
+        The spec (a string is parsed with ``cnnconv.shape.grammar.parse_layers``).
     input_shape : (H, W, C)
     num_classes : int
         At least 2.
@@ -243,14 +243,14 @@ def build_network(layers, input_shape, num_classes, *, seed=0, dtype=np.float32)
 
     Examples
     --------
-    >>> from cnnconv.layerspec import Layer
+    >>> from cnnconv.shape.grammar import Layer
     >>> net = build_network([Layer("conv", out=4, kernel=(3, 3), text="conv3x4"), Layer("relu", text="relu")],
     ...                     (8, 8, 1), 3)
     >>> net.spec, net.activation_shapes()
     ('conv3x4,relu,fc3', [(6, 6, 4), (6, 6, 4), (1, 1, 3)])
     """
     if isinstance(layers, str):
-        from cnnconv.layerspec import parse_layers
+        from cnnconv.shape.grammar import parse_layers
 
         layers = parse_layers(layers)
     layers = list(layers)
@@ -293,7 +293,7 @@ def predict_proba(net: Network, x, batch_size: int = 256) -> np.ndarray:
 
     Examples
     --------
-    >>> from cnnconv.layerspec import Layer
+    >>> from cnnconv.shape.grammar import Layer
     >>> net = build_network([Layer("flatten", text="flatten")], (2, 2, 1), 3)
     >>> p = predict_proba(net, np.zeros((5, 2, 2, 1)))
     >>> p.shape, bool(np.allclose(p.sum(axis=1), 1))

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnconv.engines._blas import single_threaded_blas
-from cnnconv.engines._split import usable_cpus
+from cnnconv.conv.engines._blas import single_threaded_blas
+from cnnconv.conv.engines._split import usable_cpus
 from cnnconv.errors import CnnconvError
 from cnnconv.nn._step import Stepper, split_threads
 from cnnconv.nn.losses import get_loss
@@ -118,7 +118,7 @@ def fit(
     Examples
     --------
     >>> from cnnconv.nn.model import build_network
-    >>> from cnnconv.layerspec import Layer
+    >>> from cnnconv.shape.grammar import Layer
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(64, 4, 4, 1)).astype(np.float32); y = (x.mean(axis=(1, 2, 3)) > 0).astype(int)
     >>> net = build_network([Layer("flatten", text="flatten")], (4, 4, 1), 2)

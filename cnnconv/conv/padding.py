@@ -1,0 +1,231 @@
+"""Argument checking and boundary padding shared by :mod:`cnnconv.conv.correlation` and its transpose.
+
+Everything here is validation and integer bookkeeping except :func:`pad_array`, which
+fills the padded border with the values a boundary rule asks for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnconv.errors import CnnconvError
+from cnnconv.shape.arithmetic import full_padding, same_padding
+
+#: Boundary rule -> numpy.pad mode. cnnconv's "reflect" is the half-sample
+#: reflection (dcba|abcd), which numpy calls "symmetric"; cnnconv's "mirror" is the
+#: whole-sample reflection (dcb|abcd), which numpy calls "reflect". numpy.pad
+#: repeats both reflections periodically when the padding is wider than the input.
+BOUNDARIES = {
+    "zero": "constant",
+    "constant": "constant",
+    "edge": "edge",
+    "reflect": "symmetric",
+    "mirror": "reflect",
+    "wrap": "wrap",
+}
+
+MODES = ("valid", "same", "full")
+
+# Other libraries' names for the same rules, to point users at cnnconv's name.
+_ALIASES = {
+    "symmetric": "reflect", "symm": "reflect", "half-sample": "reflect",
+    "reflect101": "mirror", "reflect_101": "mirror", "whole-sample": "mirror",
+    "nearest": "edge", "replicate": "edge", "clamp": "edge",
+    "circular": "wrap", "grid-wrap": "wrap", "periodic": "wrap",
+    "zeros": "zero", "fill": "zero", "grid-constant": "constant",
+}  # fmt: skip
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def per_axis(value, ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
+    """``stride``/``dilation`` (or ``output_padding``) as one int >= minimum per spatial axis.
+
+    Examples
+    --------
+    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "dilation")
+    ((2, 2), (1, 3))
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array is one value (an np.integer if it holds an int)
+    if _is_int(value):
+        values = (int(value),) * ndim
+    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == ndim and all(map(_is_int, value)):
+        values = tuple(int(v) for v in value)
+    else:
+        axes = "one int" if ndim == 1 else f"one int or {ndim} ints (one per axis)"
+        raise CnnconvError(f"{name} must be {axes}, got {value!r}")
+    if min(values) < minimum:
+        raise CnnconvError(f"{name} must be >= {minimum} on every axis, got {value!r}")
+    return values
+
+
+def explicit_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
+    """Explicit ``padding`` as (before, after) per spatial axis.
+
+    Accepted: one int (every side); for 2-D, ``(ph, pw)`` (both sides of each axis)
+    or ``((top, bottom), (left, right))``; for 1-D, ``(before, after)``.
+
+    Examples
+    --------
+    >>> explicit_padding(1, 2)
+    ((1, 1), (1, 1))
+    >>> explicit_padding((1, 2), 2)
+    ((1, 1), (2, 2))
+    >>> explicit_padding(((0, 1), (2, 3)), 2)
+    ((0, 1), (2, 3))
+    >>> explicit_padding((0, 1), 1)
+    ((0, 1),)
+    """
+    if ndim == 1:
+        allowed = "one int or (before, after)"
+    else:
+        allowed = "one int, (ph, pw), or ((top, bottom), (left, right))"
+    error = CnnconvError(f"padding must be {allowed} of ints >= 0, got {padding!r}")
+    if _is_int(padding):
+        pads = ((int(padding),) * 2,) * ndim
+    elif not isinstance(padding, (tuple, list)):
+        raise error
+    elif ndim == 1 and len(padding) == 2 and all(_is_int(p) for p in padding):
+        pads = ((int(padding[0]), int(padding[1])),)
+    elif len(padding) == ndim and all(_is_int(p) for p in padding):
+        pads = tuple((int(p), int(p)) for p in padding)
+    elif len(padding) == ndim and all(
+        isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(q) for q in p) for p in padding
+    ):
+        pads = tuple((int(p[0]), int(p[1])) for p in padding)
+    else:
+        raise error
+    if min(min(p) for p in pads) < 0:
+        raise error
+    return pads
+
+
+def mode_padding(mode: str, n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """(before, after) padding of an output-size mode along one axis.
+
+    ``valid``: none. ``same``: output ``ceil(n / stride)``, total
+    ``max((out-1)*stride + dilation*(k-1) + 1 - n, 0)``, smaller half before.
+    ``full``: ``dilation*(k-1)`` on each side.
+
+    Examples
+    --------
+    >>> mode_padding("same", 5, 2, 1, 1), mode_padding("full", 5, 3, 1, 2)
+    ((0, 1), (4, 4))
+    """
+    if mode == "valid":
+        return 0, 0
+    if mode == "full":
+        return full_padding(k, dilation)
+    return same_padding(n, k, stride, dilation)
+
+
+def resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, mirror_same):
+    """The (before, after) pads per axis for ``mode``/``padding``, and the mode's name.
+
+    ``mirror_same`` swaps before/after in ``same`` mode (what ``convolve`` does, so that
+    it flips the kernel about the same origin as ``correlate`` and is its adjoint).
+    """
+    if mode is not None and padding is not None:
+        raise CnnconvError(
+            f"give either mode or padding, not both (got mode={mode!r}, padding={padding!r})"
+        )
+    if padding is not None:
+        return "explicit", explicit_padding(padding, len(spatial_in))
+    mode = "valid" if mode is None else mode
+    if mode not in MODES:
+        raise CnnconvError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    pads = []
+    for n, k, s, d in zip(spatial_in, spatial_k, stride, dilation):
+        before, after = mode_padding(mode, n, k, s, d)
+        pads.append((after, before) if mirror_same and mode == "same" else (before, after))
+    return mode, tuple(pads)
+
+
+def check_boundary(boundary, cval) -> float:
+    """Validate ``boundary`` and return the fill value (0 unless ``constant``)."""
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
+        alias = _ALIASES.get(boundary.lower()) if isinstance(boundary, str) else None
+        hint = f" (what other libraries call {boundary!r} is {alias!r} here)" if alias else ""
+        raise CnnconvError(
+            f"unknown boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}{hint}"
+        )
+    try:
+        cval = float(cval)
+    except (TypeError, ValueError):
+        raise CnnconvError(f"cval must be a number, got {cval!r}") from None
+    if boundary == "constant":
+        if not np.isfinite(cval):
+            raise CnnconvError(f"cval must be finite, got {cval!r}")
+        return cval
+    if cval != 0.0:
+        raise CnnconvError(
+            f"cval={cval!r} is only used with boundary='constant', got boundary={boundary!r}"
+        )
+    return 0.0
+
+
+def pad_array(x: np.ndarray, pads, boundary: str, cval: float = 0.0) -> np.ndarray:
+    """Pad the leading ``len(pads)`` axes of ``x`` with the boundary rule's values.
+
+    Shape
+    -----
+    (n0, n1, ...) -> (n0 + b0 + a0, n1 + b1 + a1, ...) for pads ((b0, a0), (b1, a1));
+    trailing (channel) axes are not padded.
+
+    Examples
+    --------
+    >>> pad_array(np.array([1.0, 2.0, 3.0]), ((4, 2),), "reflect").tolist()
+    [3.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 3.0, 2.0]
+    >>> pad_array(np.array([1.0, 2.0, 3.0]), ((4, 2),), "mirror").tolist()
+    [1.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0]
+    """
+    if not any(b or a for b, a in pads):
+        return x
+    width = tuple(pads) + ((0, 0),) * (x.ndim - len(pads))
+    np_mode = BOUNDARIES[boundary]
+    if np_mode == "constant":
+        return np.pad(x, width, mode="constant", constant_values=cval)
+    return np.pad(x, width, mode=np_mode)
+
+
+def as_real_array(a, name: str) -> np.ndarray:
+    """``a`` as an array of bool, int or float; anything else is refused by name."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise CnnconvError(f"{name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
+    return a
+
+
+def finite_kernel(w) -> np.ndarray:
+    """The kernel as a real array; NaN or inf taps are refused (they would poison every output)."""
+    w = as_real_array(w, "kernel")
+    if w.size and not np.all(np.isfinite(w)):
+        bad = int(np.sum(~np.isfinite(w)))
+        raise CnnconvError(f"kernel must be finite, got {bad} NaN/inf value(s) in shape {w.shape}")
+    return w
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """float32 stays float32; every other input dtype (ints, bool, float16, float64) -> float64."""
+    if dtype is not None and np.dtype(dtype) == np.float32:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def check_bias(bias, n_channels: int, dtype) -> np.ndarray | None:
+    """``bias`` as a scalar or (n_channels,) array of ``dtype``; None stays None."""
+    if bias is None:
+        return None
+    b = as_real_array(bias, "bias").astype(dtype)
+    if n_channels:
+        allowed = f"a scalar or shape ({n_channels},)"
+    else:
+        allowed = "a scalar (this output has no channel axis)"
+    if b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_channels):
+        raise CnnconvError(f"bias must be {allowed}, got shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise CnnconvError("bias must be finite, got NaN/inf")
+    return b

@@ -1,0 +1,84 @@
+"""The ``Kernel`` record: weights with their name, scale, offset and description.
+
+Checked once when made (finite, non-empty, 2-D or 3-D, scale not 0) and read-only after;
+the parsers that build it are :mod:`cnnconv.kernels.parsers`' and :mod:`cnnconv.kernels.parametric`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnconv.errors import CnnconvError
+
+
+@dataclass(frozen=True, eq=False)
+class Kernel:
+    """A named kernel: weights, and the scale and offset that go with them.
+
+    The filter applied is ``correlate(x, weights * scale) + offset``.
+
+    Parameters
+    ----------
+    name : str
+    weights : ndarray
+        float64, (kh, kw) or (kh, kw, C); stored read-only.
+    scale : float
+        Multiplies the weights (``1/16`` for an integer Gaussian); never 0.
+    offset : float
+        Added to every output value.
+    description : str
+
+    Examples
+    --------
+    >>> k = Kernel("blur", [[1, 2, 1]], scale=0.25)
+    >>> k.shape, k.effective().tolist()
+    ((1, 3), [[0.25, 0.5, 0.25]])
+    """
+
+    name: str
+    weights: np.ndarray = field(repr=False)
+    scale: float = 1.0
+    offset: float = 0.0
+    description: str = ""
+
+    def __post_init__(self):
+        try:
+            w = np.array(self.weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CnnconvError(f"kernel {self.name!r}: weights must be a rectangular array of real numbers") from None
+        if w.ndim not in (2, 3) or w.size == 0:
+            raise CnnconvError(f"kernel {self.name!r}: weights must be a non-empty 2-D or 3-D array, got shape {w.shape}")
+        if not np.isfinite(w).all():
+            raise CnnconvError(f"kernel {self.name!r}: weights must be finite numbers (no NaN or infinity)")
+        for what in ("scale", "offset"):
+            value = getattr(self, what)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not np.isfinite(value):
+                raise CnnconvError(f"kernel {self.name!r}: {what} must be a finite number, got {getattr(self, what)!r}")
+            object.__setattr__(self, what, value)
+        if self.scale == 0:
+            raise CnnconvError(f"kernel {self.name!r}: scale must not be 0 (it would zero every output)")
+        w.setflags(write=False)
+        object.__setattr__(self, "weights", w)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.weights.shape
+
+    def effective(self) -> np.ndarray:
+        """The weights the filter applies: ``weights * scale`` (float64, a new array)."""
+        return self.weights * self.scale
+
+    def __eq__(self, other):
+        if not isinstance(other, Kernel):
+            return NotImplemented
+        return (self.name, self.scale, self.offset, self.description) == (
+            other.name, other.scale, other.offset, other.description
+        ) and self.shape == other.shape and bool(np.array_equal(self.weights, other.weights))
+
+    __hash__ = None

@@ -1,0 +1,183 @@
+"""Per-layer analysis of a network spec: shapes, parameters, MACs, memory, receptive field.
+
+Everything is integer arithmetic on the :class:`~cnnconv.shape.grammar.Layer` list: no
+array is built, so a 10**9-pixel input costs what a 28×28 one does. Conventions:
+
+- shapes are (H, W, C); a flat vector of N features is (1, 1, N) with ``flat=True``;
+- parameters are counted the standard (PyTorch/Keras) way, weights and biases apart;
+  ``course_params`` applies the simplifications of the course table (seed 003): one
+  k×k kernel per filter shared by all input channels, and one bias per fc layer;
+- MACs are the multiply-accumulates of conv, tconv and fc weights for one sample; bias
+  adds, activations, pooling and normalisation are not counted;
+- memory is the float32 size of a layer's output for one sample, in bytes;
+- receptive fields follow :func:`cnnconv.shape.receptive.receptive_field_step`; after a
+  transposed convolution they are upper bounds (``rf_bound``); after fc/gap/gmp every
+  output sees the whole input (``rf_global``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from cnnconv.shape.layer_kinds import HANDLERS, State, count as _count, pointwise
+from cnnconv.errors import CnnconvError
+from cnnconv.shape.grammar import Layer, LayerSpecError, parse_layers
+
+_SPATIAL = ("conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "lcn")
+_FLOAT32 = 4
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """What one layer does to one sample.
+
+    Attributes
+    ----------
+    index, text, kind, pos : int, str, str, int
+        1-based row number, the token as written, its kind and offset in the spec.
+    input, output : (int, int, int)
+        (H, W, C) before and after; a flat vector of n is (1, 1, n) with ``flat`` true.
+    activations, memory_bytes : int
+        Values in the output, and their float32 size in bytes.
+    weights, biases, params, buffers, course_params : int
+        Trainable counts (params = weights + biases); non-trainable buffers (bn's running
+        statistics); the count under the course's simplifications (seed 003).
+    macs : int
+        Multiply-accumulates of the layer's weights (bias adds not counted).
+    rf, jump, start : (int, int), (int, int) or None, (int, int) or None
+        Receptive field size, effective stride and first input pixel, per axis. For
+        ``rf_global`` rows (from fc/gap/gmp on) ``rf`` is the input size and jump/start None.
+    rf_bound : bool
+        True after a transposed convolution: ``rf`` is an upper bound.
+    padding : (int, int, int, int)
+        Padding applied (top, bottom, left, right); for ``tconv`` what is cropped.
+    params_formula, macs_formula : str
+        How the counts are made, e.g. ``"5·5·3·8 + 8"``.
+    notes, warnings : tuple of str
+    """
+
+    index: int
+    text: str
+    kind: str
+    pos: int
+    input: tuple[int, int, int]
+    output: tuple[int, int, int]
+    flat: bool
+    activations: int
+    memory_bytes: int
+    weights: int
+    biases: int
+    params: int
+    buffers: int
+    course_params: int
+    macs: int
+    rf: tuple[int, int]
+    jump: tuple[int, int] | None
+    start: tuple[int, int] | None
+    rf_bound: bool
+    rf_global: bool
+    padding: tuple[int, int, int, int]
+    params_formula: str
+    macs_formula: str
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NetSummary:
+    """The rows of :func:`summarize_network` and their totals (one sample, float32)."""
+
+    input: tuple[int, int, int]
+    input_flat: bool
+    rows: tuple[LayerRow, ...]
+
+    def totals(self) -> dict:
+        """Sums over the rows, the output shape and the network's receptive field.
+
+        The receptive field is that of the last layer whose outputs still see part of the
+        input (before fc/gap/gmp), or None when there is none.
+        """
+        rows = self.rows
+        spatial = [r for r in rows if not r.rf_global]
+        last = spatial[-1] if spatial else None
+        weights, biases = sum(r.weights for r in rows), sum(r.biases for r in rows)
+        return {
+            "layers": len(rows),
+            "output": rows[-1].output if rows else self.input,
+            "weights": weights,
+            "biases": biases,
+            "params": weights + biases,
+            "param_bytes": (weights + biases) * _FLOAT32,
+            "buffers": sum(r.buffers for r in rows),
+            "course_params": sum(r.course_params for r in rows),
+            "macs": sum(r.macs for r in rows),
+            "activations": sum(r.activations for r in rows),
+            "activation_bytes": sum(r.memory_bytes for r in rows),
+            "input_bytes": _count(self.input) * _FLOAT32,
+            "rf": last.rf if last else None,
+            "jump": last.jump if last else None,
+            "start": last.start if last else None,
+            "rf_layer": last.index if last else None,
+            "rf_bound": bool(last and last.rf_bound),
+            "warnings": sum(len(r.warnings) for r in rows),
+        }
+
+    def as_dict(self) -> dict:
+        """Plain data (lists, ints, strings) for JSON."""
+        return {"input": list(self.input), "input_flat": self.input_flat,
+                "layers": [asdict(r) for r in self.rows], "totals": self.totals()}
+
+
+def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer]) -> NetSummary:
+    """Analyse a layer stack for an input of shape (H, W, C), (H, W) or (N,) (flat).
+
+    Raises :class:`~cnnconv.shape.grammar.LayerSpecError` naming the layer when a layer
+    cannot take its input (the stack shrinks to nothing, a convolution after fc, groups
+    that do not divide the channels, ...).
+
+    Examples
+    --------
+    >>> net = summarize_network((32, 32, 3), "conv5x8,pool2,conv5x16,pool2,fc120,fc84,fc10")
+    >>> [r.output for r in net.rows][:4]
+    [(28, 28, 8), (14, 14, 8), (10, 10, 16), (5, 5, 16)]
+    >>> t = net.totals()
+    >>> t["params"], t["macs"], t["rf"], t["jump"]
+    (62958, 849320, (16, 16), (4, 4))
+    """
+    shape = input_shape_3(input_shape)
+    state = State(shape, len(tuple(input_shape)) == 1, shape)
+    stack = parse_layers(layers) if isinstance(layers, str) else list(layers)
+    rows = tuple(_analyse(i, layer, state) for i, layer in enumerate(stack, 1))
+    return NetSummary(shape, len(tuple(input_shape)) == 1, rows)
+
+
+def input_shape_3(shape: Sequence[int]) -> tuple[int, int, int]:
+    """(H, W, C) of an input given as (H, W, C), (H, W) or (N,)."""
+    dims = tuple(int(d) for d in shape)
+    if not 1 <= len(dims) <= 3 or min(dims) < 1:
+        raise CnnconvError(f"input shape must be (H, W, C), (H, W) or (N,) of sizes >= 1, got {tuple(shape)!r}")
+    return {1: (1, 1, *dims), 2: (*dims, 1), 3: dims}[len(dims)]
+
+
+def _analyse(index: int, layer: Layer, state: State) -> LayerRow:
+    h, w, c = state.shape
+    if layer.kind in _SPATIAL and state.flat:
+        raise LayerSpecError(
+            layer.text, layer.pos,
+            f"needs an H×W×C input but gets a flat vector of {c}; put spatial layers before fc/flatten",
+        )
+    info = HANDLERS.get(layer.kind, pointwise)(layer, state)
+    weights, biases = info.get("weights", 0), info.get("biases", 0)
+    out = state.shape
+    return LayerRow(
+        index=index, text=layer.text, kind=layer.kind, pos=layer.pos, input=(h, w, c), output=out,
+        flat=state.flat, activations=_count(out), memory_bytes=_count(out) * _FLOAT32,
+        weights=weights, biases=biases, params=weights + biases, buffers=info.get("buffers", 0),
+        course_params=info.get("course", weights + biases), macs=info.get("macs", 0),
+        rf=tuple(state.rf) if not state.glob else state.origin[:2],
+        jump=None if state.glob else tuple(state.jump), start=None if state.glob else tuple(state.start_at),
+        rf_bound=state.bound, rf_global=state.glob, padding=info.get("padding", (0, 0, 0, 0)),
+        params_formula=info.get("pf", ""), macs_formula=info.get("mf", ""),
+        notes=tuple(info.get("notes", ())), warnings=tuple(info.get("warnings", ())),
+    )
