@@ -15,9 +15,7 @@ import sys
 import click
 
 from cnnconv import __version__
-from cnnconv.cli._common import EXIT_FAILED, CliError
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+from cnnconv.cli._common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
 
 # command name -> (module, attribute)
 _COMMANDS = {
@@ -31,6 +29,36 @@ _COMMANDS = {
 }
 
 
+class CommandNotLoaded(CliError):
+    """A registered subcommand whose module fails to import: a bug or a broken install, said so.
+
+    Returning None instead would make Click answer "No such command", which sends the user
+    looking for a typo and hides the real error from the tests.
+    """
+
+
+def load_command(name: str) -> click.Command:
+    """The click command registered as ``name``, imported now.
+
+    Raises
+    ------
+    CommandNotLoaded
+        If its module (or anything it imports at the top) fails to import, or lacks the
+        command; the message names the command and the original error. With
+        ``CNNCONV_DEBUG=1`` the original exception propagates with its traceback.
+    """
+    module, attr = _COMMANDS[name]
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        if os.environ.get("CNNCONV_DEBUG"):
+            raise
+        raise CommandNotLoaded(
+            f"the '{name}' command could not be loaded ({type(exc).__name__}: {exc}); "
+            "reinstall cnnconv (pip install -e .) or, if that does not help, please report it"
+        ) from exc
+
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx):
         return list(_COMMANDS)
@@ -38,12 +66,7 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in _COMMANDS:
             return None
-        module, attr = _COMMANDS[name]
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            # A subcommand still being built must not break the others.
-            return None
+        return load_command(name)
 
     def parse_args(self, ctx, args):
         # Known before the subcommand parses its options, so even a usage error can be JSON.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import click
 
-from cnnconv.cli._common import EXIT_FAILED, notice
+from cnnconv.cli._common import EXIT_FAILED, error_line, notice
 
 def run_batch(
     jobs: list[dict], worker: Callable[[dict, dict], dict], params: dict, *,
@@ -47,7 +47,7 @@ def run_batch(
             failed.append(record)
     if failed:
         for record in failed:
-            click.echo(f"cnnconv: error: {record['error']}", err=True)
+            click.echo(error_line(record["error"]), err=True)
         total = len(jobs) + len(failures)
         if total > 1:
             click.echo(f"cnnconv: {len(failed)} of {total} inputs failed", err=True)

@@ -8,6 +8,8 @@ import click
 
 #: Exit codes: 0 success, 1 some work failed, 2 usage error.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class CliError(click.ClickException):
@@ -16,7 +18,16 @@ class CliError(click.ClickException):
     exit_code = EXIT_FAILED
 
     def show(self, file=None) -> None:
-        click.echo(f"cnnconv: error: {self.format_message()}", file=file or sys.stderr)
+        click.echo(error_line(self.format_message()), file=file or sys.stderr)
+
+
+def error_line(message: str) -> str:
+    """The one format of an error on stderr: ``cnnconv: error: <message>``.
+
+    >>> error_line("camera.png: not an image")
+    'cnnconv: error: camera.png: not an image'
+    """
+    return notice("error", message)
 
 
 def stderr_console():
@@ -32,7 +43,8 @@ def notice(kind: str, message: str) -> str:
     Parameters
     ----------
     kind : str
-        ``"note"`` (something was done that the user should know about) or ``"warning"``.
+        ``"note"`` (something was done that the user should know about), ``"warning"`` or
+        ``"error"`` (see :func:`error_line`).
     message : str
         The text after the prefix, usually starting with the file it is about.
 
@@ -40,6 +52,11 @@ def notice(kind: str, message: str) -> str:
     -------
     str
         The line, without a newline.
+
+    Examples
+    --------
+    >>> notice("warning", "skipped notes.txt: not an image")
+    'cnnconv: warning: skipped notes.txt: not an image'
     """
     return f"cnnconv: {kind}: {message}"
 

@@ -13,10 +13,8 @@ from contextlib import contextmanager
 
 import click
 
-from cnnconv.cli._common import CliError, say
+from cnnconv.cli._common import EXIT_INTERRUPTED, CliError, say
 from cnnconv.cli._options import MaxPixelsType
-
-EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in cnnconv (see cnnconv.cli.main)
 
 
 class Interrupted(CliError):

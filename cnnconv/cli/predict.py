@@ -96,7 +96,7 @@ def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
     _report_predictions(results, top_k, as_json)
     failures = [r for r in results if "error" in r]
     for record in failures:
-        console.print(f"cnnconv: error: {record['error']}", markup=False, soft_wrap=True)
+        say(console, "error", record["error"])
     if failures:
         raise click.exceptions.Exit(EXIT_FAILED)
 

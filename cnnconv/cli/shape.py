@@ -6,7 +6,7 @@ import os
 
 import click
 
-from cnnconv.cli._common import EXIT_USAGE
+from cnnconv.cli._common import EXIT_USAGE, error_line
 
 _MACS_NOTE = "multiply-accumulates per sample of conv/tconv/fc weights; bias adds, pooling and activations not counted"
 _COURSE_NOTE = (
@@ -66,7 +66,7 @@ def shape_cmd(input_text: str, spec: str, fmt: str, explain: bool) -> None:
     try:
         summary = summarize_network(input_shape, spec)
     except LayerSpecError as exc:
-        click.echo(f"cnnconv: error: {exc}", err=True)
+        click.echo(error_line(str(exc)), err=True)
         for line in caret_lines(spec, exc.pos, exc.length):
             click.echo(line, err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None

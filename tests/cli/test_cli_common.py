@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cnnconv.cli._common import notice, say
+from cnnconv.cli._common import error_line, notice, say
 
 CLI = Path(__file__).resolve().parents[2] / "cnnconv" / "cli"
 
@@ -33,9 +33,13 @@ def test_say_prints_file_names_literally_and_unfolded():
     assert out.getvalue() == f"cnnconv: warning: {message}\n"
 
 
+def test_error_line_is_the_documented_prefix():
+    assert error_line("a.png: truncated") == "cnnconv: error: a.png: truncated"
+
+
 def test_the_prefix_is_written_in_one_place():
-    """Every note and warning goes through notice/say, so the format cannot drift between subcommands."""
+    """Every note, warning and error line goes through notice/say/error_line, so the format cannot drift."""
     inline = [f"{path.name}:{n}" for path in sorted(CLI.glob("*.py")) if path.name != "_common.py"
               for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-              if "cnnconv: note" in line or "cnnconv: warning" in line]
+              if any(f"cnnconv: {kind}" in line for kind in ("note", "warning", "error"))]
     assert inline == []
