@@ -154,7 +154,7 @@ def main() -> None:
         return
     from cnnconv.shape.grammar import parse_layers
     from cnnconv.nn.model import build_network, predict
-    from cnnconv.nn.train import fit
+    from cnnconv.nn.train import FitOptions, Resume, fit
 
     xt, yt, xv, yv = standardise(*raw)
     proc, torch_version = (None, None) if args.no_torch else start_torch(args)
@@ -167,8 +167,8 @@ def main() -> None:
         for _ in range(args.epochs):
             turns = Interleaver(proc, args.chunk)
             c0 = time.process_time()
-            result = fit(net, xt, yt, None, None, lr=args.lr, batch_size=args.batch_size, epochs=1, threads=args.fit_threads,
-                         seed=args.seed, initial_history=history, optimizer_state=opt_state, on_batch=turns)
+            options = FitOptions(lr=args.lr, batch_size=args.batch_size, epochs=1, threads=args.fit_threads, seed=args.seed)
+            result = fit(net, xt, yt, None, None, options, resume=Resume(tuple(history), opt_state or {}), on_batch=turns)
             history, opt_state = result.history, result.optimizer_state
             train_cpu_s = time.process_time() - c0
             t0 = time.perf_counter()

@@ -6,10 +6,11 @@ Only click and the standard library are imported at module level.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import signal
-import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -18,19 +19,29 @@ from cnnconv.cli._options import MaxPixelsType
 
 
 class Interrupted(CliError):
-    """Ctrl-C ended the run: one ``cnnconv: interrupted...`` line, exit 130 (a JSON record with --json)."""
+    """A signal ended the run: one ``cnnconv: interrupted...`` line, exit 128 + the signal's number."""
 
-    exit_code = EXIT_INTERRUPTED
+    def __init__(self, message: str, exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(message)
+        self.exit_code = exit_code
 
     def show(self, file=None) -> None:
         click.echo(f"cnnconv: {self.format_message()}", err=True)
 
 
+@dataclass(frozen=True)
 class Run:
     """Everything prepared before the first epoch: the data, the network, where it goes."""
 
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    data: object
+    network: object
+    output: Path
+    resume: Path | None
+    console: object
+    as_json: bool
+    data_dir: Path
+    history: tuple = ()
+    optimizer_state: dict | None = None
 
 
 def max_pixels_option(f):
@@ -76,70 +87,54 @@ def warn_skipped(skipped, console) -> None:
         say(console, "warning", f"{len(skipped)} file(s) could not be read and were skipped")
 
 
-def fit_and_report(run: Run, options: dict):
-    """Train, drawing a bar per epoch (on a terminal) and printing one line per epoch."""
+def fit_and_report(run: Run, options, stop):
+    """Train (``options`` a ``FitOptions``), drawing a bar per epoch on a terminal and printing
+    one line per epoch. ``stop`` is the :class:`~cnnconv.cli._signals.StopRequest` that
+    ``fit`` polls: a signal ends the run through it, with the best model so far kept by ``fit``."""
     from cnnconv.io.dataset import standardise
-    from cnnconv.nn.train import FitResult, fit
+    from cnnconv.nn.train import Resume, fit
 
     data, console = run.data, run.console
     x_train = standardise(data.x_train, data.mean, data.std)
     x_val = standardise(data.x_val, data.mean, data.std)
-    total = options["epochs"] + len(run.history)
-    bar = {"progress": None, "task": None}
-
-    def on_batch(epoch, i, n_batches, running_loss):
-        if not console.is_terminal:
-            return
-        if bar["progress"] is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar["progress"] = Progress(TextColumn(f"epoch {epoch}/{total}"), BarColumn(), MofNCompleteColumn(),
-                                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
-                                       console=console, transient=True)
-            bar["progress"].start()
-            bar["task"] = bar["progress"].add_task("", total=n_batches, loss="-")
-        bar["progress"].update(bar["task"], completed=i + 1, loss=f"{running_loss:.4f}")
-
-    def close_bar():
-        if bar["progress"] is not None:
-            bar["progress"].stop()
-            bar["progress"] = None
-
-    # fit keeps the best weights itself, but a Ctrl-C that lands outside its batch loop (in
-    # this callback, before the first batch, in its own clean-up) escapes it: track the best
-    # here too so that case saves it as well
-    scores = [h["val_acc"] for h in run.history if h.get("val_acc") is not None]
-    seen = {"history": list(run.history), "acc": max(scores, default=-1.0), "state": run.network.state(),
-            "epoch": max((h["epoch"] for h in run.history if h.get("val_acc") == max(scores, default=None)), default=0)}
+    bar = _EpochBar(console, options.epochs + len(run.history))
 
     def on_epoch(stats):
-        close_bar()
-        if stats.get("val_acc") is None or stats["val_acc"] > seen["acc"]:
-            seen.update(acc=stats.get("val_acc") or 0.0, state=run.network.state(), epoch=stats["epoch"])
-        seen["history"] = [*seen["history"], stats]
+        bar.close()
         if not run.as_json:
-            click.echo(epoch_line(stats, total))
+            click.echo(epoch_line(stats, bar.total))
 
-    fit_options = {k: v for k, v in options.items() if k != "epochs"}
+    resume = Resume(tuple(run.history), run.optimizer_state or {})
     try:
-        result = fit(run.network, x_train, data.y_train, x_val, data.y_val, epochs=options["epochs"],
-                     on_batch=on_batch, on_epoch=on_epoch, initial_history=run.history or None,
-                     optimizer_state=run.optimizer_state, **fit_options)
-    except KeyboardInterrupt:
-        # the optimiser's moments after the last finished epoch are fit's to return; when
-        # epochs finished here they are lost, and a resume then starts them afresh rather
-        # than from a state that belongs to other weights
-        fresh = len(seen["history"]) > len(run.history)
-        result = FitResult(history=seen["history"], best_state=seen["state"], best_epoch=seen["epoch"],
-                           stopped="interrupted", optimizer_state={} if fresh else (run.optimizer_state or {}))
-    except BaseException:
-        close_bar()
-        raise
-    with sigint_held() as held:  # the bar's last redraw must not lose a finished run to Ctrl-C
-        close_bar()
-    if held["interrupted"] and result.stopped in ("completed", "early"):
-        result.stopped = "interrupted"
-    return result
+        return fit(run.network, x_train, data.y_train, x_val, data.y_val, options,
+                   on_batch=bar.update, on_epoch=on_epoch, resume=resume, stop=stop.event)
+    finally:
+        bar.close()
+
+
+class _EpochBar:
+    """The progress bar of the epoch being trained (only on a terminal)."""
+
+    def __init__(self, console, total: int) -> None:
+        self.console, self.total, self.progress, self.task = console, total, None, None
+
+    def update(self, epoch, i, n_batches, running_loss) -> None:
+        if not self.console.is_terminal:
+            return
+        if self.progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn(f"epoch {epoch}/{self.total}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("", total=n_batches, loss="-")
+        self.progress.update(self.task, completed=i + 1, loss=f"{running_loss:.4f}")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 def epoch_line(stats, total: int) -> str:
@@ -150,40 +145,21 @@ def epoch_line(stats, total: int) -> str:
             f"{val_text}  {stats['seconds']:5.1f} s  {stats['images_per_s']:6.0f} img/s")
 
 
-@contextmanager
-def sigint_held():
-    """Hold Ctrl-C until the block ends, so a model being saved is saved whole.
+def finish(run: Run, result, options, stop, *, plots) -> None:
+    """Save the best weights (or the last good ones), write plots, report how it ended.
 
-    Yields a dict whose ``"interrupted"`` is true afterwards if Ctrl-C came meanwhile.
-    Outside the main thread (where no signal handler can be set) nothing is held.
+    Called inside the same :func:`~cnnconv.cli._signals.stop_requests` block as the
+    training, so a signal during the save is only noted: the model is written whole.
     """
-    caught = {"interrupted": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-
-    def hold(signum, frame):
-        caught["interrupted"] = True
-
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def finish(run: Run, result, options: dict, *, plots) -> None:
-    """Save the best weights (or the last good ones), write plots, report how it ended."""
     history = list(result.history)
     new_epochs = len(history) - len(run.history)
     if result.stopped == "interrupted" and new_epochs == 0:
-        raise Interrupted("interrupted before the first epoch ended: nothing learned, no model saved")
+        raise Interrupted(f"{stop.what} before the first epoch ended: nothing learned, no model saved", stop.exit_code)
     if result.stopped == "nan" and new_epochs == 0:
-        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options['lr']:g}): "
+        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options.lr:g}): "
                        "no epoch finished with a finite loss; nothing saved (try a smaller --lr)")
-    with sigint_held() as held:
-        written = _save(run, result, options, history, plots)
-    stopped = "interrupted" if held["interrupted"] else result.stopped
+    written = _save(run, result, options, history, plots)
+    stopped = "interrupted" if stop.requested else result.stopped
     data, network = run.data, run.network
     if run.as_json:
         click.echo(json.dumps({
@@ -195,11 +171,11 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
         }))
     best = _describe_best(history, result.best_epoch)
     if result.stopped == "nan":
-        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options['lr']:g}; "
+        raise CliError(f"the loss became NaN or infinite in epoch {len(history) + 1} (learning rate {options.lr:g}; "
                        f"try a smaller --lr); kept the last good model in {run.output} ({best})")
     if stopped == "interrupted":
-        raise Interrupted(f"interrupted: saved the best model so far to {run.output} ({best})")
-    early = (f"stopped early: no better validation accuracy for {options['patience']} epochs; "
+        raise Interrupted(f"{stop.what}: saved the best model so far to {run.output} ({best})", stop.exit_code)
+    early = (f"stopped early: no better validation accuracy for {options.patience} epochs; "
              if result.stopped == "early" else "")
     message = f"{early}saved {run.output}: best {best}"
     if run.as_json:  # stdout holds the JSON document: the summary goes to stderr as a note
@@ -210,7 +186,7 @@ def finish(run: Run, result, options: dict, *, plots) -> None:
         click.echo(f"wrote {path}")
 
 
-def _save(run: Run, result, options: dict, history: list, plots) -> list:
+def _save(run: Run, result, options, history: list, plots) -> list:
     """Write the model (the best weights) and, unless Ctrl-C came during that, the plots."""
     from cnnconv.io.model import save_model
     from cnnconv.io.plots import save_training_plots
@@ -219,7 +195,7 @@ def _save(run: Run, result, options: dict, history: list, plots) -> list:
     network.load_state(result.best_state)
     meta = dict(class_names=data.class_names, channels=data.channels, mean=data.mean, std=data.std,
                 history=history, optimizer_state=result.optimizer_state,
-                training=dict(options, data_dir=str(run.data_dir), validation=data.validation,
+                training=dict(dataclasses.asdict(options), data_dir=str(run.data_dir), validation=data.validation,
                               train_images=len(data.y_train), val_images=len(data.y_val),
                               best_epoch=result.best_epoch, stopped=result.stopped))
     save_model(run.output, network, meta)

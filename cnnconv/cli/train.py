@@ -70,7 +70,7 @@ class LayersError(CliError):
 
 
 def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json,
-            options: dict, max_memory: int | None, max_pixels: int | None) -> Run:
+            options, max_memory: int | None, max_pixels: int | None) -> Run:
     """Check the options, load the data (or the model to resume), build the network."""
     from cnnconv.errors import CnnconvError
     from cnnconv.io.atomic import refuse_overwriting_inputs
@@ -109,7 +109,7 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
     if not as_json:
         _print_shape_table(network)
     return Run(data=data, network=network, output=output, resume=resume, console=console, as_json=as_json,
-               data_dir=data_dir, history=history, optimizer_state=optimizer_state)
+               data_dir=data_dir, history=tuple(history), optimizer_state=optimizer_state)
 
 
 def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | None) -> None:
@@ -177,14 +177,15 @@ def _build(data, spec, layers, seed):
         raise LayersError(f"--layers: {exc} (input {'x'.join(map(str, input_shape))})") from None
 
 
-def _check_memory(data, network, layers, options: dict, limit: int | None, spec) -> None:
+def _check_memory(data, network, layers, options, limit: int | None, spec) -> None:
     """Refuse (exit 2) a run whose estimated peak memory is over ``limit``, before anything is built."""
     from cnnconv.shape.memory import optimizer_slots, training_bytes
     from cnnconv.cli.shape import format_bytes
     from cnnconv.errors import CnnconvError
-    from cnnconv.shape.grammar import Layer, parse_layers
-    from cnnconv.shape.summary import summarize_network
+    from cnnconv.nn.head import with_class_layer
     from cnnconv.nn.model import default_spec
+    from cnnconv.shape.grammar import parse_layers
+    from cnnconv.shape.summary import summarize_network
 
     if limit is None:
         return
@@ -192,19 +193,20 @@ def _check_memory(data, network, layers, options: dict, limit: int | None, spec)
     if network is not None:
         layers = network.spec
     else:
-        layers = list(layers if layers is not None else parse_layers(default_spec(input_shape)))
-        kinds = [layer.kind for layer in layers]
-        if kinds[-2:] != ["fc", "softmax"] and kinds[-1:] != ["fc"]:  # the class layer build_network adds
-            layers.append(Layer("fc", out=len(data.class_names), text=f"fc{len(data.class_names)}"))
+        try:
+            layers = with_class_layer(layers if layers is not None else parse_layers(default_spec(input_shape)),
+                                      len(data.class_names))[0]
+        except CnnconvError:
+            return  # a class layer of the wrong size: building the network says so
     try:
         rows = summarize_network(input_shape, layers).rows
     except CnnconvError:
         return  # a stack that does not fit its input: building it says which layer, and why
     # validation runs forward only (one copy per activation) in batches of up to 256
-    batch = max(min(options["batch_size"], len(data.y_train)), -(-min(256, len(data.y_val)) // 3))
+    batch = max(min(options.batch_size, len(data.y_train)), -(-min(256, len(data.y_val)) // 3))
     total, per_layer = training_bytes([(r.params, r.activations) for r in rows],
                                       input_values=input_shape[0] * input_shape[1] * input_shape[2],
-                                      batch_size=batch, slots=optimizer_slots(options["optimizer"], options["momentum"]))
+                                      batch_size=batch, slots=optimizer_slots(options.optimizer, options.momentum))
     if total <= limit:
         return
     worst = max(range(len(rows)), key=per_layer.__getitem__)
@@ -280,10 +282,14 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
         seed = resumed_seed(resume) if resume is not None else 0
     if lr <= 0:  # NaN is let through on purpose: training then stops and says so
         raise click.BadParameter(f"{lr!r} is not a learning rate; give a positive number like 0.001", param_hint="--lr")
-    options = dict(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
-                   weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)
+    from cnnconv.cli._signals import stop_requests
+    from cnnconv.nn.train import FitOptions
+
+    options = FitOptions(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)
     run = prepare(data_dir, spec=spec, channels=channels, size=size, val_split=val_split, seed=seed,
                   output=output, resume=resume, plots=plots, as_json=as_json, options=options, max_memory=max_memory,
                   max_pixels=max_pixels)
-    result = fit_and_report(run, options)
-    finish(run, result, options, plots=plots)
+    with stop_requests() as stop:  # from here a signal stops the training at a batch boundary and the save is whole
+        result = fit_and_report(run, options, stop)
+        finish(run, result, options, stop, plots=plots)

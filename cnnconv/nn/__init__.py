@@ -12,7 +12,7 @@ Contract used by the CLI and the model files (``cnnconv.io.model``):
 - ``Network``: ``spec``, ``input_shape``, ``num_classes``, ``forward``, ``backward``,
   ``parameters``, ``gradients``, ``state``, ``load_state``, ``activation_shapes``,
   ``feature_maps``
-- ``fit(net, x_train, y_train, x_val, y_val, **options) -> FitResult``
+- ``fit(net, x_train, y_train, x_val, y_val, FitOptions(...), resume=..., stop=...) -> FitResult``
 - ``predict_proba(net, x, batch_size=256)``, ``predict(net, x)``
 - ``accuracy``, ``confusion_matrix``, ``precision_recall``
 """
@@ -29,6 +29,8 @@ _EXPORTS = {
     "predict": "cnnconv.nn.model",
     "fit": "cnnconv.nn.train",
     "FitResult": "cnnconv.nn.train",
+    "FitOptions": "cnnconv.nn.train",
+    "Resume": "cnnconv.nn.train",
     "accuracy": "cnnconv.nn.metrics",
     "confusion_matrix": "cnnconv.nn.metrics",
     "precision_recall": "cnnconv.nn.metrics",

@@ -17,6 +17,7 @@ from cnnconv.conv.engines._blas import single_threaded_blas
 from cnnconv.errors import CnnconvError
 from cnnconv.shape.grammar import Layer
 from cnnconv.nn.activations import softmax
+from cnnconv.nn.head import with_class_layer
 from cnnconv.nn.layers import TRAINABLE_KINDS, make_module
 
 _RELU_LIKE = ("relu", "abs")
@@ -267,15 +268,7 @@ def build_network(layers, input_shape, num_classes, *, seed=0, dtype=np.float32)
                 f"layer {i + 1} '{layer.text or layer.kind}' cannot be trained; training supports "
                 f"{', '.join(TRAINABLE_KINDS)}"
             )
-    fold_softmax = len(layers) >= 2 and layers[-1].kind == "softmax" and layers[-2].kind == "fc"
-    last = layers[-2] if fold_softmax else (layers[-1] if layers else None)
-    if last is None or last.kind != "fc":
-        layers.append(Layer("fc", out=int(num_classes), text=f"fc{int(num_classes)}"))
-    elif last.out != num_classes:
-        raise CnnconvError(
-            f"the last layer '{last.text or 'fc'}' has {last.out} outputs but there are {num_classes} "
-            f"classes: end the spec with fc{num_classes} or leave the class layer out"
-        )
+    layers, fold_softmax = with_class_layer(layers, num_classes)
     rng = np.random.default_rng(seed)
     modules, shape = [], tuple(int(v) for v in input_shape)
     for i, layer in enumerate(layers):

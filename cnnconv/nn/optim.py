@@ -131,6 +131,10 @@ class Adam(_Optimizer):
         param -= (step * m / denom).astype(param.dtype, copy=False)
 
 
+#: The optimisers :func:`make_optimizer` builds.
+OPTIMIZERS = ("adam", "sgd")
+
+
 def make_optimizer(name, parameters, *, lr, momentum=0.9, nesterov=False, weight_decay=0.0):
     """``"adam"`` or ``"sgd"`` over ``parameters`` (a list of ``(name, array)``).
 

@@ -2,13 +2,17 @@
 
 :func:`fit` knows nothing of files or terminals: progress goes to the ``on_batch`` and
 ``on_epoch`` callbacks, and everything a caller needs to save or resume comes back in
-a :class:`FitResult`.
+a :class:`FitResult`. It is the one owner of how a run ends: a NaN loss, patience, a
+stop request (``stop``, which a command line sets from a signal handler) or a
+``KeyboardInterrupt`` anywhere in the loop, callbacks included, all end in a result that
+holds the best weights so far.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +25,76 @@ from cnnconv.errors import CnnconvError
 from cnnconv.nn._step import Stepper, split_threads
 from cnnconv.nn.losses import get_loss
 from cnnconv.nn.model import predict_proba
-from cnnconv.nn.optim import make_optimizer
+from cnnconv.nn.optim import OPTIMIZERS, make_optimizer
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit` trains: loss, optimiser, batches, epochs, stopping, seed, threads.
+
+    Attributes
+    ----------
+    loss : {"xent", "sse"}
+    optimizer : {"adam", "sgd"}
+    lr, momentum, nesterov, weight_decay : float, float, bool, float
+        ``momentum``/``nesterov`` are for sgd; ``weight_decay`` is an L2 term on weights.
+        A NaN ``lr`` is allowed: training then stops with ``stopped == "nan"``.
+    batch_size, epochs : int
+        ``epochs`` more epochs are run (numbered after a resumed run's history).
+    patience : int or None
+        Stop after this many epochs without a better validation accuracy.
+    seed : int
+        Seeds the batch order (``(seed, epoch)``) and dropout (``(seed, epoch, 1)``, and on
+        a split batch's second half ``(seed, epoch, 2)``).
+    threads : {None, 1, 2}
+        2 splits each batch between two threads (the gradients of the halves summed); None
+        does so when two CPUs are usable and batches have at least 16 images. The result
+        depends on it by rounding only, and is repeatable for a given value.
+
+    Examples
+    --------
+    >>> FitOptions(epochs=3, lr=0.01).epochs
+    3
+    >>> FitOptions(batch_size=0)
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: batch_size must be a whole number >= 1, got 0
+    """
+
+    loss: str = "xent"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 10
+    patience: int | None = None
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        get_loss(self.loss)  # refuses an unknown name, listing the known ones
+        if self.optimizer not in OPTIMIZERS:
+            raise CnnconvError(f"unknown optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}")
+        for name in ("batch_size", "epochs") + (("patience",) if self.patience is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise CnnconvError(f"{name} must be a whole number >= 1, got {value!r}")
+        if self.threads not in (None, 1, 2):
+            raise CnnconvError(f"threads must be None, 1 or 2, got {self.threads!r}")
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A saved run to continue: its history and the optimiser state after its last epoch.
+
+    Its best validation accuracy is the one to beat, and the network's current weights
+    are taken as that best.
+    """
+
+    history: tuple = ()
+    optimizer_state: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -31,22 +104,23 @@ class FitResult:
     Attributes
     ----------
     history : list of dict
-        One per epoch, including ``initial_history``: ``epoch`` (1-based), ``loss`` (mean
+        One per epoch, the resumed run's included: ``epoch`` (1-based), ``loss`` (mean
         training loss), ``train_acc`` (on the training batches as they were trained),
         ``val_acc`` and ``val_loss`` (mean cross-entropy of the validation set; both None
         without validation data), ``seconds``, ``images_per_s``.
     best_state : dict[str, ndarray]
         The weights with the best validation accuracy, ties broken by the lower
-        validation loss (the last epoch's without
-        validation data); the network's starting weights if no epoch finished.
+        validation loss (the last epoch's without validation data); the network's
+        starting weights if no epoch finished.
     best_epoch : int
         The epoch ``best_state`` comes from (0: the starting weights).
     stopped : str
         ``"completed"``, ``"early"`` (patience ran out), ``"nan"`` (a non-finite loss;
-        the network holds the last good weights) or ``"interrupted"`` (KeyboardInterrupt).
+        the network holds the last good weights) or ``"interrupted"`` (a stop request or
+        KeyboardInterrupt; an unfinished epoch is undone).
     optimizer_state : dict[str, ndarray]
         The optimiser's moments and step count after the last finished epoch; pass it
-        back as ``optimizer_state=`` with ``initial_history=history`` to resume.
+        back in a :class:`Resume` with the history to continue.
     """
 
     history: list = field(default_factory=list)
@@ -54,6 +128,10 @@ class FitResult:
     best_epoch: int = 0
     stopped: str = "completed"
     optimizer_state: dict = field(default_factory=dict)
+
+
+class _Interrupted(Exception):
+    """Raised inside the loop when ``stop`` is set; caught by :func:`fit` alone."""
 
 
 def _check_data(net, x, y, name):
@@ -70,22 +148,69 @@ def _check_data(net, x, y, name):
     return x.astype(net.dtype, copy=False), y.astype(np.int64, copy=False)
 
 
-def fit(
-    net, x_train, y_train, x_val=None, y_val=None, *, loss="xent", optimizer="adam", lr=1e-3,
-    momentum=0.9, nesterov=False, weight_decay=0.0, batch_size=64, epochs=10, patience=None, seed=0,
-    on_batch=None, on_epoch=None, initial_history=None, optimizer_state=None, threads=None,
-) -> FitResult:
+class _BestModel:
+    """Which weights to keep, and how long since the validation accuracy last improved.
+
+    Of equally accurate epochs the one with the lowest validation loss is kept, but only a
+    better accuracy resets patience (a lower loss at the same accuracy does not postpone
+    the stop). Without validation data every epoch is the best so far.
+    """
+
+    def __init__(self, history: list, state: dict) -> None:
+        scored = [h for h in history if h.get("val_acc") is not None]
+        best = max(scored, key=_validation_key, default=None)
+        self.key = _validation_key(best) if best else (-math.inf, -math.inf)
+        self.epoch = best["epoch"] if best else 0
+        self.state = state
+        self.since_better_accuracy = 0
+
+    def offer(self, stats: dict, net) -> None:
+        if stats["val_acc"] is None:
+            self.state, self.epoch = net.state(), stats["epoch"]
+            return
+        key = _validation_key(stats)
+        self.since_better_accuracy = 0 if key[0] > self.key[0] else self.since_better_accuracy + 1
+        if key > self.key:
+            self.key, self.state, self.epoch = key, net.state(), stats["epoch"]
+
+
+def _run_epoch(epoch, net, stepper, opt, params, train, options: FitOptions, on_batch, stop):
+    """One pass over the shuffled training set; returns (mean loss, accuracy) or None on a
+    non-finite loss. Raises :class:`_Interrupted` when ``stop`` is set between batches."""
+    x_train, y_train = train
+    n, bs = x_train.shape[0], options.batch_size
+    n_batches = -(-n // bs)
+    order = np.random.default_rng([options.seed, epoch]).permutation(n)
+    drop_rng = np.random.default_rng([options.seed, epoch, 1])
+    drop_rng2 = np.random.default_rng([options.seed, epoch, 2])
+    total, correct = 0.0, 0
+    for i in range(n_batches):
+        if stop is not None and stop.is_set():
+            raise _Interrupted
+        idx = order[i * bs : (i + 1) * bs]
+        value, right = stepper.step(x_train[idx], y_train[idx], drop_rng, drop_rng2)
+        if not math.isfinite(value):
+            return None
+        opt.step(params, net.gradients())
+        total += value * len(idx)
+        correct += right
+        if on_batch is not None:
+            on_batch(epoch, i, n_batches, total / min((i + 1) * bs, n))
+    return total / n, correct / n
+
+
+def fit(net, x_train, y_train, x_val=None, y_val=None, options: FitOptions | None = None, *,
+        on_batch=None, on_epoch=None, resume: Resume | None = None,
+        stop: threading.Event | None = None) -> FitResult:
     """Train ``net`` in place by mini-batch back-propagation and return a :class:`FitResult`.
 
-    Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
-    (dropout draws from ``(seed, epoch, 1)``, and on a split batch's second half from
-    ``(seed, epoch, 2)``), so a run is repeatable bit for bit and a resumed run
-    (``initial_history`` + ``optimizer_state``) continues exactly where the saved one
-    stopped. The weights with the best validation accuracy are kept (of equally accurate
-    epochs, the one with the lowest validation loss). OpenBLAS runs with one thread inside
-    ``fit`` (restored after): a step is many small matrix products, and a second BLAS thread
-    mostly waits; the second core instead runs half of each batch in a thread of its own
-    (``threads``; see ``cnnconv.nn._step`` and BENCHMARKS.md, "Training").
+    Each epoch shuffles the training set with a generator seeded by ``(options.seed,
+    epoch)``, so a run is repeatable bit for bit and a resumed run continues exactly where
+    the saved one stopped. The weights with the best validation accuracy are kept (of
+    equally accurate epochs, the one with the lowest validation loss). OpenBLAS runs with one
+    thread inside ``fit`` (restored after): a step is many small matrix products, and a
+    second BLAS thread mostly waits; the second core instead runs half of each batch in a
+    thread of its own (``options.threads``; see ``cnnconv.nn._step``).
 
     Parameters
     ----------
@@ -93,117 +218,85 @@ def fit(
     x_train, y_train : ndarray (N, H, W, C), (N,) int
     x_val, y_val : ndarray or None
         Validation data; without it the last epoch is the best.
-    loss : {"xent", "sse"}
-    optimizer : {"adam", "sgd"}
-    lr, momentum, nesterov, weight_decay : float, float, bool, float
-        ``momentum``/``nesterov`` are for sgd; ``weight_decay`` is an L2 term on weights.
-    batch_size, epochs : int
-        ``epochs`` more epochs are run (numbered after ``initial_history``).
-    patience : int or None
-        Stop after this many epochs without a better validation accuracy.
-    seed : int
+    options : FitOptions, optional
+        Defaults to ``FitOptions()``.
     on_batch : callable(epoch, i, n_batches, running_loss), optional
     on_epoch : callable(dict), optional
-        Called with each new history entry.
-    initial_history : list of dict, optional
-        History of the run being resumed; its best validation accuracy is the one to beat
-        and the current weights are taken as that best.
-    optimizer_state : dict, optional
-        :attr:`FitResult.optimizer_state` of the run being resumed.
-    threads : {None, 1, 2}
-        2 splits each batch between two threads (the gradients of the halves summed); None
-        does so when two CPUs are usable and batches have at least 16 images. The result
-        depends on it by rounding only, and is repeatable for a given value.
+        Called with each new history entry, after the best model has been updated.
+    resume : Resume, optional
+        The run to continue.
+    stop : threading.Event, optional
+        Checked before every batch: once set, the unfinished epoch is undone and the
+        result says ``"interrupted"``. (A ``KeyboardInterrupt`` does the same.)
 
     Examples
     --------
     >>> from cnnconv.nn.model import build_network
-    >>> from cnnconv.shape.grammar import Layer
+    >>> from cnnconv.shape.layer import Layer
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(64, 4, 4, 1)).astype(np.float32); y = (x.mean(axis=(1, 2, 3)) > 0).astype(int)
     >>> net = build_network([Layer("flatten", text="flatten")], (4, 4, 1), 2)
-    >>> result = fit(net, x, y, x, y, lr=0.05, epochs=20, batch_size=16)
+    >>> result = fit(net, x, y, x, y, FitOptions(lr=0.05, epochs=20, batch_size=16))
     >>> result.stopped, result.history[-1]["val_acc"] > 0.9
     ('completed', True)
     """
-    loss_fn = get_loss(loss)
-    x_train, y_train = _check_data(net, x_train, y_train, "training")
-    if x_train.shape[0] == 0:
+    options = FitOptions() if options is None else options
+    if not isinstance(options, FitOptions):
+        raise CnnconvError(f"options must be a FitOptions, got {type(options).__name__}")
+    resume = resume or Resume()
+    loss_fn = get_loss(options.loss)
+    train = _check_data(net, x_train, y_train, "training")
+    if train[0].shape[0] == 0:
         raise CnnconvError("no training images")
-    has_val = x_val is not None and len(x_val) > 0
-    if has_val:
-        x_val, y_val = _check_data(net, x_val, y_val, "validation")
-    for name, value in (("batch_size", batch_size), ("epochs", epochs)):
-        if int(value) < 1:
-            raise CnnconvError(f"{name} must be >= 1, got {value}")
-    if patience is not None and patience < 1:
-        raise CnnconvError(f"patience must be >= 1, got {patience}")
+    validation = None
+    if x_val is not None and len(x_val) > 0:
+        validation = _check_data(net, x_val, y_val, "validation")
     params = net.parameters()
-    opt = make_optimizer(optimizer, params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    if optimizer_state:
-        opt.load_state(optimizer_state)
-    history = [dict(h) for h in (initial_history or [])]
-    done = len(history)
-    scored = [h for h in history if h.get("val_acc") is not None]
-    best = max(scored, key=_validation_key, default=None)
-    best_key = _validation_key(best) if best else (-math.inf, -math.inf)
-    best_epoch = best["epoch"] if best else 0
-    result = FitResult(history, net.state(), best_epoch, "completed", opt.state())
-    n, bs = x_train.shape[0], int(batch_size)
-    n_batches = -(-n // bs)
-    since_best = 0
+    opt = make_optimizer(options.optimizer, params, lr=options.lr, momentum=options.momentum,
+                         nesterov=options.nesterov, weight_decay=options.weight_decay)
+    if resume.optimizer_state:
+        opt.load_state(resume.optimizer_state)
+    history = [dict(h) for h in resume.history]
+    best = _BestModel(history, net.state())
+    result = FitResult(history, best.state, best.epoch, "completed", opt.state())
     # many small GEMMs: OpenBLAS's second thread only waits, and when another process holds
-    # a core every call stalls (LeNet/MNIST: 6.5 ms per batch on one thread, 6.3-60 on two)
-    split = split_threads(threads, bs, usable_cpus()) == 2
-    with single_threaded_blas(), ThreadPoolExecutor(1) if split else contextlib.nullcontext() as pool:
-        stepper = Stepper(net, loss_fn, pool)
-        for epoch in range(done + 1, done + int(epochs) + 1):
-            start_state = net.state()
-            start_opt = result.optimizer_state
-            order = np.random.default_rng([seed, epoch]).permutation(n)
-            drop_rng = np.random.default_rng([seed, epoch, 1])
-            drop_rng2 = np.random.default_rng([seed, epoch, 2])
-            t0 = time.perf_counter()
-            total, correct = 0.0, 0
-            try:
-                for i in range(n_batches):
-                    idx = order[i * bs : (i + 1) * bs]
-                    value, right = stepper.step(x_train[idx], y_train[idx], drop_rng, drop_rng2)
-                    if not math.isfinite(value):
-                        net.load_state(start_state)
-                        result.stopped = "nan"
-                        if result.best_epoch == 0 and not history:
-                            result.best_state = start_state
-                        return result
-                    opt.step(params, net.gradients())
-                    total += value * len(idx)
-                    correct += right
-                    if on_batch is not None:
-                        on_batch(epoch, i, n_batches, total / min((i + 1) * bs, n))
-                val_acc, val_loss = _validate(net, x_val, y_val) if has_val else (None, None)
-            except KeyboardInterrupt:
-                net.load_state(start_state)
-                result.optimizer_state = start_opt
-                result.stopped = "interrupted"
-                return result
-            seconds = time.perf_counter() - t0
-            stats = {
-                "epoch": epoch, "loss": total / n, "train_acc": correct / n, "val_acc": val_acc, "val_loss": val_loss,
-                "seconds": seconds, "images_per_s": n / seconds if seconds > 0 else float("inf"),
-            }
-            history.append(stats)
-            result.optimizer_state = opt.state()
-            # patience counts epochs without a better accuracy; a lower loss at the same
-            # accuracy picks the better model to keep but does not postpone the stop
-            since_best = 0 if not has_val or val_acc > best_key[0] else since_best + 1
-            if not has_val or _validation_key(stats) > best_key:
-                best_key = _validation_key(stats) if has_val else best_key
-                result.best_state, result.best_epoch = net.state(), epoch
-            if on_epoch is not None:
-                on_epoch(dict(stats))
-            if patience is not None and since_best >= patience:
-                result.stopped = "early"
-                break
+    # a core every call stalls (see BENCHMARKS.md, "Training")
+    split = split_threads(options.threads, options.batch_size, usable_cpus()) == 2
+    epoch_start = None
+    try:
+        with single_threaded_blas(), ThreadPoolExecutor(1) if split else contextlib.nullcontext() as pool:
+            stepper = Stepper(net, loss_fn, pool)
+            for epoch in range(len(history) + 1, len(history) + options.epochs + 1):
+                epoch_start = net.state(), result.optimizer_state
+                t0 = time.perf_counter()
+                trained = _run_epoch(epoch, net, stepper, opt, params, train, options, on_batch, stop)
+                if trained is None:
+                    net.load_state(epoch_start[0])
+                    result.stopped = "nan"
+                    break
+                val_acc, val_loss = _validate(net, *validation) if validation else (None, None)
+                seconds = time.perf_counter() - t0
+                n = train[0].shape[0]
+                stats = {"epoch": epoch, "loss": trained[0], "train_acc": trained[1], "val_acc": val_acc,
+                         "val_loss": val_loss, "seconds": seconds,
+                         "images_per_s": n / seconds if seconds > 0 else float("inf")}
+                history.append(stats)
+                epoch_start = None  # the epoch is whole: an interrupt from here on keeps it
+                result.optimizer_state = opt.state()
+                best.offer(stats, net)
+                result.best_state, result.best_epoch = best.state, best.epoch
+                if on_epoch is not None:
+                    on_epoch(dict(stats))
+                if options.patience is not None and best.since_better_accuracy >= options.patience:
+                    result.stopped = "early"
+                    break
+    except (_Interrupted, KeyboardInterrupt):
+        if epoch_start is not None:  # undo the unfinished epoch
+            net.load_state(epoch_start[0])
+            result.optimizer_state = epoch_start[1]
+        result.stopped = "interrupted"
+    result.history = history
+    result.best_state, result.best_epoch = best.state, best.epoch
     return result
 
 

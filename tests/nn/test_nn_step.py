@@ -12,7 +12,7 @@ from cnnconv.shape.grammar import parse_layers
 from cnnconv.nn import _step
 from cnnconv.nn.losses import get_loss
 from cnnconv.nn.model import build_network
-from cnnconv.nn.train import fit
+from cnnconv.nn.train import FitOptions, fit
 
 SPEC = "conv3x4:p1,relu,pool2,conv3x6,relu,fc10,relu"
 
@@ -62,10 +62,10 @@ def test_small_batches_are_not_split():
 
 def test_fit_on_two_threads_matches_one_thread_and_repeats_exactly():
     x, y = data(96, seed=3)
-    runs = {th: fit(net64(), x, y, x, y, epochs=2, batch_size=32, lr=1e-2, threads=th) for th in (1, 2)}
+    runs = {th: fit(net64(), x, y, x, y, FitOptions(epochs=2, batch_size=32, lr=1e-2, threads=th)) for th in (1, 2)}
     for a, b in zip(runs[1].history, runs[2].history):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-9)
     for k, v in runs[1].best_state.items():
         np.testing.assert_allclose(runs[2].best_state[k], v, rtol=1e-8, atol=1e-10)
-    again = fit(net64(), x, y, x, y, epochs=2, batch_size=32, lr=1e-2, threads=2).best_state
+    again = fit(net64(), x, y, x, y, FitOptions(epochs=2, batch_size=32, lr=1e-2, threads=2)).best_state
     assert all(np.array_equal(again[k], runs[2].best_state[k]) for k in again)
