@@ -18,13 +18,14 @@ import click
 from cnnconv.cli._common import EXIT_FAILED, error_line, notice
 
 def run_batch(
-    jobs: list[dict], worker: Callable[[dict, dict], dict], params: dict, *,
+    jobs: list, worker: Callable[[object, object], dict], task: object, *,
     n_jobs: int, json_lines: bool, verbose: bool, quiet: bool,
     failures: list[tuple[str, str]] = (),
 ) -> None:
-    """Run ``worker(job, params)`` for every job and report; exit 1 if any file failed.
+    """Run ``worker(job, task)`` for every job and report; exit 1 if any file failed.
 
-    ``worker`` must be a module-level function (it may run in another process) returning
+    ``jobs`` are :class:`cnnconv.cli._jobs.Job` records and ``task`` the frozen settings
+    every file gets (both picklable); ``worker`` must be a module-level function (it may run in another process) returning
     a JSON-ready record with ``input``, ``ok`` and either ``outputs`` or ``error``; bytes
     for stdout travel in ``record["stdout"]``.
     """
@@ -35,11 +36,11 @@ def run_batch(
         console = stderr_console()
     else:
         console = None
-    to_stdout = any(o == "-" for job in jobs for o in job["outputs"])
+    to_stdout = any(o == "-" for job in jobs for o in job.outputs)
     failed = [{"input": name, "ok": False, "error": f"{name}: {reason}"} for name, reason in failures]
     for record in failed:
         _report(record, console, json_lines, verbose, quiet, to_stdout)
-    for record in _results(jobs, worker, params, n_jobs, show_bar, console):
+    for record in _results(jobs, worker, task, n_jobs, show_bar, console):
         if "stdout" in record:
             _to_stdout(record)
         _report(record, console, json_lines, verbose, quiet, to_stdout)
@@ -69,7 +70,7 @@ def _shown(name: str) -> str:
     return "<stdin>" if name == "-" else name
 
 
-def _results(jobs, worker, params, n_jobs, show_bar, console):
+def _results(jobs, worker, task, n_jobs, show_bar, console):
     progress = None
     if show_bar:
         from rich.progress import Progress
@@ -82,7 +83,7 @@ def _results(jobs, worker, params, n_jobs, show_bar, console):
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs))) as pool:
-                futures = [pool.submit(safe_call, worker, job, params) for job in jobs]
+                futures = [pool.submit(safe_call, worker, job, task) for job in jobs]
                 try:
                     for future in as_completed(futures):
                         if progress:
@@ -94,7 +95,7 @@ def _results(jobs, worker, params, n_jobs, show_bar, console):
                     raise
         else:
             for job in jobs:
-                record = safe_call(worker, job, params)
+                record = safe_call(worker, job, task)
                 if progress:
                     progress.advance(task)
                 yield record
@@ -103,13 +104,13 @@ def _results(jobs, worker, params, n_jobs, show_bar, console):
             progress.stop()
 
 
-def safe_call(worker, job: dict, params: dict) -> dict:
-    """``worker(job, params)``, with any exception turned into a failure record (a batch goes on)."""
+def safe_call(worker, job, task) -> dict:
+    """``worker(job, task)``, with any exception turned into a failure record (a batch goes on)."""
     from cnnconv.errors import CnnconvError
 
-    name = job["input"]
+    name = job.input
     try:
-        return worker(job, params)
+        return worker(job, task)
     except CnnconvError as exc:
         message = str(exc)
     except MemoryError:

@@ -13,9 +13,21 @@ import os
 import re
 import string
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and its output paths: ``input`` is a path or ``-``, whose bytes are in ``data``."""
+
+    input: str
+    outputs: tuple[str, ...]
+    data: bytes | None = None
+
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -132,7 +144,7 @@ def output_paths(
     return names
 
 
-def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tuple[list[dict], list[tuple[str, str]]]:
+def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tuple[list[Job], list[tuple[str, str]]]:
     """Jobs (input, stdin data, outputs) from the common options, and inputs failed already.
 
     Usage mistakes (output naming, unknown output suffix) raise ``click.UsageError``; an
@@ -155,7 +167,6 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
     guard = InputFiles(inputs)
     jobs = []
     for source, paths in zip(inputs, outputs):
-        job = {"input": source, "outputs": paths}
         clash = next(((path, named) for path in paths if (named := guard.find(path)) is not None), None)
         if clash is not None:
             path, named = clash
@@ -163,15 +174,11 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
             failures.append((source, f"the output {path} is {which}; choose another output name so the input "
                                      "is not destroyed"))
             continue
+        data = None
         if source == "-":
-            job["data"] = sys.stdin.buffer.read()
-            if not job["data"]:
+            data = sys.stdin.buffer.read()
+            if not data:
                 failures.append(("<stdin>", "no data on stdin; pipe an image or array into cnnconv"))
                 continue
-        jobs.append(job)
+        jobs.append(Job(source, tuple(paths), data))
     return jobs, failures
-
-
-def common_params(options: dict) -> dict:
-    """The per-file settings every worker reads."""
-    return {k: options[k] for k in ("max_pixels", "gray", "range_mode")}

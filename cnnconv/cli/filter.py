@@ -55,81 +55,85 @@ def filter_cmd(**options) -> None:
     every clip is reported. Colour channels are filtered each on its own.
     """
     from cnnconv.cli._batch import run_batch
-    from cnnconv.cli._jobs import common_params, prepare_jobs
-    from cnnconv.cli._work import filter_file
+    from cnnconv.cli._jobs import prepare_jobs
+    from cnnconv.cli._work import Task, filter_file
 
-    kernels = _effective_kernels(options["kernel_specs"], options["normalize"])
-    labels = [label for label, _, _ in kernels]
-    if options["combine"]:
-        labels = ["+".join(labels) + "-" + options["combine"]]
-    elif len(labels) > 1 and options["output"] == "-":
+    settings = _settings(options)
+    labels = list(settings.labels())
+    if len(labels) > 1 and options["output"] == "-":
         raise click.UsageError("several kernels give several outputs: '-o -' takes one; add --combine")
-    params = dict(common_params(options), kernels=kernels, **_geometry(options))
-    params.update({k: options[k] for k in ("combine", "scale", "offset", "alpha", "flip")})
+    task = Task(reading(options), settings)
     jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""})
     if options["explain"] and jobs:
-        _explain(jobs[0], params)
-    run_batch(jobs, filter_file, params, n_jobs=options["jobs"], json_lines=options["json_lines"],
+        _explain(jobs[0], task)
+    run_batch(jobs, filter_file, task, n_jobs=options["jobs"], json_lines=options["json_lines"],
               verbose=options["verbose"], quiet=options["quiet"], failures=failures)
 
 
-def _effective_kernels(specs, normalize: bool) -> list:
-    """(label, weights, offset) per --kernel; any kernel problem is a usage error (exit 2)."""
+def _settings(options: dict):
+    """The command's options as :class:`cnnconv.image.FilterSettings`; any kernel problem is exit 2."""
     from cnnconv.errors import CnnconvError
+    from cnnconv.image import FilterSettings, Geometry, effective_kernels
     from cnnconv.io.kernels import load_kernel
 
     kernels = []
-    for spec in specs:
+    for spec in options["kernel_specs"]:
         try:
-            kernel = load_kernel(spec)
+            kernels.append(load_kernel(spec))
         except CnnconvError as exc:
             raise click.BadParameter(str(exc), param_hint="--kernel") from None
-        weights = kernel.effective()  # weights x scale (a libvips .mat divisor is already inverted)
-        if normalize:
-            total = float(weights.sum())
-            if abs(total) <= 1e-12 * float(abs(weights).sum()):
-                raise click.BadParameter(
-                    f"{kernel.name} sums to 0, so --normalize cannot divide by its sum; drop --normalize "
-                    "(edge and derivative kernels sum to 0)", param_hint="--kernel")
-            weights = weights / total
-        kernels.append((kernel.name, weights, float(kernel.offset)))
-    return kernels
-
-
-def _geometry(options: dict) -> dict:
     mode, padding = options["mode"], options["padding"]
     if mode is not None and padding is not None:
         raise click.UsageError("--mode and --padding both set the padding; give one of them")
     boundary, cval = options["boundary"]
-    return {"mode": None if padding is not None else mode or "same", "padding": padding,
-            "stride": options["stride"], "dilation": options["dilation"], "boundary": boundary, "cval": cval}
+    geometry = Geometry(mode=None if padding is not None else mode or "same", padding=padding,
+                        stride=options["stride"], dilation=options["dilation"], boundary=boundary, cval=cval)
+    settings = FilterSettings(tuple(kernels), geometry=geometry, convolve=options["flip"],
+                              normalize=options["normalize"], combine=options["combine"], scale=options["scale"],
+                              offset=options["offset"], alpha=options["alpha"], range=options["range_mode"])
+    try:
+        effective_kernels(settings)  # --normalize on a kernel summing to 0: a usage error, before any file
+    except CnnconvError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kernel") from None
+    return settings
 
 
-def _explain(job: dict, params: dict) -> None:
+def reading(options: dict):
+    """How ``filter`` and ``pool`` read their inputs (``--max-pixels``, ``--gray``)."""
+    from cnnconv.cli._work import Reading
+
+    return Reading(max_pixels=options["max_pixels"], gray=options["gray"])
+
+
+def _explain(job, task) -> None:
     """A rich table on stderr: what the first input will go through, kernel by kernel."""
     import numpy as np
     from rich.table import Table
 
     from cnnconv.cli._common import stderr_console
-    from cnnconv.cli._work import kernel_for, load, split
+    from cnnconv.cli._work import load
     from cnnconv.conv import conv_plan
     from cnnconv.errors import CnnconvError
+    from cnnconv.image import effective_kernels, kernel_for, split_alpha
 
     console = stderr_console()
+    settings = task.settings
     try:
-        x, _ = split(load(job, params), params["alpha"])
+        src = load(job, task.reading)
+        x, _ = split_alpha(src.values, src.has_alpha, settings.alpha)
     except CnnconvError:
         return  # the batch reports it
-    for label, weights, offset in params["kernels"]:
+    for label, weights, offset in effective_kernels(settings):
         w = kernel_for(x, weights) if x.ndim == 1 and weights.ndim == 2 and 1 in weights.shape else weights
-        shown = w[::-1, ::-1] if params["flip"] and w.ndim >= 2 else w[::-1] if params["flip"] else w
-        geometry = {k: params[k] for k in ("mode", "padding", "stride", "dilation", "boundary", "cval")}
+        flip = settings.convolve
+        shown = w[::-1, ::-1] if flip and w.ndim >= 2 else w[::-1] if flip else w
+        geometry = settings.geometry.as_keywords()
         try:
-            plan = conv_plan(x.shape, w.shape, flip=params["flip"], dtype=x.dtype, kernel=w, **geometry)
+            plan = conv_plan(x.shape, w.shape, flip=flip, dtype=x.dtype, kernel=w, **geometry)
         except CnnconvError as exc:
             console.print(f"{label}: {exc}", markup=False)
             continue
-        name = "<stdin>" if job["input"] == "-" else Path(job["input"]).name
+        name = "<stdin>" if job.input == "-" else Path(job.input).name
         table = Table(title=f"{label} on {name} ({'x'.join(map(str, x.shape))})", show_header=False)
         table.add_column(style="bold")
         table.add_column()
@@ -144,8 +148,8 @@ def _explain(job: dict, params: dict) -> None:
         table.add_row("unread rows, cols", str(plan.unread))
         table.add_row("method, dtype", f"{plan.method}, {plan.dtype}")
         table.add_row("why this method", plan.method_reason)
-        if offset or params["scale"] != 1 or params["offset"]:
-            table.add_row("then", f"+ {offset:g} (kernel offset), x {params['scale']:g}, + {params['offset']:g}")
+        if offset or settings.scale != 1 or settings.offset:
+            table.add_row("then", f"+ {offset:g} (kernel offset), x {settings.scale:g}, + {settings.offset:g}")
         console.print(table)
 
 

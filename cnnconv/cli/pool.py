@@ -33,15 +33,18 @@ def pool_cmd(**options) -> None:
     weights colour by alpha so transparent pixels add no colour.
     """
     from cnnconv.cli._batch import run_batch
-    from cnnconv.cli._jobs import common_params, prepare_jobs
-    from cnnconv.cli._work import pool_file
+    from cnnconv.cli._jobs import prepare_jobs
+    from cnnconv.cli._work import Task, pool_file
+    from cnnconv.cli.filter import reading
+    from cnnconv.image import PoolSettings
 
     if isinstance(options["padding"], tuple) and isinstance(options["padding"][0], tuple):
         raise click.BadParameter("pooling pads both sides alike: give P or PH,PW", param_hint="--padding")
-    size = options["size"]
-    size_label = str(size) if isinstance(size, int) else "x".join(map(str, size))
-    params = dict(common_params(options), size=size)
-    params.update({k: options[k] for k in ("stride", "padding", "op", "ceil_mode", "count_include_pad")})
-    jobs, failures = prepare_jobs(options, [f"{options['op']}{size_label}"], {"op": options["op"], "size": size_label})
-    run_batch(jobs, pool_file, params, n_jobs=options["jobs"], json_lines=options["json_lines"],
-              verbose=options["verbose"], quiet=options["quiet"], failures=failures)
+    settings = PoolSettings(size=options["size"], stride=options["stride"], padding=options["padding"],
+                            op=options["op"], ceil_mode=options["ceil_mode"],
+                            count_include_pad=options["count_include_pad"], range=options["range_mode"])
+    size_label = settings.label()[len(settings.op):]
+    jobs, failures = prepare_jobs(options, [settings.label()], {"op": settings.op, "size": size_label})
+    run_batch(jobs, pool_file, Task(reading(options), settings), n_jobs=options["jobs"],
+              json_lines=options["json_lines"], verbose=options["verbose"], quiet=options["quiet"],
+              failures=failures)

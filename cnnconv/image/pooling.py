@@ -1,0 +1,45 @@
+"""``pool_image``: what ``cnnconv pool`` does to samples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
+from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output
+from cnnconv.image.settings import PoolSettings
+
+
+def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None,
+               dtype=INPUT_DTYPE) -> ImageOutput:
+    """Pool a picture's samples, as ``cnnconv pool`` does.
+
+    Average pooling weights colour by alpha (transparent pixels add no colour) and
+    averages alpha; max and min pool alpha like any channel.
+
+    Parameters
+    ----------
+    samples : array_like
+        (n,), (H, W) or (H, W, C), any integer or float sample type.
+    settings : PoolSettings
+    has_alpha, dtype
+        As for :func:`filter_image`.
+
+    Returns
+    -------
+    ImageOutput
+
+    Examples
+    --------
+    >>> out = pool_image(np.arange(16, dtype=np.uint8).reshape(4, 4), PoolSettings(size=2, op="avg"))
+    >>> out.label, out.samples.tolist()
+    ('avg2', [[2, 4], [10, 12]])
+    """
+    from cnnconv.pooling import pool
+
+    samples = np.asarray(samples)
+    has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
+    x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
+    keywords = settings.pool_keywords()
+    run = lambda v: pool(v, settings.size, **keywords)  # noqa: E731
+    y, coverage = weighted(run, run, x, alpha)
+    return image_output(settings.label(), y, coverage, samples, dtype, settings.range)
