@@ -6,11 +6,11 @@ import os
 
 import click
 
-from cnnconv.cli._common import EXIT_USAGE, error_line
+from cnnconv.cli._common import EXIT_USAGE, CliError
 
 _MACS_NOTE = "multiply-accumulates per sample of conv/tconv/fc weights; bias adds, pooling and activations not counted"
 _COURSE_NOTE = (
-    "course convention (seed 003): a conv filter is one k×k kernel shared by all input channels "
+    "course convention (the lecture notes' CNN Example table): a conv filter is one k×k kernel shared by all input channels "
     "(k·k·filters + filters), an fc layer has a single bias (n_in·n_out + 1)"
 )
 _CSV_FIELDS = (
@@ -66,16 +66,31 @@ def shape_cmd(input_text: str, spec: str, fmt: str, explain: bool) -> None:
     try:
         summary = summarize_network(input_shape, spec)
     except LayerSpecError as exc:
-        click.echo(error_line(str(exc)), err=True)
-        for line in caret_lines(spec, exc.pos, exc.length):
-            click.echo(line, err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        raise LayerSpecUsageError(str(exc), spec, exc.pos, exc.length) from None
     if fmt == "json":
         click.echo(_json(summary))
     elif fmt == "csv":
         click.echo(_csv(summary), nl=False)
     else:
         print_shape_table(summary, explain)
+
+
+class LayerSpecUsageError(CliError):
+    """A bad layer spec: the error line, then the spec with a caret under the bad part (exit 2).
+
+    The one display of a layer-spec error, for ``shape --layers`` and ``train --layers``.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, spec: str | None = None, pos: int = 0, length: int = 1):
+        super().__init__(message)
+        self.spec, self.pos, self.length = spec, pos, length
+
+    def show(self, file=None) -> None:
+        super().show(file)
+        for line in caret_lines(self.spec, self.pos, self.length) if self.spec is not None else []:
+            click.echo(line, err=True)
 
 
 def caret_lines(spec: str, pos: int, length: int, width: int = 72) -> list[str]:
@@ -188,7 +203,9 @@ def print_shape_table(summary, explain: bool) -> None:
     needed = sum(widths.values()) + 3 * len(columns)
     if needed > console.width:  # never crush a number: let a narrow terminal wrap the lines
         console = Console(highlight=False, width=needed)
-    console.print(f"input {_shape(summary.input, summary.input_flat)} ({_count(summary.input):,} values); "
+    from cnnconv.shape.layer_kinds import count
+
+    console.print(f"input {_shape(summary.input, summary.input_flat)} ({count(summary.input):,} values); "
                   "MACs = multiply-accumulates per sample, bias adds not counted; RF in input pixels")
     console.print(table)
     for line in [*_footer(summary, t), *(_explain(summary, t) if explain else [])]:
@@ -199,10 +216,6 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _count(dims) -> int:
-    return dims[0] * dims[1] * dims[2]
 
 
 def _footer(summary, t) -> list[str]:

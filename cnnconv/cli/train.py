@@ -52,23 +52,6 @@ class MemoryType(click.ParamType):
         return int(float(match[1]) * self._UNITS[match[2].upper()])
 
 
-class LayersError(CliError):
-    """A bad ``--layers`` token: the error line, then the spec with a caret under it (exit 2)."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, message: str, spec: str | None = None, pos: int = 0, length: int = 1):
-        super().__init__(message)
-        self.spec, self.pos, self.length = spec, pos, length
-
-    def show(self, file=None) -> None:
-        from cnnconv.cli.shape import caret_lines
-
-        super().show(file)
-        for line in caret_lines(self.spec, self.pos, self.length) if self.spec is not None else []:
-            click.echo(line, err=True)
-
-
 def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json,
             options, max_memory: int | None, max_pixels: int | None) -> Run:
     """Check the options, load the data (or the model to resume), build the network."""
@@ -127,12 +110,13 @@ def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | No
 
 def _parse_spec(spec):
     """Parse --layers before any image is decoded; a bad token is shown with a caret (exit 2)."""
+    from cnnconv.cli.shape import LayerSpecUsageError
     from cnnconv.shape.grammar import LayerSpecError, parse_layers
 
     try:
         return parse_layers(spec)
     except LayerSpecError as exc:
-        raise LayersError(f"--layers: {exc}", spec, exc.pos, exc.length) from None
+        raise LayerSpecUsageError(f"--layers: {exc}", spec, exc.pos, exc.length) from None
 
 
 def _resume(resume, spec, channels, size):
@@ -162,6 +146,7 @@ def resumed_seed(resume) -> int:
 
 
 def _build(data, spec, layers, seed):
+    from cnnconv.cli.shape import LayerSpecUsageError
     from cnnconv.errors import CnnconvError
     from cnnconv.shape.grammar import parse_layers
     from cnnconv.nn.model import build_network, default_spec
@@ -174,7 +159,7 @@ def _build(data, spec, layers, seed):
     except CnnconvError as exc:
         if spec is None:
             raise
-        raise LayersError(f"--layers: {exc} (input {'x'.join(map(str, input_shape))})") from None
+        raise LayerSpecUsageError(f"--layers: {exc} (input {'x'.join(map(str, input_shape))})") from None
 
 
 def _check_memory(data, network, layers, options, limit: int | None, spec) -> None:

@@ -1,16 +1,23 @@
 """The per-kind arithmetic behind :func:`cnnconv.shape.summary.summarize_network`.
 
-Each handler takes a :class:`~cnnconv.shape.grammar.Layer` and the running :class:`State`,
-updates the state (shape, receptive field) in place and returns the row's counts, notes
-and warnings as a dict. Integer arithmetic only.
+Each handler takes a :class:`~cnnconv.shape.layer.Layer` and the :class:`Activation` it
+reads, and returns a :class:`LayerEffect`: the activation it produces and the layer's counts,
+padding, notes and warnings. Nothing is mutated, so a graph can hand one activation to
+several layers. Integer arithmetic only.
+
+>>> from cnnconv.shape.grammar import parse_layers
+>>> effect = analyse_layer(parse_layers("conv5x8")[0], network_input((32, 32, 3)))
+>>> effect.output.shape, effect.weights, effect.biases, effect.macs, effect.output.field.size
+((28, 28, 8), 600, 8, 470400, (5, 5))
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from cnnconv.errors import CnnconvError
-from cnnconv.shape.grammar import Layer, LayerSpecError
+from cnnconv.shape.layer import Layer, LayerSpecError
 from cnnconv.shape.arithmetic import (
     conv_out_size,
     conv_transpose_out_size,
@@ -24,31 +31,120 @@ from cnnconv.shape.receptive import (
     unread_tail,
 )
 
+#: Kinds that need an H×W×C input (not a flat vector).
+SPATIAL_KINDS = ("conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "lcn")
+
 
 def count(shape: Sequence[int]) -> int:
-    """Number of values in an (H, W, C) shape."""
+    """Number of values in an (H, W, C) shape.
+
+    >>> count((5, 5, 16))
+    400
+    """
     h, w, c = shape
     return h * w * c
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The input pixels one output of an activation sees, per axis (height, width).
+
+    Attributes
+    ----------
+    size : (int, int)
+        Receptive field size in input pixels.
+    jump : (int, int)
+        Input pixels between neighbouring outputs (the effective stride).
+    start : (int, int)
+        Input coordinate of the first pixel the first output sees (negative: in the padding).
+    bound : bool
+        True after a transposed convolution: ``size`` is an upper bound.
+    whole : bool
+        True from fc/gap/gmp on: every output sees the whole input.
+    """
+
+    size: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+    start: tuple[int, int] = (0, 0)
+    bound: bool = False
+    whole: bool = False
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What flows from one layer to the next, for one sample.
+
+    ``shape`` is (H, W, C); a flat vector of n features is (1, 1, n) with ``flat`` true.
+    """
+
+    shape: tuple[int, int, int]
+    flat: bool = False
+    field: ReceptiveField = ReceptiveField()
+
+
+@dataclass(frozen=True)
+class LayerEffect:
+    """What one layer does: the activation it produces, its counts and what to tell the user.
+
+    Attributes
+    ----------
+    output : Activation
+    weights, biases, buffers : int
+        Trainable weights and biases; non-trainable buffers (bn's running statistics).
+    course_params : int or None
+        The count under the course's simplifications; None when it equals weights + biases.
+    macs : int
+        Multiply-accumulates of the layer's weights for one sample.
+    padding : (int, int, int, int)
+        Padding applied (top, bottom, left, right); for ``tconv`` what is cropped.
+    params_formula, macs_formula : str
+        How the counts are made, e.g. ``"5·5·3·8 + 8"``.
+    notes, warnings : tuple of str
+    """
+
+    output: Activation
+    weights: int = 0
+    biases: int = 0
+    buffers: int = 0
+    course_params: int | None = None
+    macs: int = 0
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    params_formula: str = ""
+    macs_formula: str = ""
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def network_input(shape: Sequence[int]) -> Activation:
+    """The activation a network starts from: (H, W, C), (H, W) (one channel) or (N,) (flat).
+
+    >>> network_input((784,))
+    Activation(shape=(1, 1, 784), flat=True, field=ReceptiveField(size=(1, 1), jump=(1, 1), start=(0, 0), bound=False, whole=False))
+    """
+    dims = tuple(int(d) for d in shape)
+    if not 1 <= len(dims) <= 3 or min(dims) < 1:
+        raise CnnconvError(f"input shape must be (H, W, C), (H, W) or (N,) of sizes >= 1, got {tuple(shape)!r}")
+    return Activation({1: (1, 1, *dims), 2: (*dims, 1), 3: dims}[len(dims)], len(dims) == 1)
+
+
+def analyse_layer(layer: Layer, incoming: Activation) -> LayerEffect:
+    """The effect of ``layer`` on ``incoming``; a :class:`LayerSpecError` names the layer when it cannot take it."""
+    if layer.kind in SPATIAL_KINDS and incoming.flat:
+        raise _fail(layer, f"needs an H×W×C input but gets a flat vector of {incoming.shape[2]}; "
+                           "put spatial layers before fc/flatten")
+    return HANDLERS.get(layer.kind, _pointwise)(layer, incoming)
 
 
 def _dims(shape: tuple[int, int, int], flat: bool) -> str:
     return str(shape[2]) if flat else "×".join(map(str, shape))
 
 
-class State:
-    """The running shape and receptive field between layers (``origin``: the input shape)."""
-
-    def __init__(self, shape, flat, origin) -> None:
-        self.shape, self.flat, self.origin = shape, flat, origin
-        self.rf, self.jump, self.start_at = [1, 1], [1, 1], [0, 0]
-        self.bound = self.glob = False
-
-
 def _fail(layer: Layer, reason: str) -> LayerSpecError:
     return LayerSpecError(layer.text, layer.pos, reason)
 
 
-def _empty(layer: Layer, out: tuple[int, int], h: int, w: int, c: int, detail: str) -> LayerSpecError:
+def _empty(layer: Layer, out: tuple[int, int], incoming: Activation, detail: str) -> LayerSpecError:
+    h, w, c = incoming.shape
     return _fail(layer, f"output would be {out[0]}×{out[1]} from a {h}×{w}×{c} input ({detail}): "
                         "the stack shrinks to nothing here; use a larger input, padding or fewer layers")
 
@@ -57,23 +153,26 @@ def _axes(values) -> str:
     return "×".join(map(str, values)) if values[0] != values[1] else str(values[0])
 
 
-def _per_axis(messages: list, out: list) -> None:
-    """Append one message per axis, or one for both axes when they agree.
+def _per_axis(messages: list) -> list[str]:
+    """One message per axis, or one for both axes when they agree.
 
     ``messages`` holds (noun, plural, text) per axis, text with a ``{what}`` placeholder.
     """
     (n0, plural, m0), (n1, _, m1) = messages
     s = "s" if plural else ""
     if m0 and m0 == m1:
-        out.append(m0.format(what=f"{n0}{s} and {n1}{s}"))
-    else:
-        out.extend(m.format(what=n + ("s" if p else "")) for n, p, m in messages if m)
+        return [m0.format(what=f"{n0}{s} and {n1}{s}")]
+    return [m.format(what=n + ("s" if p else "")) for n, p, m in messages if m]
 
 
-def _windowed(layer: Layer, state: State, pads, out, notes, warnings) -> None:
-    """RF update and the 'never read' warnings shared by convolution and pooling."""
-    h, w, _ = state.shape
-    unread, unused, skips, holes = [], [], [], []
+def _windowed(layer: Layer, incoming: Activation, pads, out) -> tuple[ReceptiveField, list[str], list[str]]:
+    """The receptive field after a sliding window, and its 'never read' notes and warnings.
+
+    Shared by convolution and pooling; returns (field, notes, warnings).
+    """
+    h, w, _ = incoming.shape
+    field = incoming.field
+    unread, unused, skips, holes, steps = [], [], [], [], []
     for axis, (n, noun) in enumerate(((h, "row"), (w, "column"))):
         k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
         before, after = pads[2 * axis], pads[2 * axis + 1]
@@ -86,16 +185,15 @@ def _windowed(layer: Layer, state: State, pads, out, notes, warnings) -> None:
         skips.append((noun, True, read < s and f"only {read} of every {s} {{what}} read by any window ({why})"))
         holes.append((noun, True, k > 1 and d > 1 and f"dilation {d}: each output reads {k} of the "
                       f"{d * (k - 1) + 1} {{what}} its window spans (holes)"))
-        state.rf[axis], state.jump[axis], state.start_at[axis] = receptive_field_step(
-            state.rf[axis], state.jump[axis], state.start_at[axis], k, s, before, d)
-    _per_axis(unread, warnings)
-    _per_axis(unused, notes)
-    _per_axis(skips, warnings)
-    _per_axis(holes, warnings)
+        steps.append(receptive_field_step(field.size[axis], field.jump[axis], field.start[axis], k, s, before, d))
+    field = replace(field, size=(steps[0][0], steps[1][0]), jump=(steps[0][1], steps[1][1]),
+                    start=(steps[0][2], steps[1][2]))
+    warnings = _per_axis(unread) + _per_axis(skips) + _per_axis(holes)
+    return field, _per_axis(unused), warnings
 
 
-def _conv(layer: Layer, state: State) -> dict:
-    h, w, c = state.shape
+def _conv(layer: Layer, incoming: Activation) -> LayerEffect:
+    h, w, c = incoming.shape
     kh, kw = layer.kernel
     groups = c if layer.groups == 0 else layer.groups
     if layer.groups == 0 and layer.out % c:
@@ -112,25 +210,27 @@ def _conv(layer: Layer, state: State) -> dict:
     if min(out) < 1:
         spans = _axes([d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)])
         pads = f"padding {pt}+{pb} rows, {pl}+{pr} columns" if pt + pb + pl + pr else "no padding"
-        raise _empty(layer, out, h, w, c, f"kernel span {spans}, {pads}")
-    notes, warnings = [], []
+        raise _empty(layer, out, incoming, f"kernel span {spans}, {pads}")
+    notes = []
     if layer.padding == "same" and (pt != pb or pl != pr):
         notes.append(f"same: pads {pt} top, {pb} bottom, {pl} left, {pr} right (smaller half first)")
     if layer.groups == 0 or groups > 1:
         notes.append(f"{'depthwise: ' if layer.groups == 0 else ''}{groups} groups of {c // groups} "
                      f"channel{'s' if c // groups > 1 else ''}")
-    _windowed(layer, state, (pt, pb, pl, pr), out, notes, warnings)
+    field, window_notes, warnings = _windowed(layer, incoming, (pt, pb, pl, pr), out)
     cin = c // groups
-    state.shape = (out[0], out[1], layer.out)
     per = f"{kh}·{kw}·{c}" if groups == 1 else f"{kh}·{kw}·({c}/{groups})"
-    return {"weights": kh * kw * cin * layer.out, "biases": layer.out, "padding": (pt, pb, pl, pr),
-            "course": kh * kw * layer.out + layer.out, "macs": out[0] * out[1] * layer.out * kh * kw * cin,
-            "pf": f"{per}·{layer.out} + {layer.out}", "mf": f"{out[0]}·{out[1]}·{layer.out} · {per}",
-            "notes": notes, "warnings": warnings}
+    return LayerEffect(
+        Activation((out[0], out[1], layer.out), False, field),
+        weights=kh * kw * cin * layer.out, biases=layer.out, course_params=kh * kw * layer.out + layer.out,
+        macs=out[0] * out[1] * layer.out * kh * kw * cin, padding=(pt, pb, pl, pr),
+        params_formula=f"{per}·{layer.out} + {layer.out}", macs_formula=f"{out[0]}·{out[1]}·{layer.out} · {per}",
+        notes=(*notes, *window_notes), warnings=tuple(warnings),
+    )
 
 
-def _tconv(layer: Layer, state: State) -> dict:
-    h, w, c = state.shape
+def _tconv(layer: Layer, incoming: Activation) -> LayerEffect:
+    h, w, c = incoming.shape
     kh, kw = layer.kernel
     groups = c if layer.groups == 0 else layer.groups
     if c % groups or layer.out % groups:
@@ -141,28 +241,30 @@ def _tconv(layer: Layer, state: State) -> dict:
     except CnnconvError as exc:
         raise _fail(layer, str(exc)) from None
     if min(out) < 1:
-        raise _empty(layer, out, h, w, c, f"padding {_axes(layer.padding)} crops more than the output")
+        raise _empty(layer, out, incoming, f"padding {_axes(layer.padding)} crops more than the output")
     warnings = [f"kernel {k} not divisible by stride {s}: uneven overlap (checkerboard artefacts)"
                 for k, s in sorted({(layer.kernel[a], layer.stride[a]) for a in (0, 1)}) if s > 1 and k % s]
     notes = ["receptive field from here on is an upper bound"]
     if max(layer.padding):
         notes.append(f"padding {_axes(layer.padding)} crops the output on each side")
-    for a in (0, 1):
-        state.rf[a], state.jump[a], state.start_at[a] = transposed_receptive_field_step(
-            state.rf[a], state.jump[a], state.start_at[a], layer.kernel[a], layer.stride[a],
-            layer.padding[a], layer.dilation[a])
-    state.bound = True
-    state.shape = (out[0], out[1], layer.out)
+    field = incoming.field
+    steps = [transposed_receptive_field_step(field.size[a], field.jump[a], field.start[a], layer.kernel[a],
+                                             layer.stride[a], layer.padding[a], layer.dilation[a]) for a in (0, 1)]
+    field = replace(field, size=(steps[0][0], steps[1][0]), jump=(steps[0][1], steps[1][1]),
+                    start=(steps[0][2], steps[1][2]), bound=True)
     cout = layer.out // groups
     per = f"{c}·{cout}" if groups == 1 else f"{c}·({layer.out}/{groups})"
-    (ph, pw) = layer.padding
-    return {"weights": c * cout * kh * kw, "biases": layer.out, "padding": (ph, ph, pw, pw),
-            "macs": h * w * kh * kw * c * cout, "pf": f"{per}·{kh}·{kw} + {layer.out}",
-            "mf": f"{h}·{w} · {kh}·{kw}·{per}", "notes": notes, "warnings": warnings}
+    ph, pw = layer.padding
+    return LayerEffect(
+        Activation((out[0], out[1], layer.out), False, field),
+        weights=c * cout * kh * kw, biases=layer.out, macs=h * w * kh * kw * c * cout, padding=(ph, ph, pw, pw),
+        params_formula=f"{per}·{kh}·{kw} + {layer.out}", macs_formula=f"{h}·{w} · {kh}·{kw}·{per}",
+        notes=tuple(notes), warnings=tuple(warnings),
+    )
 
 
-def _pool(layer: Layer, state: State) -> dict:
-    h, w, c = state.shape
+def _pool(layer: Layer, incoming: Activation) -> LayerEffect:
+    h, w, c = incoming.shape
     try:
         out = tuple(pool_out_size(n, k, s, p, 1, layer.ceil_mode) for n, k, s, p in
                     zip((h, w), layer.kernel, layer.stride, layer.padding))
@@ -175,60 +277,66 @@ def _pool(layer: Layer, state: State) -> dict:
         if p > n:  # the core's pool refuses it too: every window would hold the whole input
             raise _fail(layer, f"pooling padding {p} is larger than the input {axis} {n}; use at most the input size (or gap/gmp)")
     if min(out) < 1:
-        raise _empty(layer, out, h, w, c, f"window {_axes(layer.kernel)}, padding {_axes(layer.padding)}")
-    notes, warnings = [], []
+        raise _empty(layer, out, incoming, f"window {_axes(layer.kernel)}, padding {_axes(layer.padding)}")
+    notes = []
     if out != floor:
         notes.append(f"ceil mode: a last partial window gives {_dims((*out, c), False)} "
                      f"instead of {_dims((*floor, c), False)}")
-    _windowed(layer, state, (ph, ph, pw, pw), out, notes, warnings)
-    state.shape = (out[0], out[1], c)
-    return {"padding": (ph, ph, pw, pw), "notes": notes, "warnings": warnings}
+    field, window_notes, warnings = _windowed(layer, incoming, (ph, ph, pw, pw), out)
+    return LayerEffect(Activation((out[0], out[1], c), False, field), padding=(ph, ph, pw, pw),
+                       notes=(*notes, *window_notes), warnings=tuple(warnings))
 
 
-def _lcn(layer: Layer, state: State) -> dict:
-    pads = [same_padding(n, k) for n, k in zip(state.shape[:2], layer.kernel)]
-    for a in (0, 1):
-        state.rf[a], state.jump[a], state.start_at[a] = receptive_field_step(
-            state.rf[a], state.jump[a], state.start_at[a], layer.kernel[a], 1, pads[a][0])
-    return {"notes": [f"normalises over {_axes(layer.kernel)} neighbourhoods; shape kept"]}
+def _lcn(layer: Layer, incoming: Activation) -> LayerEffect:
+    field = incoming.field
+    steps = [receptive_field_step(field.size[a], field.jump[a], field.start[a], layer.kernel[a], 1,
+                                  same_padding(incoming.shape[a], layer.kernel[a])[0]) for a in (0, 1)]
+    field = replace(field, size=(steps[0][0], steps[1][0]), start=(steps[0][2], steps[1][2]))
+    return LayerEffect(replace(incoming, field=field),
+                       notes=(f"normalises over {_axes(layer.kernel)} neighbourhoods; shape kept",))
 
 
-def _global(layer: Layer, state: State) -> dict:
-    h, w, c = state.shape
-    state.shape, state.glob = (1, 1, c), True
+def _global(layer: Layer, incoming: Activation) -> LayerEffect:
+    h, w, c = incoming.shape
     what = "average" if layer.kind == "gap" else "maximum"
-    return {"notes": [f"{what} of each {h}×{w} map"]}
+    return LayerEffect(Activation((1, 1, c), False, replace(incoming.field, whole=True)),
+                       notes=(f"{what} of each {h}×{w} map",))
 
 
-def _fc(layer: Layer, state: State) -> dict:
-    n_in = count(state.shape)
-    notes = [] if state.flat else [f"flattens {_dims(state.shape, False)} → {n_in} first"]
-    state.shape, state.flat, state.glob = (1, 1, layer.out), True, True
-    return {"weights": n_in * layer.out, "biases": layer.out, "course": n_in * layer.out + 1,
-            "macs": n_in * layer.out, "pf": f"{n_in}·{layer.out} + {layer.out}",
-            "mf": f"{n_in}·{layer.out}", "notes": notes}
+def _fc(layer: Layer, incoming: Activation) -> LayerEffect:
+    n_in = count(incoming.shape)
+    notes = () if incoming.flat else (f"flattens {_dims(incoming.shape, False)} → {n_in} first",)
+    return LayerEffect(
+        Activation((1, 1, layer.out), True, replace(incoming.field, whole=True)),
+        weights=n_in * layer.out, biases=layer.out, course_params=n_in * layer.out + 1, macs=n_in * layer.out,
+        params_formula=f"{n_in}·{layer.out} + {layer.out}", macs_formula=f"{n_in}·{layer.out}", notes=notes,
+    )
 
 
-def _flatten(layer: Layer, state: State) -> dict:
-    before = _dims(state.shape, state.flat)
-    state.shape, state.flat = (1, 1, count(state.shape)), True
-    return {"notes": [f"{before} → {state.shape[2]}"]}
+def _flatten(layer: Layer, incoming: Activation) -> LayerEffect:
+    n = count(incoming.shape)
+    return LayerEffect(replace(incoming, shape=(1, 1, n), flat=True),
+                       notes=(f"{_dims(incoming.shape, incoming.flat)} → {n}",))
 
 
-def _bn(layer: Layer, state: State) -> dict:
-    c = state.shape[2]
-    return {"weights": c, "biases": c, "buffers": 2 * c, "pf": f"{c} (γ) + {c} (β)",
-            "notes": [f"+{2 * c} running mean/variance: buffers, not parameters"]}
+def _bn(layer: Layer, incoming: Activation) -> LayerEffect:
+    c = incoming.shape[2]
+    return LayerEffect(incoming, weights=c, biases=c, buffers=2 * c, params_formula=f"{c} (γ) + {c} (β)",
+                       notes=(f"+{2 * c} running mean/variance: buffers, not parameters",))
 
 
-def pointwise(layer: Layer, state: State) -> dict:
+def _pointwise(layer: Layer, incoming: Activation) -> LayerEffect:
     """Shape-preserving layers without parameters (activations, softmax, dropout)."""
     if layer.kind == "dropout":
-        return {"notes": [f"zeroes {layer.rate * 100:g}% of activations in training; identity at inference"]}
-    if layer.kind == "softmax" and not state.flat:
-        return {"notes": ["over the channels of each pixel"]}
-    return {}
+        return LayerEffect(incoming, notes=(f"zeroes {layer.rate * 100:g}% of activations in training; "
+                                            "identity at inference",))
+    if layer.kind == "softmax" and not incoming.flat:
+        return LayerEffect(incoming, notes=("over the channels of each pixel",))
+    return LayerEffect(incoming)
 
 
-HANDLERS = {"conv": _conv, "tconv": _tconv, "maxpool": _pool, "avgpool": _pool, "lcn": _lcn,
-            "gap": _global, "gmp": _global, "fc": _fc, "flatten": _flatten, "bn": _bn}
+#: kind -> handler; kinds not listed keep their input's shape and have no parameters.
+HANDLERS: dict[str, Callable[[Layer, Activation], LayerEffect]] = {
+    "conv": _conv, "tconv": _tconv, "maxpool": _pool, "avgpool": _pool, "lcn": _lcn,
+    "gap": _global, "gmp": _global, "fc": _fc, "flatten": _flatten, "bn": _bn,
+}

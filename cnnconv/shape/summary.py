@@ -5,7 +5,7 @@ array is built, so a 10**9-pixel input costs what a 28×28 one does. Conventions
 
 - shapes are (H, W, C); a flat vector of N features is (1, 1, N) with ``flat=True``;
 - parameters are counted the standard (PyTorch/Keras) way, weights and biases apart;
-  ``course_params`` applies the simplifications of the course table (seed 003): one
+  ``course_params`` applies the simplifications of the course table (the lecture notes' CNN Example, seed 003): one
   k×k kernel per filter shared by all input channels, and one bias per fc layer;
 - MACs are the multiply-accumulates of conv, tconv and fc weights for one sample; bias
   adds, activations, pooling and normalisation are not counted;
@@ -20,11 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from cnnconv.shape.layer_kinds import HANDLERS, State, count as _count, pointwise
-from cnnconv.errors import CnnconvError
-from cnnconv.shape.grammar import Layer, LayerSpecError, parse_layers
-
-_SPATIAL = ("conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "lcn")
+from cnnconv.shape.grammar import parse_layers
+from cnnconv.shape.layer import Layer
+from cnnconv.shape.layer_kinds import Activation, LayerEffect, analyse_layer, count, network_input
 _FLOAT32 = 4
 
 
@@ -114,7 +112,7 @@ class NetSummary:
             "macs": sum(r.macs for r in rows),
             "activations": sum(r.activations for r in rows),
             "activation_bytes": sum(r.memory_bytes for r in rows),
-            "input_bytes": _count(self.input) * _FLOAT32,
+            "input_bytes": count(self.input) * _FLOAT32,
             "rf": last.rf if last else None,
             "jump": last.jump if last else None,
             "start": last.start if last else None,
@@ -132,7 +130,7 @@ class NetSummary:
 def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer]) -> NetSummary:
     """Analyse a layer stack for an input of shape (H, W, C), (H, W) or (N,) (flat).
 
-    Raises :class:`~cnnconv.shape.grammar.LayerSpecError` naming the layer when a layer
+    Raises :class:`~cnnconv.shape.layer.LayerSpecError` naming the layer when a layer
     cannot take its input (the stack shrinks to nothing, a convolution after fc, groups
     that do not divide the channels, ...).
 
@@ -145,39 +143,28 @@ def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer])
     >>> t["params"], t["macs"], t["rf"], t["jump"]
     (62958, 849320, (16, 16), (4, 4))
     """
-    shape = input_shape_3(input_shape)
-    state = State(shape, len(tuple(input_shape)) == 1, shape)
+    start = network_input(input_shape)
     stack = parse_layers(layers) if isinstance(layers, str) else list(layers)
-    rows = tuple(_analyse(i, layer, state) for i, layer in enumerate(stack, 1))
-    return NetSummary(shape, len(tuple(input_shape)) == 1, rows)
+    rows, incoming = [], start
+    for index, layer in enumerate(stack, 1):
+        effect = analyse_layer(layer, incoming)
+        rows.append(_row(index, layer, incoming, effect, start.shape))
+        incoming = effect.output
+    return NetSummary(start.shape, start.flat, tuple(rows))
 
 
-def input_shape_3(shape: Sequence[int]) -> tuple[int, int, int]:
-    """(H, W, C) of an input given as (H, W, C), (H, W) or (N,)."""
-    dims = tuple(int(d) for d in shape)
-    if not 1 <= len(dims) <= 3 or min(dims) < 1:
-        raise CnnconvError(f"input shape must be (H, W, C), (H, W) or (N,) of sizes >= 1, got {tuple(shape)!r}")
-    return {1: (1, 1, *dims), 2: (*dims, 1), 3: dims}[len(dims)]
-
-
-def _analyse(index: int, layer: Layer, state: State) -> LayerRow:
-    h, w, c = state.shape
-    if layer.kind in _SPATIAL and state.flat:
-        raise LayerSpecError(
-            layer.text, layer.pos,
-            f"needs an H×W×C input but gets a flat vector of {c}; put spatial layers before fc/flatten",
-        )
-    info = HANDLERS.get(layer.kind, pointwise)(layer, state)
-    weights, biases = info.get("weights", 0), info.get("biases", 0)
-    out = state.shape
+def _row(index: int, layer: Layer, incoming: Activation, effect: LayerEffect,
+         input_shape: tuple[int, int, int]) -> LayerRow:
+    out, field = effect.output, effect.output.field
+    params = effect.weights + effect.biases
     return LayerRow(
-        index=index, text=layer.text, kind=layer.kind, pos=layer.pos, input=(h, w, c), output=out,
-        flat=state.flat, activations=_count(out), memory_bytes=_count(out) * _FLOAT32,
-        weights=weights, biases=biases, params=weights + biases, buffers=info.get("buffers", 0),
-        course_params=info.get("course", weights + biases), macs=info.get("macs", 0),
-        rf=tuple(state.rf) if not state.glob else state.origin[:2],
-        jump=None if state.glob else tuple(state.jump), start=None if state.glob else tuple(state.start_at),
-        rf_bound=state.bound, rf_global=state.glob, padding=info.get("padding", (0, 0, 0, 0)),
-        params_formula=info.get("pf", ""), macs_formula=info.get("mf", ""),
-        notes=tuple(info.get("notes", ())), warnings=tuple(info.get("warnings", ())),
+        index=index, text=layer.text, kind=layer.kind, pos=layer.pos, input=incoming.shape, output=out.shape,
+        flat=out.flat, activations=count(out.shape), memory_bytes=count(out.shape) * _FLOAT32,
+        weights=effect.weights, biases=effect.biases, params=params, buffers=effect.buffers,
+        course_params=params if effect.course_params is None else effect.course_params, macs=effect.macs,
+        rf=input_shape[:2] if field.whole else field.size,
+        jump=None if field.whole else field.jump, start=None if field.whole else field.start,
+        rf_bound=field.bound, rf_global=field.whole, padding=effect.padding,
+        params_formula=effect.params_formula, macs_formula=effect.macs_formula,
+        notes=effect.notes, warnings=effect.warnings,
     )
