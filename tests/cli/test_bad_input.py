@@ -244,6 +244,48 @@ def newer_version_model(tmp: Path) -> None:
     rewrite_npz(path, bump)
 
 
+def changed_model(change_meta=None, change_entries=None, raw_meta: bytes | None = None):
+    """A trained model whose JSON description (or entries) a hostile hand changed."""
+
+    def build(tmp: Path) -> None:
+        path = model_file(tmp)
+
+        def change(entries):
+            meta = json.loads(entries["cnnconv.json"].tobytes().decode())
+            if change_meta is not None:
+                change_meta(meta)
+            text = raw_meta if raw_meta is not None else json.dumps(meta).encode()
+            entries["cnnconv.json"] = np.frombuffer(text, np.uint8)
+            if change_entries is not None:
+                change_entries(entries)
+
+        rewrite_npz(path, change)
+
+    return build
+
+
+def first_weight(value):
+    def change(entries):
+        key = next(k for k in sorted(entries) if k.startswith("w/"))
+        entries[key] = value(entries[key])
+
+    return change
+
+
+def huge_unused_entry(tmp: Path) -> None:
+    """A model with an extra 64 MiB entry no network uses: it must not be read."""
+    import zipfile
+
+    path = model_file(tmp)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (8 << 20,)})
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as z, z.open("junk.npy", "w", force_zip64=True) as f:
+        f.write(header.getvalue())
+        block = bytes(1 << 20)
+        for _ in range(64):
+            f.write(block)
+
+
 # --------------------------------------------------------------------------- patches
 
 
@@ -682,25 +724,61 @@ row("train: output directory missing", build=dataset, cmd="train data -o nodir/m
 # Model files (predict, evaluate)
 P = "predict m.npz in.png"
 row("model: not an npz", build=both(IMG, files(m__npz="definitely not a zip")), cmd=P, code=1,
-    message=r"'m\.npz' is not a cnnconv model: not an \.npz archive")
-row("model: empty file", build=both(IMG, files(m__npz=b"")), cmd=P, code=1, message=r"'m\.npz' is not a cnnconv model")
+    message=r"'m\.npz' is not a valid cnnconv model: not an \.npz archive")
+row("model: empty file", build=both(IMG, files(m__npz=b"")), cmd=P, code=1, message=r"'m\.npz' is not a valid cnnconv model: not an \.npz archive")
 row("model: a single .npy", build=both(IMG, lambda t: np.save(open(t / "m.npz", "wb"), np.zeros(3))), cmd=P, code=1,
-    message=r"'m\.npz' is a single \.npy array, not a cnnconv model")
+    message=r"'m\.npz' is not a valid cnnconv model: it is a single \.npy array")
 row("model: npz from elsewhere", build=both(IMG, lambda t: np.savez(t / "m.npz", weights=np.ones((3, 3)))), cmd=P,
-    code=1, message=r"'m\.npz' is an \.npz but not a cnnconv model .*weights")
+    code=1, message=r"'m\.npz' is not a valid cnnconv model: an \.npz from another program .*weights")
 row("model: object array refused without unpickling", build=both(IMG, object_array_model), cmd=P, code=1,
-    message=r"'m\.npz' holds an object array .*refused", check=no_unpickling)
+    message=r"'m\.npz' is not a valid cnnconv model: entry 'w/.*' is an object array; refused", check=no_unpickling)
 row("model: object array, evaluate", build=both(dataset, object_array_model), cmd="evaluate m.npz data", code=1,
-    message=r"'m\.npz' holds an object array .*refused", check=no_unpickling)
+    message=r"'m\.npz' is not a valid cnnconv model: entry 'w/.*' is an object array; refused", check=no_unpickling)
 row("model: newer format version", build=both(IMG, newer_version_model), cmd=P, code=1,
-    message=r"'m\.npz' has model format version 2, newer than this cnnconv reads .*upgrade cnnconv")
+    message=r"'m\.npz' is not a valid cnnconv model: it has model format version 2, newer than this cnnconv reads .*upgrade cnnconv")
 row("model: truncated", build=both(IMG, lambda t: write(t, "m.npz", _trained_model_bytes()[:-200])), cmd=P,
-    code=1, message=r"'m\.npz'")
+    code=1, message=r"'m\.npz' is not a valid cnnconv model: ")
 row("model: a folder", build=both(IMG, lambda t: (t / "m.npz").mkdir()), cmd=P, code=2,
     message=r"MODEL.*'m\.npz' is a directory")
 row("model: missing", build=IMG, cmd=P, code=1, message=r"'m\.npz' does not exist")
 row("model: --resume with a damaged model", build=both(dataset, files(old__npz="nope")),
-    cmd="train data --resume old.npz -o m.npz --epochs 1", code=1, message=r"'old\.npz' is not a cnnconv model")
+    cmd="train data --resume old.npz -o m.npz --epochs 1", code=1, message=r"'old\.npz' is not a valid cnnconv model: ")
+# The schema of a model file, checked before anything is allocated
+M = "'m\\.npz' is not a valid cnnconv model: "
+for name, build, why in [
+    ("description nested 100000 deep", changed_model(raw_meta=b'{"format": "cnnconv-model", "x": ' + b"[" * 100000 + b"]" * 100000 + b"}"),
+     r"the 'cnnconv\.json' entry is nested 100001 deep \(at most 32\)"),
+    ("mean of text", changed_model(lambda m: m.update(mean=["x"])), r"'mean' is \[\"x\"\]; it must hold finite numbers"),
+    ("empty mean", changed_model(lambda m: m.update(mean=[])), r"'mean' has 0 values; a gray model needs 1"),
+    ("input shape of text", changed_model(lambda m: m.update(input_shape=["a", "b", "c"])),
+     r"'input_shape' is \[\"a\", \"b\", \"c\"\], not \[H, W, C\] of positive integers"),
+    ("input shape 100000x100000", changed_model(lambda m: m.update(input_shape=[100000, 100000, 1])),
+     r"'input_shape' 100000x100000 is 10000000000 pixels, over the limit"),
+    ("a network of 80 GB", changed_model(lambda m: m.update(input_shape=[9000, 9000, 1], spec="fc1000,fc2")),
+     r"its weights would take \d+ bytes, more than the limit"),
+    ("optimizer of a bad form", changed_model(lambda m: m.update(optimizer={"__dict__": 5})),
+     r"its optimiser state is damaged near \{\"__dict__\": 5\}"),
+    ("std 0", changed_model(lambda m: m.update(std=[0.0])), r"'std' is \[0\.0\]; it must hold finite positive numbers"),
+    ("std NaN", changed_model(lambda m: m.update(std=[float("nan")])), r"'std' is \[NaN\]; it must hold finite positive"),
+    ("seed of text", changed_model(lambda m: m["training"].update(seed="x")), r"'training' seed is 'x'"),
+    ("one class name for two classes", changed_model(lambda m: m.update(class_names=["a"])), r"1 class names for 2 classes"),
+    ("weights of text", changed_model(change_entries=first_weight(lambda w: w.astype(str))), r"entry 'w/.*' holds <U\d+ values, not real"),
+    ("structured weights", changed_model(change_entries=first_weight(lambda w: np.zeros(w.shape, "f4,f4"))),
+     r"entry 'w/.*' holds .* values, not real floating-point numbers"),
+    ("complex weights", changed_model(change_entries=first_weight(lambda w: w.astype(np.complex64))),
+     r"entry 'w/.*' holds complex64 values, not real floating-point numbers"),
+    ("integer weights", changed_model(change_entries=first_weight(lambda w: w.astype(np.int64))),
+     r"entry 'w/.*' holds int64 values, not real"),
+    ("weights of the wrong shape", changed_model(change_entries=first_weight(lambda w: w.reshape(-1, 1))),
+     r"weight '.*' has shape \(\d+, 1\), its network needs"),
+]:
+    row(f"model: {name}", build=both(IMG, build), cmd=P, code=1, message=M + why, max_alloc=60 << 20)
+row("model: an unused 64 MiB entry is never read", build=both(IMG, huge_unused_entry), cmd=P, code=0,
+    message=None, max_alloc=30 << 20)
+row("model: the schema check in evaluate", build=both(dataset, changed_model(lambda m: m.update(std=[-1.0]))),
+    cmd="evaluate m.npz data", code=1, message=M + r"'std' is \[-1\.0\]")
+row("model: the schema check in --resume", build=both(dataset, changed_model(lambda m: m.update(num_classes=True))),
+    cmd="train data --resume m.npz -o m2.npz --epochs 1", code=1, message=M + r"'num_classes' is true, not an integer")
 row("predict: an image over Pillow's pixel limit", build=lambda t: (model_file(t), write(t, "big.png", bomb_header(10_000, 10_000))),
     cmd="predict m.npz big.png", code=1, max_alloc=60 << 20,
     message=r"^big\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")

@@ -78,15 +78,15 @@ def test_class_names_must_match_the_outputs(tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (damage_truncate, "not a cnnconv model|damaged or truncated|not a readable"),
-        (damage_not_npz, "not a cnnconv model: not an .npz"),
-        (damage_empty, "not a cnnconv model: not an .npz"),
+        (damage_truncate, "not an .npz archive|damaged or truncated"),
+        (damage_not_npz, "not an .npz archive"),
+        (damage_empty, "not an .npz archive"),
         (damage_npy, "single .npy array"),
-        (damage_foreign_npz, "not a cnnconv model .no 'cnnconv.json' entry; it holds: weights, labels"),
-        (damage_object_array, "object array 'w/0.conv.weight'; refused"),
+        (damage_foreign_npz, "another program .no 'cnnconv.json' entry; it holds: weights, labels"),
+        (damage_object_array, "entry 'w/0.conv.weight' is an object array; refused"),
         (damage_future, f"format version {FORMAT_VERSION + 1}, newer .*upgrade cnnconv"),
         (damage_version_type, "unknown model format version 'one'"),
-        (damage_format_name, "not a cnnconv model"),
+        (damage_format_name, "no format 'cnnconv-model'"),
         (damage_missing_weight, "lacks the weights 0.conv.bias"),
         (damage_nan_weight, "NaN or infinity"),
         (damage_bad_json, "not valid JSON"),
@@ -100,7 +100,7 @@ def test_a_damaged_model_file_gets_a_clear_error(saved, damage, message):
     damage(path)
     with pytest.raises(CnnconvError, match=message) as info:
         load_model(path)
-    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert "\n" not in str(info.value) and f"{str(path)!r} is not a valid cnnconv model: " in str(info.value)
     assert not (path.parent / "pwned").exists()
 
 

@@ -1,0 +1,62 @@
+"""One mapping of operating-system errors to one-line messages that say how to fix them.
+
+Every command reads and writes files through paths a user typed; what the system answers
+(``ELOOP``, ``ENAMETOOLONG``, ``EACCES``, ...) becomes the same short sentence wherever it
+happens, instead of ``RuntimeError: Symlink loop`` or an internal error. :func:`describe`
+gives the sentence; :func:`shown` makes a file name safe to print on one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+_MESSAGES = {
+    errno.ENOENT: "no such file; check the path",
+    errno.ELOOP: "symbolic link loop (a link that leads back to itself); fix or remove the link",
+    errno.ENAMETOOLONG: "a name in the path is too long (file systems allow 255 bytes per name); use a shorter name",
+    errno.EACCES: "permission denied; check the permissions (ls -l) or choose another path",
+    errno.EPERM: "operation not permitted; check the permissions (ls -l) or choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.EISDIR: "is a directory, not a file",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system; choose another path",
+    errno.EBADF: "the stream is closed",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n) or use fewer --jobs",
+    errno.EIO: "input/output error (a failing disk or a lost network mount?)",
+    errno.EFBIG: "file too large for this file system",
+    errno.EXDEV: "cannot rename across file systems",
+}
+
+
+def describe(exc: BaseException) -> str:
+    """The one-line reason for an ``OSError`` (or a ``RuntimeError`` from ``Path.resolve``).
+
+    Examples
+    --------
+    >>> describe(OSError(errno.ELOOP, "Too many levels of symbolic links"))
+    'symbolic link loop (a link that leads back to itself); fix or remove the link'
+    >>> describe(RuntimeError("Symlink loop from '/tmp/a'"))
+    'symbolic link loop (a link that leads back to itself); fix or remove the link'
+    >>> describe(OSError(errno.ENOTSUP, "Operation not supported"))
+    'Operation not supported'
+    """
+    if isinstance(exc, RuntimeError) and "symlink loop" in str(exc).lower():
+        return _MESSAGES[errno.ELOOP]
+    code = getattr(exc, "errno", None)
+    if code in _MESSAGES:
+        return _MESSAGES[code]
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def shown(name: str | os.PathLike) -> str:
+    """A file name as it can be printed on one line: control characters escaped.
+
+    >>> shown("a\\nb.png"), shown("été.png")
+    ('a\\\\nb.png', 'été.png')
+    """
+    text = os.fsdecode(name) if not isinstance(name, str) else name
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
