@@ -19,3 +19,20 @@ class CnnconvError(ValueError):
     ...     print(exc)
     stride must be >= 1, got 0
     """
+
+
+class MissingExtraError(CnnconvError):
+    """An optional package is missing: the message names the extra that installs it.
+
+    The command line exits with status 2 for it (a setup to fix, as a usage error is),
+    not 1 (the work failed).
+
+    Examples
+    --------
+    >>> MissingExtraError("16-bit PNG needs imagecodecs", extra="large").extra
+    'large'
+    """
+
+    def __init__(self, message: str, *, extra: str):
+        super().__init__(message)
+        self.extra = extra

@@ -1,7 +1,7 @@
 """Images as a model sees them: 8-bit gray or RGB at one size, decoded by :func:`cnnconv.io.images.read_image`.
 
 ``read_image`` does what every command needs (the pixel limit against decompression bombs,
-the first frame of an animation, the EXIF orientation, palette/1-bit/CMYK/16-bit modes,
+the first frame of an animation, the EXIF orientation, palette/1-bit/CMYK modes, 16-bit and float samples in any layout,
 Pillow's messages kept off stderr); this module only brings its result to the one sample
 type and channel count a network takes, and to the network's size.
 """
@@ -28,8 +28,8 @@ def decode_image(
 
     ``channels=None`` keeps what the file holds: gray for a gray file (or a colour file
     whose three channels are equal everywhere), rgb otherwise. Transparency is dropped;
-    16-bit gray is scaled from 0..65535 and float gray from 0..max(1, its maximum), not
-    clipped. ``size=(H, W)`` resizes with Pillow's bilinear filter. A file that does not
+    16-bit samples (gray or colour) are scaled from 0..65535 and float ones from
+    0..max(1, their maximum), not clipped. ``size=(H, W)`` resizes with Pillow's bilinear filter. A file that does not
     decode raises ``CnnconvError`` naming it (see ``read_image``).
 
     Shape
@@ -68,18 +68,18 @@ def _resized(image: Image.Image, size: tuple[int, int] | None) -> Image.Image:
 
 
 def _as_8bit(array: np.ndarray, info: ImageInfo) -> Image.Image:
-    """An L or RGB Pillow image of what ``read_image`` returned."""
-    if info.colour == "cmyk":
-        cmyk = Image.frombytes("CMYK", (array.shape[1], array.shape[0]), np.ascontiguousarray(array).tobytes())
-        return cmyk.convert("RGB")
+    """An L or RGB Pillow image of what ``read_image`` returned (16-bit and float samples scaled to 8 bits)."""
     if info.has_alpha:
         array = array[..., :-1]
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    if array.dtype != np.uint8:  # 16-bit or float gray: scale the file's range (Pillow would clip to 255)
+    if array.dtype != np.uint8:  # 16-bit or float: scale the file's range (Pillow would clip to 255)
         values = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         top = 65535.0 if array.dtype == np.uint16 else max(float(values.max(initial=0.0)), 1.0)
         array = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
+    if info.colour == "cmyk":
+        cmyk = Image.frombytes("CMYK", (array.shape[1], array.shape[0]), np.ascontiguousarray(array).tobytes())
+        return cmyk.convert("RGB")
     return Image.fromarray(np.ascontiguousarray(array), "L" if array.ndim == 2 else "RGB")
 
 

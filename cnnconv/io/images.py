@@ -1,10 +1,12 @@
 """Read images with Pillow as NumPy arrays, saying what was done to them.
 
-Arrays are channels-last and keep the file's sample type: ``uint8`` (8-bit gray,
-gray+alpha, RGB, RGBA, CMYK), ``uint16`` (16-bit gray) or ``float32`` (float TIFF).
-Everything Pillow does behind the user's back (palette expansion, EXIF rotation, first
-frame of an animation, a 16-bit colour PNG read as 8-bit) is reported in ``ImageInfo.notes``.
-Writing lives in :mod:`cnnconv.io._image_write`; its public names are re-exported here.
+Arrays are channels-last and keep the file's sample type: ``uint8``, ``uint16`` or
+``float32``, gray, gray+alpha, RGB, RGBA or CMYK, as many bits as the file holds (samples
+Pillow would cut to 8 bits, 16-bit colour PNG, TIFF and PPM, are read by :mod:`cnnconv.io._deep`).
+Everything done behind the user's back (palette expansion, EXIF rotation, first frame of an
+animation) is reported in ``ImageInfo.notes``; the ICC profile, resolution and EXIF travel in
+``ImageInfo.metadata`` to the writer. Writing lives in :mod:`cnnconv.io._image_write`; its
+public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnnconv.errors import CnnconvError
+from cnnconv.errors import CnnconvError, MissingExtraError
+from cnnconv.io import _deep
 from cnnconv.io._image_write import IMAGE_FORMATS, encode_image, format_for, suffix_for
+from cnnconv.io._metadata import ImageMetadata, metadata_of
 from cnnconv.io._read import read_input_bytes
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "encode_image", "format_for", "read_image",
+    "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "ImageMetadata", "encode_image", "format_for", "read_image",
     "read_image_bytes", "suffix_for",
 ]
 
@@ -34,10 +38,12 @@ DEFAULT_MAX_PIXELS = 89_478_485
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What was read: plain data, safe to print as JSON (``dataclasses.asdict``).
+    """What was read.
 
     ``colour`` is ``"gray"``, ``"rgb"`` or ``"cmyk"``; ``mode`` is Pillow's mode as stored
-    in the file; ``bit_depth`` is 8, 16 or 32 (float).
+    in the file (``RGB;16``, ``LA;16``, ``RGBA;F`` ... for the samples Pillow has no mode
+    for); ``bit_depth`` is 8, 16 or 32 (float). ``metadata`` (ICC profile, resolution, EXIF
+    less the orientation) is bytes: ``metadata.describe()`` is its JSON-ready summary.
     """
 
     format: str
@@ -48,6 +54,7 @@ class ImageInfo:
     width: int
     height: int
     notes: tuple[str, ...] = field(default=())
+    metadata: ImageMetadata = field(default=ImageMetadata(), repr=False)
 
 
 def read_image_bytes(source: str | os.PathLike) -> bytes:
@@ -101,20 +108,39 @@ def read_image(
     try:
         with pillow_messages_to(notes):
             im = _open(data, name, max_pixels)
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                im.seek(0)
-                notes.append(f"animated image with {frames} frames: only the first frame is used")
-            orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
-            file_mode, file_format = im.mode, im.format or "?"
-            im.load()
+            if im is None:  # a TIFF layout Pillow has no mode for (16-bit gray+alpha, float RGB, ...)
+                array, colour, file_format, metadata, orientation = _tiff_pillow_cannot_open(
+                    data, name, max_pixels, notes)
+                deep = array, colour
+            else:
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    im.seek(0)
+                    notes.append(f"animated image with {frames} frames: only the first frame is used")
+                orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+                file_mode, file_format = im.mode, _format_name(im.format or "?", data)
+                metadata = metadata_of(im)
+                deep = _deep_samples(data, im, file_format, name, notes)
+            if deep is None:
+                im.load()
+                if orientation not in (1, None):
+                    im = ImageOps.exif_transpose(im)
+                im = _normalise_mode(im, notes, gray, name)
+                array = _to_array(im, name)
+                mode = im.mode
+                colour = "gray" if mode in ("L", "LA", "I;16", "F") else "cmyk" if mode == "CMYK" else "rgb"
+                has_alpha = mode in ("LA", "RGBA")
+            else:
+                array, colour = deep
+                array = _deep.orient(array, orientation)
+                has_alpha = array.ndim == 3 and array.shape[2] in (2, 4) and colour != "cmyk"
+                if gray and colour == "rgb":
+                    array, colour = _luminance(array, has_alpha), "gray"
+                    notes.append("converted to gray (ITU-R 601 luminance)")
+                mode = _deep_mode(array, colour, has_alpha)
+                file_mode = mode
             if orientation not in (1, None):
-                im = ImageOps.exif_transpose(im)
                 notes.append(f"EXIF orientation {orientation} applied (the image is turned upright)")
-            if file_format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6):
-                notes.append("16-bit colour PNG: Pillow reads 8 bits per sample, so the output is 8-bit")
-            im = _normalise_mode(im, notes, gray, name)
-            array = _to_array(im, name)
     except CnnconvError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
@@ -122,54 +148,131 @@ def read_image(
         raise CnnconvError(f"{name}: corrupt or truncated image ({exc}); re-export the file") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - our own check comes first
         raise CnnconvError(f"{name}: {exc}") from None
-    colour = "gray" if im.mode in ("L", "LA", "I;16", "F") else "cmyk" if im.mode == "CMYK" else "rgb"
     info = ImageInfo(
         format=file_format, mode=file_mode, bit_depth={"uint8": 8, "uint16": 16}.get(array.dtype.name, 32),
-        has_alpha=im.mode in ("LA", "RGBA"), colour=colour, width=im.width, height=im.height,
-        notes=tuple(notes),
+        has_alpha=has_alpha, colour=colour, width=array.shape[1], height=array.shape[0],
+        notes=tuple(notes), metadata=metadata,
     )
     return array, info
 
 
+def _format_name(pillow_format: str, data: bytes) -> str:
+    """Pillow's format name, with its one "PPM" told apart into PBM, PGM and PPM by the file's magic."""
+    if pillow_format != "PPM":
+        return pillow_format
+    return {b"P1": "PBM", b"P4": "PBM", b"P2": "PGM", b"P5": "PGM"}.get(data[:2], "PPM")
+
+
+def _deep_samples(data: bytes, im: Image.Image, fmt: str, name: str, notes: list[str]):
+    """(samples, colour) for a file whose samples Pillow would cut to 8 bits, else None."""
+    if fmt == "PNG" and _deep.png_is_deep(data):
+        array = _deep.read_png(data, name)
+        return array, "gray" if array.shape[2] <= 2 else "rgb"
+    if fmt == "TIFF" and _deep.tiff_is_deep(im):
+        return _deep.read_tiff(data, name)
+    if fmt in ("PGM", "PPM"):
+        header = _deep.pnm_header(data)
+        if header is not None and header[3] > 255:
+            array, more = _deep.read_pnm(data, name, header)
+            notes.extend(more)
+            return array, "gray" if array.ndim == 2 else "rgb"
+    return None
+
+
+def _luminance(array: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """ITU-R 601 luminance of 16-bit or float RGB(A), alpha kept, rounded as Pillow rounds 8-bit."""
+    rgb = array[..., :3]
+    if array.dtype == np.uint16:
+        wide = rgb.astype(np.int64)
+        gray = ((wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint16)
+    else:
+        gray = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(array.dtype)
+    return np.dstack([gray, array[..., 3]]) if has_alpha else gray
+
+
+def _deep_mode(array: np.ndarray, colour: str, has_alpha: bool) -> str:
+    """A Pillow-like mode name for samples Pillow has no mode for: ``RGB;16``, ``LA;16``, ``RGBA;F``, ``I;16``."""
+    if array.ndim == 2:
+        return "I;16" if array.dtype == np.uint16 else "F"
+    base = "CMYK" if colour == "cmyk" else ("LA" if colour == "gray" else "RGBA") if has_alpha else \
+        "L" if colour == "gray" else "RGB"
+    return base + (";16" if array.dtype == np.uint16 else ";F")
+
+
 @contextmanager
 def pillow_messages_to(notes: list[str]):
-    """Pillow's warnings and log records on a damaged file become notes, not stray stderr lines."""
+    """Pillow's (and tifffile's) warnings and log records on a damaged file become notes, not stray stderr lines."""
 
     class ToNotes(logging.Handler):
         def emit(self, record):
-            notes.append(f"Pillow: {record.getMessage()}")
+            notes.append(f"{'Pillow' if record.name.startswith('PIL') else record.name}: {record.getMessage()}")
 
-    logger, handler = logging.getLogger("PIL"), ToNotes(logging.WARNING)
-    logger.addHandler(handler)  # with a handler in place, logging's last-resort stderr output stays silent
+    handler = ToNotes(logging.WARNING)
+    loggers = [logging.getLogger("PIL"), logging.getLogger("tifffile")]
+    for logger in loggers:  # with a handler in place, logging's last-resort stderr output stays silent
+        logger.addHandler(handler)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
-        logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
         notes.extend(dict.fromkeys(f"Pillow: {w.message}" for w in caught))
 
 
-def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
+def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image | None:
+    """The file opened by Pillow (header only); None for a TIFF Pillow has no mode for."""
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below, with a message that says how to lift it
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise CnnconvError(
-            f"{name}: not an image Pillow can read (PNG, JPEG, TIFF, BMP, WebP, GIF); "
-            "is it corrupt, or another kind of file?"
-        ) from None
+        if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+            return None
+        raise _unreadable(name) from None
     finally:
         Image.MAX_IMAGE_PIXELS = saved
-    pixels = im.width * im.height
+    _check_pixels(name, im.width, im.height, max_pixels)
+    return im
+
+
+def _unreadable(name: str) -> CnnconvError:
+    return CnnconvError(
+        f"{name}: not an image Pillow can read (PNG, JPEG, TIFF, BMP, WebP, GIF, PPM/PGM/PBM); "
+        "is it corrupt, or another kind of file?"
+    )
+
+
+def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
+    pixels = width * height
     if max_pixels is not None and pixels > max_pixels:
         raise CnnconvError(
-            f"{name}: {im.width}x{im.height} = {pixels} pixels is over the limit of {max_pixels} "
+            f"{name}: {width}x{height} = {pixels} pixels is over the limit of {max_pixels} "
             f"that guards against decompression bombs; if you trust the file, allow it with "
             f"--max-pixels {pixels}"
         )
-    return im
+
+
+def _tiff_or_unreadable(read, data: bytes, name: str):
+    """``read(data, name)``; a TIFF that neither Pillow nor tifffile makes sense of is "not an image"."""
+    try:
+        return read(data, name)
+    except MissingExtraError:
+        raise
+    except CnnconvError:
+        raise _unreadable(name) from None
+
+
+def _tiff_pillow_cannot_open(data: bytes, name: str, max_pixels: int | None, notes: list[str]):
+    """(samples, colour, "TIFF", metadata, orientation) of a TIFF read by tifffile alone."""
+    header = _tiff_or_unreadable(_deep.tiff_header, data, name)
+    _check_pixels(name, header["width"], header["height"], max_pixels)
+    array, colour = _tiff_or_unreadable(_deep.read_tiff, data, name)
+    if header["pages"] > 1:
+        notes.append(f"multi-page TIFF with {header['pages']} pages: only the first page is used")
+    metadata = ImageMetadata(icc_profile=header["icc_profile"], dpi=header["dpi"])
+    return array, colour, "TIFF", metadata, header["orientation"]
 
 
 def _normalise_mode(im: Image.Image, notes: list[str], gray: bool, name: str) -> Image.Image:

@@ -36,6 +36,15 @@ LOSSLESS = [  # (array, colour, formats that hold it exactly)
     (_random((5, 7, 4)), "cmyk", ["TIFF"]),
     (_random((5, 7), np.uint16, 65535), "gray", ["PNG", "TIFF"]),
     (RNG.normal(size=(5, 7)).astype(np.float32), "gray", ["TIFF"]),
+    # deeper than Pillow holds: 16-bit gray+alpha/RGB/RGBA, float colour (tifffile, imagecodecs, PNM by hand)
+    (_random((5, 7), np.uint16, 65535), "gray", ["PGM"]),
+    (_random((5, 7, 2), np.uint16, 65535), "gray", ["PNG", "TIFF"]),
+    (_random((5, 7, 3), np.uint16, 65535), "rgb", ["PNG", "TIFF", "PPM"]),
+    (_random((5, 7, 4), np.uint16, 65535), "rgb", ["PNG", "TIFF"]),
+    (_random((5, 7, 4), np.uint16, 65535), "cmyk", ["TIFF"]),
+    (RNG.normal(size=(5, 7, 3)).astype(np.float32), "rgb", ["TIFF"]),
+    (_random((5, 7)), "gray", ["PGM"]),
+    (_random((5, 7, 3)), "rgb", ["PPM"]),
 ]
 
 
@@ -114,15 +123,41 @@ def test_animated_gif_gives_the_first_frame_and_says_so():
     assert np.all(x == x.flat[0])
 
 
-def test_sixteen_bit_colour_png_is_flagged():
+def test_sixteen_bit_colour_png_built_by_hand_keeps_every_sample():
+    # a PNG written from the specification (no encoder of ours): 2x2 RGB, 16 bits, filter 0
     def chunk(tag, payload):
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
-    rows = b"".join(b"\x00" + bytes(12) for _ in range(2))
+    samples = np.array([[[0, 256, 65535], [1, 40000, 257]], [[65534, 2, 30000], [7, 8, 9]]], np.uint16)
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in samples)
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
     x, info = read_image(png)
-    assert x.dtype == np.uint8 and any("16-bit colour" in n for n in info.notes)
+    assert x.dtype == np.uint16 and info.mode == "RGB;16" and info.bit_depth == 16 and not info.notes
+    np.testing.assert_array_equal(x, samples)
+
+
+def test_sixteen_bit_ppm_built_by_hand_and_a_12_bit_pgm_scaled_to_16():
+    samples = np.array([[[0, 256, 65535], [1, 40000, 257]]], np.uint16)
+    x, info = read_image(b"P6\n# by hand\n2 1\n65535\n" + samples.astype(">u2").tobytes())
+    assert (info.format, info.mode) == ("PPM", "RGB;16")
+    np.testing.assert_array_equal(x, samples)
+    x, info = read_image(b"P5 2 1 4095 " + np.array([0, 4095], ">u2").tobytes())
+    assert info.format == "PGM" and x.tolist() == [[0, 65535]] and "0..4095" in info.notes[0]
+    with pytest.raises(CnnconvError, match="truncated"):
+        read_image(b"P6\n2 1\n65535\n" + bytes(5))
+
+
+def test_exif_orientation_of_deep_samples_turns_them_as_pillow_turns_8_bit():
+    from PIL import ImageOps
+
+    from cnnconv.io._deep import orient
+
+    array = _random((3, 5))
+    for orientation in range(1, 9):
+        im = Image.fromarray(array)
+        im.getexif()[0x0112] = orientation
+        np.testing.assert_array_equal(orient(array, orientation), np.asarray(ImageOps.exif_transpose(im)))
 
 
 def test_decompression_bomb_limit_and_its_override():
@@ -178,9 +213,14 @@ def test_path_with_spaces_and_non_ascii(tmp_path):
     [
         (np.zeros((2, 2, 4), np.uint8), "JPEG", "JPEG cannot hold RGBA"),
         (np.zeros((2, 2, 2), np.uint8), "BMP", "BMP cannot hold gray\\+alpha"),
-        (np.zeros((2, 2), np.uint16), "JPEG", "16-bit samples; write .png or .tif"),
-        (np.zeros((2, 2), np.float32), "PNG", "float samples; write .tif"),
-        (np.zeros((2, 2, 3), np.uint16), "PNG", "16-bit colour"),
+        (np.zeros((2, 2), np.uint16), "JPEG", "16-bit gray samples; write .pgm or .png or .ppm or .tif instead, "
+                                              "or add --depth 8"),
+        (np.zeros((2, 2, 3), np.uint16), "WEBP", "16-bit RGB samples; write .png or .ppm or .tif instead, "
+                                                 "or add --depth 8"),
+        (np.zeros((2, 2), np.float32), "PNG", "float gray samples; write .tif instead, or add --depth 8"),
+        (np.zeros((2, 2, 3), np.float32), "PNG", "float RGB samples; write .tif"),
+        (np.zeros((2, 2, 2), np.uint8), "PGM", "PGM cannot hold gray\\+alpha"),
+        (np.zeros((2, 2, 3), np.uint8), "PBM", "PBM cannot hold RGB"),
         (np.zeros((2, 2, 5), np.uint8), "PNG", "write .npy"),
         (np.zeros((2, 2), np.float64), "TIFF", "write .npy"),
     ],
