@@ -12,6 +12,8 @@ import re
 import click
 
 _SPLIT = re.compile(r"\s*[,x×]\s*")
+#: 8-bit images are filtered in float32: a --scale, --offset or constant beyond this overflows.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _ints(value: str, counts: tuple[int, ...], minimum: int, param, ctx, what: str) -> tuple[int, ...]:
@@ -86,6 +88,9 @@ class BoundaryType(click.ParamType):
                 cval = math.nan
             if not math.isfinite(cval):
                 self.fail(f"{value!r}: constant needs a finite value, e.g. constant:128", param, ctx)
+            if abs(cval) > FLOAT32_MAX:
+                self.fail(f"{value!r}: the constant is beyond what float32 holds (+-3.4e38), which 8-bit "
+                          "images are filtered in", param, ctx)
             return "constant", cval
         if name not in ("zero", "edge", "reflect", "mirror", "wrap") or number:
             self.fail(f"{value!r} is not a boundary rule; {allowed}", param, ctx)
@@ -93,9 +98,16 @@ class BoundaryType(click.ParamType):
 
 
 class FiniteFloat(click.ParamType):
-    """A finite number (``--scale``, ``--offset``)."""
+    """A finite number (``--scale``, ``--offset``) of at most ``limit`` in magnitude.
+
+    >>> FiniteFloat().convert("1e38", None, None)
+    1e+38
+    """
 
     name = "NUMBER"
+
+    def __init__(self, limit: float = FLOAT32_MAX, why: str = "what float32 holds, which 8-bit images are filtered in"):
+        self.limit, self.why = limit, why
 
     def convert(self, value, param, ctx):
         try:
@@ -104,6 +116,8 @@ class FiniteFloat(click.ParamType):
             number = math.nan
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
+        if abs(number) > self.limit:
+            self.fail(f"{value!r} is beyond {self.why} (+-{self.limit:.3g})", param, ctx)
         return number
 
 
@@ -115,8 +129,8 @@ class MaxPixelsType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
-        if str(value).strip().lower() in ("none", "0", "unlimited"):
-            return 0
+        if str(value).strip().lower() in ("none", "unlimited"):
+            return 0  # no limit
         try:
             number = int(float(str(value).replace("_", "")))
         except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"

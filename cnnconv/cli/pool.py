@@ -40,6 +40,7 @@ def pool_cmd(**options) -> None:
 
     if isinstance(options["padding"], tuple) and isinstance(options["padding"][0], tuple):
         raise click.BadParameter("pooling pads both sides alike: give P or PH,PW", param_hint="--padding")
+    _check_padding(options["padding"], options["size"])
     settings = PoolSettings(size=options["size"], stride=options["stride"], padding=options["padding"],
                             op=options["op"], ceil_mode=options["ceil_mode"],
                             count_include_pad=options["count_include_pad"], range=options["range_mode"])
@@ -48,3 +49,15 @@ def pool_cmd(**options) -> None:
     run_batch(jobs, pool_file, Task(reading(options), settings), n_jobs=options["jobs"],
               json_lines=options["json_lines"], verbose=options["verbose"], quiet=options["quiet"],
               failures=failures)
+
+
+def _check_padding(padding, size) -> None:
+    """Padding of more than half the window is a usage error (exit 2), named before any file is read."""
+    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    sizes = (size, size) if isinstance(size, int) else tuple(size)
+    for pad, window in zip(pads, sizes):
+        if pad > window // 2:
+            raise click.BadParameter(
+                f"{pad} is more than half the window of {window} (at most {window // 2}): a window could then "
+                "hold padding alone, which has no value to pool; lower --padding or enlarge --size",
+                param_hint="--padding")

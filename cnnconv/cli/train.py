@@ -12,7 +12,9 @@ from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
 from cnnconv.cli._training import (Run, decode_progress, fit_and_report, finish, max_pixels_option, pixel_limit,
                                    warn_skipped)
 
-MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit: no resize target may exceed it
+MAX_PIXELS = 89_478_485
+#: Largest --lr and --weight-decay: beyond it a step overflows float32 weights instead of learning.
+MAX_RATE = 1e6  # Pillow's decompression-bomb limit: no resize target may exceed it
 
 
 class SizeType(click.ParamType):
@@ -99,6 +101,9 @@ def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | No
     """An image of the data set is an input; PNG plots inside it would become training images."""
     from cnnconv.io.dataset import IMAGE_SUFFIXES
 
+    if plots is not None and (plots.resolve() == output.resolve() or plots.resolve() in output.resolve().parents):
+        raise click.BadParameter(f"{plots} is where the model file {output} goes; give the plots a folder of their own",
+                                 param_hint="--plots")
     root = data_dir.resolve()
     if output.suffix.lower() in IMAGE_SUFFIXES and output.resolve().is_relative_to(root):
         raise click.BadParameter(f"{output} is an image inside the data folder {data_dir}; "
@@ -242,11 +247,11 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 @click.option("--lr", type=float, help="Learning rate (default 0.001 for adam, 0.01 for sgd).")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True, help="SGD momentum.")
 @click.option("--nesterov", is_flag=True, help="Nesterov momentum (sgd).")
-@click.option("--weight-decay", type=click.FloatRange(0), default=0.0, show_default=True, help="L2 weight decay.")
+@click.option("--weight-decay", type=click.FloatRange(0, MAX_RATE), default=0.0, show_default=True, help="L2 weight decay.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Epochs to train (more epochs with --resume).")
 @click.option("--patience", type=click.IntRange(1), help="Stop after N epochs without a better validation accuracy.")
-@click.option("--seed", type=int, help="Seed of the split, the initial weights and the batch order.  [default: 0, or the resumed model's]")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the split, the initial weights and the batch order.  [default: 0, or the resumed model's]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.npz"), show_default=True,
               help="Model file to write (atomically).")
 @click.option("--resume", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="MODEL",
@@ -265,8 +270,9 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
         lr = 1e-3 if optimizer == "adam" else 1e-2
     if seed is None:
         seed = resumed_seed(resume) if resume is not None else 0
-    if lr <= 0:  # NaN is let through on purpose: training then stops and says so
-        raise click.BadParameter(f"{lr!r} is not a learning rate; give a positive number like 0.001", param_hint="--lr")
+    if lr <= 0 or lr > MAX_RATE:  # NaN is let through on purpose: training then stops and says so
+        raise click.BadParameter(f"{lr!r} is not a learning rate; give a positive number up to {MAX_RATE:g} like 0.001 "
+                                 "(a larger one only overflows the weights)", param_hint="--lr")
     from cnnconv.cli._signals import stop_requests
     from cnnconv.nn.train import FitOptions
 

@@ -28,6 +28,7 @@ from cnnconv.conv.padding import (
 )
 from cnnconv.conv.transpose import correlate_transpose
 from cnnconv.errors import CnnconvError
+from cnnconv.numerics import quiet_floats
 
 __all__ = ["ConvPlan", "conv_plan", "correlate", "convolve", "correlate_transpose"]
 
@@ -222,6 +223,7 @@ def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, meth
     return out.astype(dt, copy=False)
 
 
+@quiet_floats
 def correlate(
     x, w, *, mode=None, padding=None, stride=1, dilation=1,
     boundary="zero", cval=0.0, bias=None, method="auto",
@@ -274,6 +276,7 @@ def correlate(
     return _run(x, w, False, bias, mode, padding, stride, dilation, boundary, cval, method)
 
 
+@quiet_floats
 def convolve(
     x, w, *, mode=None, padding=None, stride=1, dilation=1,
     boundary="zero", cval=0.0, bias=None, method="auto",

@@ -21,6 +21,7 @@ from cnnconv.conv.padding import (
 )
 from cnnconv.errors import CnnconvError
 from cnnconv.shape.arithmetic import conv_transpose_out_size
+from cnnconv.numerics import quiet_floats
 
 # Bank contributions are computed for several taps in one matmul; cap that buffer.
 _CHUNK_BYTES = 1 << 25
@@ -132,6 +133,7 @@ def transpose_by_correlation(y, w, layout, stride, pads, output_padding, dilatio
     return methods.correlate_valid(yp, np.ascontiguousarray(kernel), (1, 1), dilation, method)
 
 
+@quiet_floats
 def correlate_transpose(
     y, w, *, stride=1, padding=0, output_padding=0, dilation=1, bias=None, method="auto"
 ):

@@ -15,12 +15,14 @@ from cnnconv.errors import CnnconvError
 from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
 from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output
 from cnnconv.image.settings import FilterSettings
+from cnnconv.numerics import quiet_floats
 
 
 def effective_kernels(settings: FilterSettings) -> list[tuple[str, np.ndarray, float]]:
     """(label, weights, offset) per kernel: ``weights * scale``, divided by their sum with ``normalize``.
 
-    Raises :class:`CnnconvError` for a kernel that sums to 0 under ``normalize``.
+    Raises :class:`CnnconvError` for a kernel that sums to 0 under ``normalize``, and for
+    one whose weights are all 0 or all below float32's smallest normal number.
 
     Examples
     --------
@@ -38,8 +40,24 @@ def effective_kernels(settings: FilterSettings) -> list[tuple[str, np.ndarray, f
                     f"{kernel.name} sums to 0, so --normalize cannot divide by its sum; drop --normalize "
                     "(edge and derivative kernels sum to 0)")
             weights = weights / total
+        _check_filterable(kernel.name, weights, float(kernel.offset))
         kernels.append((kernel.name, weights, float(kernel.offset)))
     return kernels
+
+
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _check_filterable(name: str, weights: np.ndarray, offset: float) -> None:
+    """A kernel that would give nothing, or vanish in float32 (where 8-bit images are filtered), is refused."""
+    top = float(np.abs(weights).max())
+    if top == 0:
+        raise CnnconvError(f"kernel {name!r}: every weight is 0, so every output would be {offset:g}; "
+                           "give at least one non-zero weight")
+    if top < _FLOAT32_TINY:
+        raise CnnconvError(f"kernel {name!r}: its largest weight {top:g} is below float32's smallest normal number "
+                           f"({_FLOAT32_TINY:.3g}) and would vanish when 8-bit images are filtered; scale the "
+                           "kernel up (and the result down with --scale)")
 
 
 def kernel_for(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -76,6 +94,7 @@ def check_size(x_shape, w_shape, geometry: dict, max_pixels: int | None) -> None
             )
 
 
+@quiet_floats
 def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = None,
                  dtype=INPUT_DTYPE) -> tuple[ImageOutput, ...]:
     """Filter a picture's samples with every kernel of ``settings``, as ``cnnconv filter`` does.

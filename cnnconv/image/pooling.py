@@ -7,8 +7,10 @@ import numpy as np
 from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
 from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output
 from cnnconv.image.settings import PoolSettings
+from cnnconv.numerics import quiet_floats
 
 
+@quiet_floats
 def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None,
                dtype=INPUT_DTYPE) -> ImageOutput:
     """Pool a picture's samples, as ``cnnconv pool`` does.

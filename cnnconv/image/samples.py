@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnconv.numerics import check_finite
+
 #: ``dtype`` default of :func:`cnnconv.image.filter_image` and :func:`cnnconv.image.pool_image`: the input's sample type.
 INPUT_DTYPE = "input"
 
@@ -173,6 +175,7 @@ def image_output(label, y, alpha, samples, dtype, range_mode) -> ImageOutput:
         raise CnnconvError(f"the output would be empty (shape {y.shape}); use --mode same or a smaller window")
     dtype = samples.dtype if isinstance(dtype, str) and dtype == INPUT_DTYPE else dtype
     out, report = to_samples(y, dtype, range_mode)
+    check_finite(report.min, report.max, y)  # the inputs are finite: a NaN or inf here is an overflow
     if alpha is not None:
         if dtype is None:  # raw numbers: alpha in the input's sample units, like the colour
             a = alpha * alpha_top(samples)

@@ -21,6 +21,8 @@ from cnnconv.kernels.parsers import Kernel
 MAX_SIZE = 1001
 #: Smallest sigma accepted (a smaller one is the identity, and LoG's 1/sigma**4 would overflow).
 MIN_SIGMA = 0.01
+#: Largest sigma accepted (LoG's sigma**4 must stay finite; a larger one is flat on any kernel).
+MAX_SIGMA = 1e6
 
 
 def _check_sigma(sigma, name: str = "sigma") -> float:
@@ -28,8 +30,8 @@ def _check_sigma(sigma, name: str = "sigma") -> float:
         sigma = float(sigma)
     except (TypeError, ValueError):
         raise CnnconvError(f"{name} must be a number, got {sigma!r}") from None
-    if not (math.isfinite(sigma) and sigma >= MIN_SIGMA):
-        raise CnnconvError(f"{name} must be a finite number >= {MIN_SIGMA}, got {sigma}")
+    if not (math.isfinite(sigma) and MIN_SIGMA <= sigma <= MAX_SIGMA):
+        raise CnnconvError(f"{name} must be a number from {MIN_SIGMA} to {MAX_SIGMA:g}, got {sigma:g}")
     return sigma
 
 

@@ -63,6 +63,7 @@ class Kernel:
             object.__setattr__(self, what, value)
         if self.scale == 0:
             raise CnnconvError(f"kernel {self.name!r}: scale must not be 0 (it would zero every output)")
+        _check_range(self.name, w * self.scale, self.offset)
         w.setflags(write=False)
         object.__setattr__(self, "weights", w)
 
@@ -82,3 +83,21 @@ class Kernel:
         ) and self.shape == other.shape and bool(np.array_equal(self.weights, other.weights))
 
     __hash__ = None
+
+
+#: 8-bit images are filtered in float32: every weight must be a float32 number that is not lost.
+_FLOAT32 = np.finfo(np.float32)
+_FLOAT32_MAX, _FLOAT32_TINY = float(_FLOAT32.max), float(_FLOAT32.tiny)
+
+
+def _check_range(name: str, effective: np.ndarray, offset: float) -> None:
+    """Refuse weights that float32 cannot hold, before a filter overflows or underflows on them."""
+    with np.errstate(over="ignore"):
+        magnitude = np.abs(effective)
+    top = float(magnitude.max())
+    if top > _FLOAT32_MAX or not np.isfinite(top):
+        value = float(effective.flat[int(np.argmax(magnitude))])
+        raise CnnconvError(f"kernel {name!r}: the weight {value:g} is beyond what float32 holds (+-{_FLOAT32.max:.3g}), "
+                           "which 8-bit images are filtered in; scale the kernel down")
+    if abs(offset) > _FLOAT32_MAX:
+        raise CnnconvError(f"kernel {name!r}: the offset {offset:g} is beyond what float32 holds (+-{_FLOAT32.max:.3g})")

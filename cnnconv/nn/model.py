@@ -19,6 +19,7 @@ from cnnconv.shape.grammar import Layer
 from cnnconv.nn.activations import softmax
 from cnnconv.nn.head import with_class_layer
 from cnnconv.nn.layers import TRAINABLE_KINDS, make_module
+from cnnconv.numerics import quiet_floats
 
 _RELU_LIKE = ("relu", "abs")
 _TRANSPARENT = ("maxpool", "avgpool", "dropout", "flatten", "gap", "gmp")
@@ -281,6 +282,7 @@ def build_network(layers, input_shape, num_classes, *, seed=0, dtype=np.float32)
     return Network(layers, modules, input_shape, num_classes, dtype, fold_softmax)
 
 
+@quiet_floats
 def predict_proba(net: Network, x, batch_size: int = 256) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` (softmax of the logits), in batches.
 

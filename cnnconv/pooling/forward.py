@@ -23,6 +23,7 @@ import numpy as np
 from cnnconv.pooling.backward import global_pool_backward, pool2d_backward
 from cnnconv.pooling.geometry import FILL, POOL_OPS, Geometry, as_float, check_batch, check_op, covered, per_axis
 from cnnconv.errors import CnnconvError
+from cnnconv.numerics import quiet_floats
 
 __all__ = ["POOL_OPS", "global_pool_backward", "global_pool_forward", "pool", "pool2d_backward", "pool2d_forward"]
 
@@ -131,6 +132,7 @@ def global_pool_forward(x, op: str = "avg") -> np.ndarray:
     return x.max(axis=(1, 2)) if op == "max" else x.min(axis=(1, 2))
 
 
+@quiet_floats
 def pool(
     x, kernel_size, *, stride=None, padding=0, op="max", ceil_mode=False, count_include_pad=False, dilation=1
 ) -> np.ndarray:

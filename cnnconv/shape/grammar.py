@@ -105,6 +105,12 @@ class _Parser:
         fragment = self.spec[start:match.end() if match else i + 1].strip()
         if not match:
             raise LayerSpecError(fragment, start, "expected a repeat count after '*' (e.g. *3)")
+        end = match.end()
+        while end < len(self.spec) and (self.spec[end].isalnum() or self.spec[end] in "._"):
+            end += 1  # "*1e3" or "*2.5": the whole count is named, not a stray ')' later on
+        if end > match.end():
+            raise LayerSpecError(self.spec[start:end].strip(), start,
+                                 f"repeat count {self.spec[i:end]!r} is not a whole number (e.g. *1000)")
         count = self.tokens.number(match.group(), fragment, start, "repeat count")
         if count * len(items) > MAX_LAYERS:
             raise LayerSpecError(

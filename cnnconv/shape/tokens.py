@@ -29,7 +29,8 @@ _RATE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)\Z")
 def number(digits: str, token: str, pos: int, what: str, minimum: int = 1) -> int:
     """The whole number ``digits``, refused (naming ``token``) below ``minimum`` or above MAX_SIZE."""
     if len(digits) > 10 or int(digits) > MAX_SIZE:
-        raise LayerSpecError(token, pos, f"{what} {digits[:12]} is too large (at most {MAX_SIZE})")
+        shown = digits if len(digits) <= 40 else f"of {len(digits)} digits"
+        raise LayerSpecError(token, pos, f"{what} {shown} is too large (at most {MAX_SIZE})")
     value = int(digits)
     if value < minimum:
         raise LayerSpecError(token, pos, f"{what} must be >= {minimum}, got {value}")

@@ -546,6 +546,8 @@ row("image: empty stdin", cmd="filter - -k box3 -o out.png", stdin=b"", code=1,
 row("image: garbage on stdin", cmd="filter - -k box3 -o out.png", stdin=b"\x00\x01garbage", code=1,
     message=r"^<stdin>: ", check=no_output("out.png"))
 
+T0 = "train data -o m.npz --epochs 1 --batch-size 4 --layers conv3x4,relu,pool2"
+
 # Options shared by filter and pool
 for option, value, what in [("--stride", "0", "'0' is not an integer >= 1"), ("--stride", "1,2,3", "'1,2,3'"),
                             ("--dilation", "x", "'x'"), ("--padding", "-1", "'-1'"), ("--padding", "1,2,3", "'1,2,3'"),
@@ -573,7 +575,27 @@ row("option: pool window of 10**9 with --ceil, nothing allocated", build=IMG,
     cmd="pool in.png --size 1000000000 --ceil -o out.npy", code=0, message=None, max_alloc=30 << 20)
 row("option: pool --size 0", build=IMG, cmd="pool in.png --size 0 -o out.png", code=2, message=r"--size.*'?0'?")
 row("option: pool --padding larger than the window allows", build=IMG, cmd="pool in.png --size 2 --padding 2 -o out.png",
-    code=1, message=r"^in\.png: .*padding")
+    code=2, message=r"--padding: 2 is more than half the window of 2 \(at most 1\)", check=no_output("out.png"))
+row("option: pool --padding too large for one side of the window", build=IMG, cmd="pool in.png --size 4,2 --padding 1,2 -o out.png",
+    code=2, message=r"--padding: 2 is more than half the window of 2")
+row("option: --max-pixels 0 is not 'no limit'", build=IMG, cmd="filter in.png -k box3 --max-pixels 0 -o out.png", code=2,
+    message=r"--max-pixels.*'0' is not a pixel count", check=no_output("out.png"))
+for option, value in [("--scale", "1e39"), ("--offset", "1e308"), ("--scale", "-1e308")]:
+    row(f"option: {option} {value} overflows float32", build=IMG, cmd=f"filter in.png -k box3 {option} {value} -o out.png",
+        code=2, message=rf"{option}.*'{re.escape(value)}' is beyond what float32 holds", check=no_output("out.png"))
+row("option: --boundary constant:1e308", build=IMG, cmd="filter in.png -k box3 --boundary constant:1e308 -o out.png",
+    code=2, message=r"--boundary.*constant is beyond what float32 holds")
+row("option: --scale 1e38 overflows in the sum, refused per file", build=IMG,
+    cmd="filter in.png -k box3 --scale 1e38 -o out.npy", code=1, message=r"^in\.png: .*(overflow|infinite)",
+    check=no_output("out.npy"))
+row("train: --seed -1", build=dataset, cmd=T0 + " --seed -1", code=2, message=r"--seed.*-1 is not in the range 0<=x")
+for value in ("inf", "1e308"):
+    row(f"train: --lr {value}", build=dataset, cmd=T0 + f" --lr {value}", code=2,
+        message=rf"--lr: {value.replace('1e308', '1e[+]?308')} is not a learning rate", check=no_output("m.npz"))
+row("train: --weight-decay 1e308", build=dataset, cmd=T0 + " --weight-decay 1e308", code=2,
+    message=r"--weight-decay.*1e\+308 is not in the range", check=no_output("m.npz"))
+row("train: --plots the same path as -o, refused before training", build=dataset, cmd=T0 + " --plots m.npz", code=2,
+    message=r"--plots: m\.npz is where the model file m\.npz goes", check=no_output("m.npz"))
 row("option: --mode and --padding together", build=IMG, cmd="filter in.png -k box3 --mode same --padding 1 -o out.png",
     code=2, message=r"--mode and --padding both set the padding")
 row("option: -o with two inputs", build=files(a__png=png(), b__png=png()), cmd="filter a.png b.png -k box3 -o out.png",
@@ -634,6 +656,19 @@ row("kernel: a directory", build=both(IMG, lambda t: (t / "kdir").mkdir()), cmd=
     message=r"--kernel: kernel file .*kdir.* is a directory")
 row("kernel: parametric, bad sigma", build=IMG, cmd=K.format("gaussian:sigma=-1"), code=2,
     message=r"--kernel: .*sigma.*-1")
+row("kernel: log with sigma 1e100 (sigma**4 would overflow)", build=IMG, cmd=K.format("log:sigma=1e100,size=3"), code=2,
+    message=r"--kernel: kernel 'log:sigma=1e100,size=3': sigma must be a number from 0\.01 to 1e\+06, got 1e\+100")
+row("kernel: log with sigma 1e100 in 'cnnconv kernels'", cmd="kernels log:sigma=1e100,size=3", code=2,
+    message=r"KERNEL: kernel 'log:sigma=1e100,size=3': sigma must be a number from")
+row("kernel: a weight beyond float32, inline", build=IMG, cmd=K.format("1e39,1"), code=2,
+    message=r"--kernel: kernel '1e39,1': the weight 1e\+39 is beyond what float32 holds", check=no_output("out.png"))
+row("kernel: a weight beyond float32, .npy", build=both(IMG, lambda t: np.save(t / "k.npy", np.array([[1e39, 1.0]]))),
+    cmd=K.format("k.npy"), code=2, message=r"--kernel: kernel 'k': the weight 1e\+39 is beyond what float32 holds")
+row("kernel: 1e308 in 'cnnconv kernels'", build=files(k308__txt="1e308 1e308\n"), cmd="kernels k308.txt", code=2,
+    message=r"kernel 'k308': the weight 1e\+308 is beyond what float32 holds")
+row("kernel: all zeros", build=IMG, cmd=K.format("'0 0;0 0'"), code=2, message=r"--kernel: .*every weight is 0")
+row("kernel: underflows float32", build=IMG, cmd=K.format("1e-50,1e-50"), code=2,
+    message=r"--kernel: .*its largest weight 1e-50 is below float32's smallest normal number")
 row("kernel: parametric, absurd size", build=IMG, cmd=K.format("box:1000000000"), code=2,
     message=r"--kernel: .*1000000000", max_alloc=30 << 20)
 
@@ -668,6 +703,10 @@ row("layer spec: stack shrinks to nothing (named)", cmd="shape -i 8x8 -l conv5x4
     message=r"layer spec: conv5x4 \(at 8\): output would be 0×0 .*shrinks to nothing")
 row("layer spec: pooling shrinks to nothing (named)", cmd="shape -i 4x4 -l pool2,pool2,pool2", code=2,
     caret=True, message=r"layer spec: pool2 \(at 12\): .*")
+row("layer spec: a repeat count that is not a whole number", cmd=S.format("relu*1e3"), code=2, caret=True,
+    message=r"layer spec: relu\*1e3 \(at 0\): repeat count '1e3' is not a whole number")
+row("layer spec: a size of 19 digits is named whole", cmd=S.format("fc9223372036854775808"), code=2, caret=True,
+    message=r"unit count 9223372036854775808 is too large \(at most 2147483647\)")
 row("layer spec: bad --input", cmd="shape -i 0x5 -l relu", code=2, message=r"--input.*0x5")
 row("train: malformed --layers", build=dataset, cmd="train data --layers conv5x:s2 -o m.npz", code=2, caret=True,
     message=r"--layers: .*conv5x", check=no_output("m.npz"))

@@ -118,10 +118,10 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     assert result.exit_code == 2 and message in result.stderr, result.output
 
 
-def test_padding_larger_than_half_the_window_is_a_failed_file(tmp_path):
+def test_padding_larger_than_half_the_window_is_a_usage_error(tmp_path):
     src = save(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
     result = run(src, "--size", "2", "--padding", "2", "-o", tmp_path / "o.png")
-    assert result.exit_code == 1 and "x.png" in result.stderr and "padding" in result.stderr
+    assert result.exit_code == 2 and "--padding" in result.stderr and "at most 1" in result.stderr
 
 
 def test_batch_with_jobs_json_and_a_corrupt_file(tmp_path):
