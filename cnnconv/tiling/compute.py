@@ -51,6 +51,10 @@ class ConvTiles:
     def dtype(self) -> np.dtype:
         return np.dtype(self.conv.dtype)
 
+    @property
+    def output_shape(self) -> tuple:
+        return self.conv.output_shape
+
     def run(self, window: np.ndarray, tile=None) -> np.ndarray:
         """The tile's output from its window (``gather(src, tile, self.fill, self.dtype)``).
 

@@ -1,0 +1,52 @@
+"""cnnconv.dask equals the NumPy core on the same data: random geometry, uneven chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+da = pytest.importorskip("dask.array")
+
+import cnnconv.dask as cd  # noqa: E402
+from cnnconv.conv import convolve, correlate  # noqa: E402
+from cnnconv.errors import CnnconvError  # noqa: E402
+from cnnconv.pooling import pool  # noqa: E402
+
+
+@st.composite
+def chunked(draw):
+    h, w = draw(st.integers(2, 16)), draw(st.integers(2, 16))
+    x = np.random.default_rng(draw(st.integers(0, 999))).standard_normal((h, w) + draw(st.sampled_from([(), (2,)])))
+    chunks = (draw(st.integers(1, h)), draw(st.integers(1, w))) + x.shape[2:]
+    return x, da.from_array(x, chunks=chunks)
+
+
+@settings(max_examples=30)
+@given(chunked(), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 2),
+       st.sampled_from(["valid", "same", "full"]), st.sampled_from(["zero", "constant", "edge", "reflect", "mirror", "wrap"]),
+       st.booleans())
+def test_dask_equals_numpy(data, kh, kw, s, d, mode, boundary, flip):
+    x, xd = data
+    w = np.random.default_rng(1).standard_normal((kh, kw))
+    opts = dict(mode=mode, stride=s, dilation=d, boundary=boundary, cval=2.0 if boundary == "constant" else 0.0,
+                method="direct")
+    whole, lazy = (convolve, cd.convolve) if flip else (correlate, cd.correlate)
+    try:
+        expected = whole(x, w, **opts)
+    except CnnconvError:
+        return
+    np.testing.assert_array_equal(lazy(xd, w, **opts).compute(), expected)
+
+
+@settings(max_examples=30)
+@given(chunked(), st.integers(1, 4), st.integers(1, 3), st.sampled_from(["max", "avg", "min"]), st.booleans())
+def test_dask_pool_equals_numpy(data, k, s, op, ceil_mode):
+    x, xd = data
+    opts = dict(stride=s, padding=k // 2, op=op, ceil_mode=ceil_mode)
+    try:
+        expected = pool(x, k, **opts)
+    except CnnconvError:
+        return
+    np.testing.assert_array_equal(cd.pool(xd, k, **opts).compute(), expected)
