@@ -50,3 +50,20 @@ def test_dask_pool_equals_numpy(data, k, s, op, ceil_mode):
     except CnnconvError:
         return
     np.testing.assert_array_equal(cd.pool(xd, k, **opts).compute(), expected)
+
+
+def test_without_dask_the_entry_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(CnnconvError, match=r"pip install 'cnnconv\[dask\]'"):
+        cd.correlate(np.ones((4, 4)), np.ones((3, 3)))
+
+
+def test_each_task_reads_only_its_window():
+    """A 3x3 filter over 4x4 chunks: no task depends on more than the chunks its halo touches."""
+    x = da.from_array(np.arange(144.0).reshape(12, 12), chunks=4)
+    y = cd.correlate(x, np.ones((3, 3)), mode="same")
+    np.testing.assert_array_equal(y.compute(), correlate(np.arange(144.0).reshape(12, 12), np.ones((3, 3)), mode="same"))
+    assert y.numblocks == (3, 3)
