@@ -117,13 +117,17 @@ def conv_plan(
     dtype=None,
     method="auto",
     kernel=None,
+    origin=None,
 ) -> ConvPlan:
     """Plan ``correlate`` (or ``convolve`` with ``flip=True``) from the shapes alone.
 
     Parameters are those of :func:`correlate`; ``dtype`` is the input's dtype
     (float32 stays float32, anything else computes in float64). ``kernel``, the
     weights themselves, is optional: with it a separable (rank-1) kernel is
-    recognised and the two-pass engine chosen.
+    recognised and the two-pass engine chosen. ``origin`` (one tap index per spatial
+    axis, or one for all) is the kernel tap that lies over each output's pixel, in the
+    kernel's own coordinates, for both operations; it implies ``same`` output size and
+    replaces the centre that ``same`` mode picks (``(k-1)//2``).
 
     Returns
     -------
@@ -147,6 +151,9 @@ def conv_plan(
     (1, 1)
     >>> conv_plan((5,), (2,), mode="same", flip=True).padding   # convolve mirrors same padding
     ((1, 0),)
+    >>> p = conv_plan((8, 8), (3, 3), origin=(0, 0))   # ImageMagick's "3x3+0+0:"
+    >>> p.padding, p.origin, p.output_shape
+    (((0, 2), (0, 2)), (0, 0), (8, 8))
     """
     x_shape, w_shape = tuple(int(n) for n in x_shape), tuple(int(n) for n in w_shape)
     layout = _layout(x_shape, w_shape)
@@ -156,7 +163,7 @@ def conv_plan(
     if method not in methods.METHODS:
         raise CnnconvError(f"unknown method {method!r}; choose one of {', '.join(methods.METHODS)}")
     spatial_in, spatial_k = x_shape[:nd], w_shape[:nd]
-    mode, pads = resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, bool(flip))
+    mode, pads = resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, bool(flip), origin)
     padded = tuple(n + b + a for n, (b, a) in zip(spatial_in, pads))
     spans = tuple(d * (k - 1) + 1 for k, d in zip(spatial_k, dilation))
     if any(p < e for p, e in zip(padded, spans)):
@@ -197,11 +204,11 @@ def conv_plan(
     )
 
 
-def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, method):
+def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, method, origin=None):
     x, w = as_real_array(x, "input"), finite_kernel(w)
     plan = conv_plan(
         x.shape, w.shape, mode=mode, padding=padding, stride=stride, dilation=dilation,
-        boundary=boundary, cval=cval, flip=flip, dtype=x.dtype, method=method, kernel=w,
+        boundary=boundary, cval=cval, flip=flip, dtype=x.dtype, method=method, kernel=w, origin=origin,
     )  # fmt: skip
     dt = np.dtype(plan.dtype)
     b = check_bias(bias, plan.output_shape[2] if len(plan.output_shape) == 3 else 0, dt)
@@ -226,7 +233,7 @@ def _run(x, w, flip, bias, mode, padding, stride, dilation, boundary, cval, meth
 @quiet_floats
 def correlate(
     x, w, *, mode=None, padding=None, stride=1, dilation=1,
-    boundary="zero", cval=0.0, bias=None, method="auto",
+    boundary="zero", cval=0.0, bias=None, method="auto", origin=None,
 ):  # fmt: skip
     """Cross-correlate ``x`` with ``w``: the operation CNN layers compute.
 
@@ -248,6 +255,9 @@ def correlate(
         Values of the padded area (see docs/boundaries.md); ``cval`` for "constant".
     bias : float or array (N,) for a bank, (C,) for per-channel, optional
     method : one of ``cnnconv.conv.dispatch.METHODS``
+    origin : int or one int per spatial axis, optional
+        The kernel tap over each output's pixel (``same`` size; default its centre
+        ``(k-1)//2``): ``out[i] = sum_a x[i*s + (a - origin)*d] * w[a]``.
 
     Returns
     -------
@@ -273,13 +283,13 @@ def correlate(
     >>> correlate(np.arange(16).reshape(4, 4), np.ones((2, 2)), stride=2).tolist()
     [[10.0, 18.0], [42.0, 50.0]]
     """
-    return _run(x, w, False, bias, mode, padding, stride, dilation, boundary, cval, method)
+    return _run(x, w, False, bias, mode, padding, stride, dilation, boundary, cval, method, origin)
 
 
 @quiet_floats
 def convolve(
     x, w, *, mode=None, padding=None, stride=1, dilation=1,
-    boundary="zero", cval=0.0, bias=None, method="auto",
+    boundary="zero", cval=0.0, bias=None, method="auto", origin=None,
 ):  # fmt: skip
     """Convolve ``x`` with ``w``: correlate with the kernel flipped on every spatial axis.
 
@@ -299,5 +309,7 @@ def convolve(
     [0.0, 1.0, 2.0, 3.0, 0.0, 0.0]
     >>> convolve([1, 2, 3, 4], [1, 10], mode="same").tolist()
     [1.0, 12.0, 23.0, 34.0]
+    >>> convolve([0, 0, 1, 0, 0], [1, 2, 3], origin=0).tolist()   # tap 0 over the pixel: the impulse's echo starts there
+    [0.0, 0.0, 1.0, 2.0, 3.0]
     """
-    return _run(x, w, True, bias, mode, padding, stride, dilation, boundary, cval, method)
+    return _run(x, w, True, bias, mode, padding, stride, dilation, boundary, cval, method, origin)

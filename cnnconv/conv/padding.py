@@ -122,15 +122,62 @@ def mode_padding(mode: str, n: int, k: int, stride: int, dilation: int) -> tuple
     return same_padding(n, k, stride, dilation)
 
 
-def resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, mirror_same):
+def origin_padding(n: int, k: int, stride: int, dilation: int, origin: int, flip: bool) -> tuple[int, int]:
+    """(before, after) padding that puts kernel tap ``origin`` over each output's input pixel.
+
+    Output ``i`` sits on input pixel ``i*stride``; there are ``ceil(n / stride)`` outputs,
+    as in ``same`` mode. For correlation tap ``origin`` multiplies that pixel, so
+    ``before = origin*dilation``; for convolution (the kernel flipped) the same tap does,
+    so ``before = dilation*(k-1) - origin*dilation``. ``after`` is what the last window needs.
+
+    Examples
+    --------
+    >>> origin_padding(5, 3, 1, 1, 0, False), origin_padding(5, 3, 1, 1, 0, True)
+    ((0, 2), (2, 0))
+    >>> origin_padding(6, 4, 1, 1, 1, False)   # the default origin (k-1)//2 is same mode's padding
+    (1, 2)
+    """
+    span = dilation * (k - 1) + 1
+    before = span - 1 - origin * dilation if flip else origin * dilation
+    out = -(-n // stride)
+    return before, max((out - 1) * stride + span - before - n, 0)
+
+
+def check_origin(origin, spatial_k) -> tuple[int, ...]:
+    """``origin`` as one tap index per spatial axis, each in ``0 .. k-1``.
+
+    Examples
+    --------
+    >>> check_origin((0, 2), (3, 3)), check_origin(1, (3,))
+    ((0, 2), (1,))
+    """
+    values = per_axis(origin, len(spatial_k), "origin", minimum=0)
+    if any(o >= k for o, k in zip(values, spatial_k)):
+        raise CnnconvError(f"origin {values} must lie in the kernel: each index below the kernel size {tuple(spatial_k)}")
+    return values
+
+
+def resolve_padding(mode, padding, spatial_in, spatial_k, stride, dilation, mirror_same, origin=None):
     """The (before, after) pads per axis for ``mode``/``padding``, and the mode's name.
 
     ``mirror_same`` swaps before/after in ``same`` mode (what ``convolve`` does, so that
     it flips the kernel about the same origin as ``correlate`` and is its adjoint).
+    ``origin`` (a tap index per axis) replaces same mode's centre: see :func:`origin_padding`.
     """
     if mode is not None and padding is not None:
         raise CnnconvError(
             f"give either mode or padding, not both (got mode={mode!r}, padding={padding!r})"
+        )
+    if origin is not None:
+        if padding is not None or mode not in (None, "same"):
+            raise CnnconvError(
+                f"an origin places the kernel for same-size output: it goes with mode 'same', "
+                f"not {'padding' if padding is not None else repr(mode)}"
+            )
+        origin = check_origin(origin, spatial_k)
+        return "same", tuple(
+            origin_padding(n, k, s, d, o, mirror_same)
+            for n, k, s, d, o in zip(spatial_in, spatial_k, stride, dilation, origin)
         )
     if padding is not None:
         return "explicit", explicit_padding(padding, len(spatial_in))
