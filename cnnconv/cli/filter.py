@@ -74,12 +74,12 @@ def _settings(options: dict):
     """The command's options as :class:`cnnconv.image.FilterSettings`; any kernel problem is exit 2."""
     from cnnconv.errors import CnnconvError
     from cnnconv.image import FilterSettings, Geometry, effective_kernels
-    from cnnconv.io.kernels import load_kernel
+    from cnnconv.io.kernels import load_kernels
 
     kernels = []
-    for spec in options["kernel_specs"]:
+    for spec in options["kernel_specs"]:  # an ImageMagick list (Sobel:>) gives several
         try:
-            kernels.append(load_kernel(spec))
+            kernels.extend(load_kernels(spec))
         except CnnconvError as exc:
             raise click.BadParameter(str(exc), param_hint="--kernel") from None
     mode, padding = options["mode"], options["padding"]
@@ -115,6 +115,7 @@ def _explain(job, task) -> None:
     from cnnconv.conv import conv_plan
     from cnnconv.errors import CnnconvError
     from cnnconv.image import effective_kernels, kernel_for, split_alpha
+    from cnnconv.image.filtering import placed
 
     console = stderr_console()
     settings = task.settings
@@ -123,11 +124,11 @@ def _explain(job, task) -> None:
         x, _ = split_alpha(src.values, src.has_alpha, settings.alpha)
     except CnnconvError:
         return  # the batch reports it
-    for label, weights, offset in effective_kernels(settings):
+    for kernel, (label, weights, offset) in zip(settings.kernels, effective_kernels(settings)):
         w = kernel_for(x, weights) if x.ndim == 1 and weights.ndim == 2 and 1 in weights.shape else weights
         flip = settings.convolve
         shown = w[::-1, ::-1] if flip and w.ndim >= 2 else w[::-1] if flip else w
-        geometry = settings.geometry.as_keywords()
+        geometry = placed(settings.geometry.as_keywords(), kernel.origin, x.ndim, weights.shape)
         try:
             plan = conv_plan(x.shape, w.shape, flip=flip, dtype=x.dtype, kernel=w, **geometry)
         except CnnconvError as exc:

@@ -18,7 +18,8 @@ def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
     """List the bundled kernels, or print the matrix of one KERNEL.
 
     KERNEL is anything --kernel of 'cnnconv filter' takes: a bundled name, a file
-    (.txt, .csv, .mat, .npy), an inline matrix or a parametric kernel. The matrix is
+    (.txt, .csv, .mat, .npy), an inline matrix, a parametric kernel or an ImageMagick
+    kernel string (a list, like 'Sobel:>', prints each kernel in turn). The matrix is
     printed in the text kernel format, so the output can be saved and used as a file.
     Weights are shown as correlation applies them (row 0 at the top, column 0 at the left).
 
@@ -29,9 +30,11 @@ def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
       cnnconv kernels gaussian:sigma=1.5 > blur.txt
       cnnconv kernels log:sigma=1 --digits 3
       cnnconv kernels "1,2,1; 0,0,0; -1,-2,-1" --json
+      cnnconv kernels "3x3+0+0: 1,2,1 2,4,2 1,2,1"
+      cnnconv kernels Sobel:@
     """
     from cnnconv.errors import CnnconvError
-    from cnnconv.io.kernels import list_bundled, load_kernel
+    from cnnconv.io.kernels import list_bundled, load_kernels
     from cnnconv.kernels import kernel_info
 
     if spec is None:
@@ -46,14 +49,15 @@ def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
             _plain_list(infos)
         return
     try:
-        kernel = load_kernel(spec)
+        kernels = load_kernels(spec)
     except CnnconvError as exc:
         raise click.BadParameter(str(exc), param_hint="KERNEL") from None
-    info = kernel_info(kernel)
+    infos = [kernel_info(kernel) for kernel in kernels]
     if as_json:
-        click.echo(json.dumps({**info, "weights": kernel.weights.tolist()}))
-    else:
-        click.echo(kernel_text(kernel, info, digits), nl=False)
+        objects = [{**info, "weights": kernel.weights.tolist()} for kernel, info in zip(kernels, infos)]
+        click.echo(json.dumps(objects[0] if len(objects) == 1 else objects))
+    else:  # a list (ImageMagick's ';' or rotation flags): one kernel after another, a blank line between
+        click.echo("\n".join(kernel_text(kernel, info, digits) for kernel, info in zip(kernels, infos)), nl=False)
 
 
 def _fmt_sum(value: float) -> str:
@@ -135,4 +139,6 @@ def kernel_text(kernel, info: dict, digits: int | None = None) -> str:
         lines.append(f"scale {_scale_text(kernel.scale)}")
     if kernel.offset:
         lines.append(f"offset {_number(kernel.offset)}")
+    if kernel.origin is not None:
+        lines.append(f"origin {kernel.origin[0]} {kernel.origin[1]}")
     return "\n".join(lines) + "\n"

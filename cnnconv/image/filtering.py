@@ -73,6 +73,23 @@ def kernel_for(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     raise CnnconvError(f"a 1-D signal needs a 1-D kernel (one row of weights), got shape {w.shape}")
 
 
+def placed(geometry: dict, origin, x_ndim: int, w_shape) -> dict:
+    """``geometry`` with a kernel's origin (ImageMagick's ``+X+Y``) where it places the kernel:
+    same-size output (``mode`` "same", the default); valid, full and explicit padding ignore it.
+    A row or column kernel applied flat to a 1-D signal takes its origin along that axis.
+
+    >>> placed({"mode": "same", "padding": None}, (0, 2), 2, (3, 3))
+    {'mode': None, 'padding': None, 'origin': (0, 2)}
+    >>> placed({"mode": "valid", "padding": None}, (0, 2), 2, (3, 3))["mode"]
+    'valid'
+    """
+    if origin is None or geometry.get("padding") is not None or geometry.get("mode") not in (None, "same"):
+        return geometry
+    if x_ndim == 1:
+        origin = origin[1] if w_shape[0] == 1 else origin[0]
+    return dict(geometry, mode=None, origin=origin)
+
+
 def check_size(x_shape, w_shape, geometry: dict, max_pixels: int | None) -> None:
     """Refuse padding, dilation or an output so large that the arrays would not fit in memory.
 
@@ -136,12 +153,13 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     opts = settings.geometry.as_keywords()
     cov_opts = dict(opts, cval=1.0) if opts["boundary"] == "constant" else opts  # padding is opaque
     ys, coverage = [], None
-    for label, w, offset in effective_kernels(settings):
+    for kernel, (label, w, offset) in zip(settings.kernels, effective_kernels(settings)):
+        here, cov_here = (placed(o, kernel.origin, x.ndim, w.shape) for o in (opts, cov_opts))
         w = kernel_for(x, w).astype(x.dtype)
         check_size(x.shape, w.shape, opts, settings.max_pixels)
         w_abs = np.abs(w).sum(axis=2) if w.ndim == 3 else np.abs(w)
         w_abs = w_abs / w_abs.sum()
-        y, cov = weighted(lambda v: fn(v, w, **opts), lambda a: fn(a, w_abs, **cov_opts), x, alpha)
+        y, cov = weighted(lambda v: fn(v, w, **here), lambda a: fn(a, w_abs, **cov_here), x, alpha)
         coverage = cov if coverage is None else coverage
         ys.append((label, y + offset if offset else y))
     if settings.combine:

@@ -1,4 +1,5 @@
-"""Resolve a ``--kernel`` spec: a bundled name, a file, an inline matrix or a parametric kernel.
+"""Resolve a ``--kernel`` spec: a bundled name, a file, an inline matrix, a parametric kernel
+or an ImageMagick kernel string.
 
 The bundled kernels are the files of the repository's top-level ``kernels/`` folder,
 installed as the package ``cnnconv._kernels`` (found with ``importlib.resources``), or
@@ -7,6 +8,7 @@ read from ``kernels/`` next to the package when running from a checkout.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePath
 from tokenize import TokenError
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.kernels import Kernel, closest_name, parse_inline, parse_kernel_text, parse_vips_mat
+from cnnconv.kernels.imagemagick import is_imagemagick, parse_imagemagick
 from cnnconv.kernels.parametric import PARAMETRIC_FORMS, is_parametric, parse_parametric
 
 #: File types a kernel file may have; any other existing file is read as a text matrix.
@@ -106,7 +109,7 @@ def _read(entry, name: str) -> Kernel:
         return parse_vips_mat(text, label, name)
     kernel = parse_kernel_text(text, label, name)
     if not kernel.description:
-        return Kernel(kernel.name, kernel.weights, kernel.scale, kernel.offset, f"from {label}")
+        return Kernel(kernel.name, kernel.weights, kernel.scale, kernel.offset, f"from {label}", kernel.origin)
     return kernel
 
 
@@ -145,7 +148,7 @@ def read_kernel_file(path) -> Kernel:
 def _unknown(spec: str) -> CnnconvError:
     head = spec.partition(":")[0].strip().lower()
     names = bundled_names()
-    if head in ("gaussian", "box", "log", "dog"):
+    if head in ("gaussian", "box", "log", "dog", "unsharp"):
         form = next(f for f in PARAMETRIC_FORMS if f.startswith(head))
         similar = [n for n in names if n.startswith(head)]
         also = f" (or a bundled one: {', '.join(similar)})" if similar else ""
@@ -155,48 +158,99 @@ def _unknown(spec: str) -> CnnconvError:
         return CnnconvError(f"unknown kernel {spec!r}; did you mean {guess!r}? (cnnconv kernels lists them)")
     return CnnconvError(
         f"unknown kernel {spec!r}: not a bundled name, an existing file, an inline matrix like "
-        f"'1,2,1; 0,0,0; -1,-2,-1' or a parametric kernel like gaussian:sigma=2 (cnnconv kernels lists them)"
+        f"'1,2,1; 0,0,0; -1,-2,-1', a parametric kernel like gaussian:sigma=2 or an ImageMagick one "
+        f"like im:Gaussian:0x2 (cnnconv kernels lists them)"
     )
 
 
-def load_kernel(spec: str | PurePath) -> Kernel:
-    """The kernel a ``--kernel`` value names.
+_INLINE = re.compile(r"[\s,;]*[+\-\u2212]?(?:\d|\.\d)[\d\s,;.eE+\-\u2212]*")
 
-    Tried in order: a bundled name (case and ``_``/``-`` ignored), a parametric kernel
-    (``gaussian:sigma=2``, ``box:7``, ``log:sigma=1.4``, ``dog:1,2``), an existing
-    file, an inline matrix (``"1,2,1; 0,0,0; -1,-2,-1"``, recognised by its ``,`` or ``;``).
+
+def load_kernels(spec: str | PurePath) -> list[Kernel]:
+    """The kernels a ``--kernel`` value names: one, or several for an ImageMagick list.
+
+    Tried in order:
+
+    1. a bundled name (case and ``_``/``-`` ignored), e.g. ``sobel-x``, ``laplacian``;
+    2. an ImageMagick kernel string that cannot be anything else: an ``im:`` prefix,
+       ``WxH[+X+Y]: values``, or a name only ImageMagick has (``Sobel:90``,
+       ``Laplacian:1``, ``Blur:0x2``, ``Disk:2``, ``Unity``);
+    3. a parametric kernel (``gaussian:sigma=2``, ``box:7``, ``box:3x5``,
+       ``log:sigma=1.4``, ``dog:1,2``, ``unsharp:sigma=1,amount=0.5``). When
+       cnnconv's own reading of ``gaussian``, ``log`` or ``dog`` fails and ImageMagick's
+       succeeds (``Gaussian:0x2``, ``LoG:0,1.4``, ``DoG:0,1,2``: a radius 0 is no
+       sigma), it is ImageMagick's; ``Gaussian:2`` is cnnconv's sigma 2 (ImageMagick's
+       radius 2 is ``im:Gaussian:2``);
+    4. an existing file;
+    5. an inline matrix: rows separated by ``;``, values by ``,`` or spaces
+       (``"1 2 1; 2 4 2; 1 2 1"``). A row of nine numbers is a 1x9 kernel; ImageMagick's
+       old nine-value 3x3 list needs ``im:``.
+
     A ``pathlib`` path is always a file.
 
     Examples
     --------
-    >>> load_kernel("sobel-x").weights.tolist()
-    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-    >>> load_kernel("box:3").shape, load_kernel("1,1;1,1").shape
-    ((3, 3), (2, 2))
-    >>> load_kernel("sobelx")
-    Traceback (most recent call last):
-    ...
-    cnnconv.errors.CnnconvError: unknown kernel 'sobelx'; did you mean 'sobel-x'? (cnnconv kernels lists them)
+    >>> [k.name for k in load_kernels("Sobel:>")]
+    ['im:Sobel:>', 'im:Sobel@90', 'im:Sobel@180', 'im:Sobel@270']
+    >>> load_kernels("1 2 1")[0].shape, load_kernels("Gaussian:0x2")[0].name
+    ((1, 3), 'im:Gaussian:0x2')
     """
     if isinstance(spec, PurePath):
-        return read_kernel_file(spec)
+        return [read_kernel_file(spec)]
     if not isinstance(spec, str) or not spec.strip():
         raise CnnconvError(f"a kernel spec must be a non-empty string, got {spec!r}")
     files = _bundled_files()
     key = spec.strip().lower().replace("_", "-")
     if key in files:
-        return _read(files[key], key)
+        return [_read(files[key], key)]
+    if is_imagemagick(spec):
+        return parse_imagemagick(spec)
     if is_parametric(spec):
-        return parse_parametric(spec.strip())
+        try:
+            return [parse_parametric(spec.strip())]
+        except CnnconvError as ours:
+            head, _, args = spec.strip().partition(":")
+            # ImageMagick's reading only when it has a sigma (RxS, or R,S...): "log:0" stays an error
+            if head.strip().lower() not in ("gaussian", "log", "dog"):
+                raise
+            if not ("x" in args or "," in args):
+                raise CnnconvError(f"{ours} (for ImageMagick's form write im:{spec.strip()})") from None
+            try:
+                return parse_imagemagick(spec)
+            except CnnconvError:
+                raise CnnconvError(f"{ours} (for ImageMagick's form write im:{spec.strip()})") from None
     path = Path(spec)
     try:
         exists = path.exists()
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte
         exists = False
     if exists:
-        return read_kernel_file(path)
+        return [read_kernel_file(path)]
     if path.suffix.lower() in KERNEL_SUFFIXES or "/" in spec or "\\" in spec:
         raise CnnconvError(f"kernel file {spec!r} not found")
-    if "," in spec or ";" in spec:
-        return parse_inline(spec)
+    if "," in spec or ";" in spec or _INLINE.fullmatch(spec):
+        return [parse_inline(spec)]
     raise _unknown(spec)
+
+
+def load_kernel(spec: str | PurePath) -> Kernel:
+    """The one kernel a ``--kernel`` value names (see :func:`load_kernels` for the order tried).
+
+    Examples
+    --------
+    >>> load_kernel("sobel-x").weights.tolist()
+    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
+    >>> load_kernel("box:3").shape, load_kernel("1,1;1,1").shape, load_kernel("box:3x5").shape
+    ((3, 3), (2, 2), (3, 5))
+    >>> load_kernel("sobelx")
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: unknown kernel 'sobelx'; did you mean 'sobel-x'? (cnnconv kernels lists them)
+    """
+    kernels = load_kernels(spec)
+    if len(kernels) > 1:
+        raise CnnconvError(
+            f"kernel {str(spec)!r} is a list of {len(kernels)} kernels; cnnconv filter applies each "
+            "(one output each, or --combine)"
+        )
+    return kernels[0]

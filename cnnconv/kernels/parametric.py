@@ -1,7 +1,9 @@
-"""Kernels computed from parameters: Gaussian, box, Laplacian of Gaussian, difference of Gaussians.
+"""Kernels computed from parameters: Gaussian, box, Laplacian of Gaussian, difference of
+Gaussians and unsharp masking.
 
 Spelled on the command line as ``gaussian:sigma=2``, ``gaussian:2,size=7``, ``box:7``,
-``log:sigma=1.4`` and ``dog:1,2`` (values by position or by name). Sizes default to
+``box:3x5`` (3 rows, 5 columns), ``log:sigma=1.4``, ``dog:1,2`` and
+``unsharp:sigma=1,amount=0.5`` (values by position or by name). Sizes default to
 ``2*ceil(3*sigma) + 1`` for the Gaussian and ``2*ceil(4*sigma) + 1`` (largest sigma)
 for LoG and DoG, whose tails reach further; no side may exceed ``MAX_SIZE``.
 The Gaussian and the box sum to 1; LoG and DoG sum to 0 (their sampled values are
@@ -11,6 +13,7 @@ shifted by their mean, as MATLAB's ``fspecial("log")`` does, so a flat region gi
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -80,18 +83,62 @@ def gaussian(sigma: float, size: int | None = None) -> Kernel:
     )
 
 
-def box(size: int) -> Kernel:
-    """A size x size mean filter: ones, with scale ``1/size**2``.
+def box(size) -> Kernel:
+    """A mean filter: ones with scale ``1/(rows*cols)``; ``size`` is N (square) or (rows, cols).
+
+    Shape
+    -----
+    (size, size), or (rows, cols).
 
     Examples
     --------
     >>> k = box(3)
     >>> float(k.weights.sum() * k.scale)
     1.0
+    >>> box((3, 5)).shape, box((3, 5)).name
+    ((3, 5), 'box:3x5')
     """
-    size = _size(size, 0.0, 0)
-    return Kernel(f"box:{size}", np.ones((size, size)), scale=1 / size**2,
-                  description=f"mean of a {size}x{size} window, sums to 1")
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise CnnconvError(f"a box is N or (rows, cols), got {size!r}")
+        rows, cols = (_size(n, 0.0, 0) for n in size)
+    else:
+        rows = cols = _size(size, 0.0, 0)
+    label = str(rows) if rows == cols else f"{rows}x{cols}"
+    return Kernel(f"box:{label}", np.ones((rows, cols)), scale=1 / (rows * cols),
+                  description=f"mean of a {rows}x{cols} window, sums to 1")
+
+
+def unsharp(sigma: float, amount: float = 1.0, size: int | None = None) -> Kernel:
+    """Unsharp masking ``identity + amount*(identity - G(sigma))``: sums to 1.
+
+    Adds ``amount`` times the detail a Gaussian blur removes, as ImageMagick's
+    ``-unsharp 0xS+A+0`` and GIMP's unsharp mask do (without a threshold).
+
+    Shape
+    -----
+    (size, size), ``size = 2*ceil(3*sigma) + 1`` unless given.
+
+    Examples
+    --------
+    >>> k = unsharp(1, 0.5)
+    >>> k.shape, round(float(k.weights.sum()), 12), bool(k.weights[3, 3] > 1)
+    ((7, 7), 1.0, True)
+    """
+    sigma = _check_sigma(sigma)
+    try:
+        amount = float(amount)
+    except (TypeError, ValueError):
+        raise CnnconvError(f"amount must be a number, got {amount!r}") from None
+    if not math.isfinite(amount):
+        raise CnnconvError(f"amount must be a finite number, got {amount}")
+    size = _size(size, sigma, 3)
+    w = -amount * _sampled_gaussian(sigma, size)
+    w[size // 2, size // 2] += 1 + amount
+    return Kernel(
+        f"unsharp:sigma={sigma:g},amount={amount:g},size={size}", w,
+        description=f"unsharp mask, sigma {sigma:g}, amount {amount:g}, {size}x{size}, sums to 1",
+    )
 
 
 def log(sigma: float, size: int | None = None) -> Kernel:
@@ -155,10 +202,12 @@ _GENERATORS = {
     "box": (box, ("size",), 1),
     "log": (log, ("sigma", "size"), 1),
     "dog": (dog, ("sigma1", "sigma2", "size"), 2),
+    "unsharp": (unsharp, ("sigma", "amount", "size"), 1),
 }
 
 #: How to write each parametric kernel (for help texts and listings).
-PARAMETRIC_FORMS = ("gaussian:sigma=S[,size=N]", "box:N", "log:sigma=S[,size=N]", "dog:S1,S2[,size=N]")
+PARAMETRIC_FORMS = ("gaussian:sigma=S[,size=N]", "box:N[xM]", "log:sigma=S[,size=N]", "dog:S1,S2[,size=N]",
+                    "unsharp:sigma=S[,amount=A][,size=N]")
 
 
 def is_parametric(spec: str) -> bool:
@@ -174,6 +223,9 @@ def is_parametric(spec: str) -> bool:
 
 
 def _value(text: str, key: str, where: str):
+    rect = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", text)
+    if key == "size" and rect:
+        return int(rect[1]), int(rect[2])
     try:
         value = float(text)
     except ValueError:

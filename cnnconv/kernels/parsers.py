@@ -13,6 +13,7 @@ Text matrix format (``.txt``/``.csv``, documented in ``kernels/README.md``)::
     1 2 1
     scale 1/16                   <- optional: weights are multiplied by it
     offset 0                     <- optional: added to every output value
+    origin 1 1                   <- optional: the tap (row, column) over the output pixel
 
 A line ``---`` separates the slices of a 3-D kernel (kh x kw x C: one filter across
 channels).
@@ -31,7 +32,7 @@ __all__ = ["Kernel", "closest_name", "kernel_info", "parse_inline", "parse_kerne
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _FRACTION = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*/\s*((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
-_SETTING = re.compile(r"(scale|offset)\b\s*[:=]?\s*(.*)", re.IGNORECASE)
+_SETTING = re.compile(r"(scale|offset|origin)\b\s*[:=]?\s*(.*)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"\s*,\s*|\s+")
 
 
@@ -118,8 +119,14 @@ def parse_kernel_text(text: str, source: str = "kernel", name: str | None = None
             if key in settings:
                 raise CnnconvError(f"{where}: a second {key} line")
             if not setting.group(2).strip():
-                example = "scale 1/16" if key == "scale" else "offset 128"
+                example = {"scale": "scale 1/16", "offset": "offset 128", "origin": "origin 0 0"}[key]
                 raise CnnconvError(f"{where}: {key} needs a value, like '{example}'")
+            if key == "origin":
+                origin = _row(setting.group(2), where)
+                if len(origin) != 2 or any(v != int(v) or v < 0 for v in origin):
+                    raise CnnconvError(f"{where}: origin is a row and a column, whole numbers >= 0, like 'origin 0 0'")
+                settings[key] = (int(origin[0]), int(origin[1]))
+                continue
             settings[key] = _setting_value(setting.group(2), where)
             continue
         values = _row(line, where)
@@ -141,7 +148,10 @@ def parse_kernel_text(text: str, source: str = "kernel", name: str | None = None
     weights = np.array(slices[0] if len(slices) == 1 else np.stack(slices, axis=-1), dtype=np.float64)
     if settings.get("scale") == 0:
         raise CnnconvError(f"{source}: scale must not be 0 (it would zero every output)")
-    return Kernel(name or source, weights, settings.get("scale", 1.0), settings.get("offset", 0.0), description)
+    if "origin" in settings and (weights.ndim != 2 or not all(o < n for o, n in zip(settings["origin"], weights.shape))):
+        raise CnnconvError(f"{source}: origin {settings['origin']} must lie inside the {weights.shape} kernel (row, column from 0)")
+    return Kernel(name or source, weights, settings.get("scale", 1.0), settings.get("offset", 0.0), description,
+                  settings.get("origin"))
 
 
 def parse_vips_mat(text: str, source: str = "kernel.mat", name: str | None = None) -> Kernel:
@@ -238,6 +248,7 @@ def kernel_info(kernel: Kernel) -> dict:
         "rank": rank,
         "scale": kernel.scale,
         "offset": kernel.offset,
+        "origin": None if kernel.origin is None else list(kernel.origin),
         "description": kernel.description,
     }
 

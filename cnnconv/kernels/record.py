@@ -29,12 +29,18 @@ class Kernel:
     offset : float
         Added to every output value.
     description : str
+    origin : (int, int) or None
+        The tap that lies over each output's pixel (row, column in the kernel's own
+        coordinates), as ImageMagick's ``3x3+0+0:`` gives it; None is the centre
+        ``(k-1)//2`` that ``same`` mode uses. Only for 2-D weights.
 
     Examples
     --------
     >>> k = Kernel("blur", [[1, 2, 1]], scale=0.25)
     >>> k.shape, k.effective().tolist()
     ((1, 3), [[0.25, 0.5, 0.25]])
+    >>> Kernel("corner", [[1, 2], [3, 4]], origin=(1, 1)).origin, Kernel("c", [[1, 2, 3]], origin=(0, 1)).origin
+    ((1, 1), None)
     """
 
     name: str
@@ -42,6 +48,7 @@ class Kernel:
     scale: float = 1.0
     offset: float = 0.0
     description: str = ""
+    origin: tuple | None = None
 
     def __post_init__(self):
         try:
@@ -64,6 +71,16 @@ class Kernel:
         if self.scale == 0:
             raise CnnconvError(f"kernel {self.name!r}: scale must not be 0 (it would zero every output)")
         _check_range(self.name, w * self.scale, self.offset)
+        if self.origin is not None:
+            origin = tuple(self.origin) if isinstance(self.origin, (tuple, list)) else None
+            if (w.ndim != 2 or origin is None or len(origin) != 2
+                    or not all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in origin)
+                    or not all(0 <= o < n for o, n in zip(origin, w.shape))):
+                raise CnnconvError(
+                    f"kernel {self.name!r}: origin must be (row, col) inside the {w.shape} weights, got {self.origin!r}"
+                )
+            origin = tuple(int(o) for o in origin)
+            object.__setattr__(self, "origin", None if origin == tuple((n - 1) // 2 for n in w.shape) else origin)
         w.setflags(write=False)
         object.__setattr__(self, "weights", w)
 
@@ -78,8 +95,8 @@ class Kernel:
     def __eq__(self, other):
         if not isinstance(other, Kernel):
             return NotImplemented
-        return (self.name, self.scale, self.offset, self.description) == (
-            other.name, other.scale, other.offset, other.description
+        return (self.name, self.scale, self.offset, self.description, self.origin) == (
+            other.name, other.scale, other.offset, other.description, other.origin
         ) and self.shape == other.shape and bool(np.array_equal(self.weights, other.weights))
 
     __hash__ = None

@@ -239,3 +239,74 @@ def test_loading_one_bundled_kernel_imports_no_resource_machinery_or_difflib():
             "print(sorted(m for m in ('importlib.resources', 'difflib') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- ImageMagick strings, inline matrices with spaces, box:RxC, unsharp, the origin line ---
+
+from cnnconv.io.kernels import load_kernels  # noqa: E402
+
+
+@pytest.mark.parametrize("spec, name, shape", [
+    ("gaussian:2", "gaussian:sigma=2,size=13", (13, 13)),       # cnnconv's: sigma 2
+    ("Gaussian:0x2", "im:Gaussian:0x2", (15, 15)),              # cnnconv cannot read RxS: ImageMagick's
+    ("im:Gaussian:2", "im:Gaussian:2", (5, 5)),                 # ImageMagick's radius 2 (sigma 0: an impulse)
+    ("DoG:0,1,2", "im:DoG:0,1,2", (15, 15)),                    # a radius 0 is no sigma: ImageMagick's
+    ("dog:1,2", "dog:sigma1=1,sigma2=2,size=17", (17, 17)),
+    ("LoG:0,1", "im:LoG:0,1", (9, 9)),
+    ("laplacian", "laplacian", (3, 3)),                         # the bundled one
+    ("Laplacian:0", "im:Laplacian:0", (3, 3)),
+    ("im:1,2,1,2,4,2,1,2,1", "im:1,2,1,2,4,2,1,2,1", (3, 3)),   # the old odd-square list needs im:
+    ("1,2,1,2,4,2,1,2,1", "1,2,1,2,4,2,1,2,1", (1, 9)),         # without it, one row
+    ("1 2 1", "1 2 1", (1, 3)),
+    ("1 2 1; 2 4 2; 1 2 1", "1 2 1; 2 4 2; 1 2 1", (3, 3)),
+    ("-1 0 1", "-1 0 1", (1, 3)),
+    ("box:3x5", "box:3x5", (3, 5)),
+])
+def test_load_kernels_reads_each_form(spec, name, shape):
+    kernel, = load_kernels(spec)
+    assert (kernel.name, kernel.shape) == (name, shape)
+
+
+def test_imagemagick_laplacian_differs_from_the_bundled_one():
+    assert load_kernel("Laplacian:0").weights[1, 1] == 8 and load_kernel("laplacian").weights[1, 1] == -4
+
+
+def test_a_list_is_refused_where_one_kernel_is_needed():
+    assert len(load_kernels("Sobel:@")) == 8
+    with pytest.raises(CnnconvError, match="is a list of 8 kernels; cnnconv filter applies each"):
+        load_kernel("Sobel:@")
+
+
+def test_a_failed_cnnconv_reading_names_the_imagemagick_form():
+    with pytest.raises(CnnconvError, match=r"sigma must be a finite number >= 0.01, got 0.*write im:log:0"):
+        load_kernel("log:0")
+
+
+def test_box_rows_by_columns_is_a_mean():
+    k = load_kernel("box:2x4")
+    assert k.effective().tolist() == [[0.125] * 4] * 2
+
+
+def test_unsharp_is_identity_plus_amount_times_detail():
+    from cnnconv.kernels.parametric import gaussian
+
+    k, g = load_kernel("unsharp:sigma=1.5,amount=0.7"), gaussian(1.5).effective()
+    identity = np.zeros_like(g)
+    identity[g.shape[0] // 2, g.shape[1] // 2] = 1
+    np.testing.assert_allclose(k.effective(), identity + 0.7 * (identity - g), atol=1e-15)
+    assert abs(k.effective().sum() - 1) < 1e-12
+    assert load_kernel("unsharp:2").name == "unsharp:sigma=2,amount=1,size=13"
+    with pytest.raises(CnnconvError, match="amount must be a number"):
+        load_kernel("unsharp:sigma=1,amount=much")
+
+
+def test_the_origin_line_of_a_text_kernel(tmp_path):
+    path = tmp_path / "k.txt"
+    path.write_text("1 2\n3 4\norigin 0 1\n")
+    assert load_kernel(str(path)).origin == (0, 1)
+    path.write_text("1 2\n3 4\norigin 2 0\n")
+    with pytest.raises(CnnconvError, match=r"origin \(2, 0\) must lie inside the \(2, 2\) kernel"):
+        load_kernel(str(path))
+    path.write_text("1 2\n3 4\norigin 1\n")
+    with pytest.raises(CnnconvError, match="origin is a row and a column"):
+        load_kernel(str(path))
