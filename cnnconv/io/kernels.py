@@ -153,6 +153,14 @@ def _unknown(spec: str) -> CnnconvError:
         similar = [n for n in names if n.startswith(head)]
         also = f" (or a bundled one: {', '.join(similar)})" if similar else ""
         return CnnconvError(f"kernel {spec!r} needs parameters: {form}{also}")
+    head, colon, rest = spec.strip().partition(":")
+    if colon and head.isalpha():  # Name:args, ImageMagick's form: suggest its kernel names too
+        from cnnconv.kernels.imagemagick import IM_KERNEL_NAMES
+
+        guess = closest_name(head.lower(), list(IM_KERNEL_NAMES) + [f.split(":")[0] for f in PARAMETRIC_FORMS])
+        if guess:
+            spelled = IM_KERNEL_NAMES.get(guess, guess)
+            return CnnconvError(f"unknown kernel {spec!r}; did you mean '{spelled}:{rest}'? (cnnconv kernels lists them)")
     guess = closest_name(spec.strip().lower().replace("_", "-"), names + [f.split(":")[0] for f in PARAMETRIC_FORMS])
     if guess:
         return CnnconvError(f"unknown kernel {spec!r}; did you mean {guess!r}? (cnnconv kernels lists them)")
