@@ -278,7 +278,7 @@ def test_a_list_is_refused_where_one_kernel_is_needed():
 
 
 def test_a_failed_cnnconv_reading_names_the_imagemagick_form():
-    with pytest.raises(CnnconvError, match=r"sigma must be a finite number >= 0.01, got 0.*write im:log:0"):
+    with pytest.raises(CnnconvError, match=r"sigma must be a number from 0.01 .*, got 0 \(for ImageMagick.s form write im:log:0\)"):
         load_kernel("log:0")
 
 
