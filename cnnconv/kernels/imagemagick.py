@@ -241,7 +241,7 @@ def _parse_args(text: str, where: str) -> dict:
 def _optimal_width(radius: float, sigma: float, dims: int) -> int:
     """ImageMagick's GetOptimalKernelWidth1D/2D for a Q16 build."""
     if radius > _EPSILON:
-        return int(2 * math.ceil(radius) + 1)
+        return _side(2 * math.ceil(radius) + 1 if math.isfinite(radius) else radius)
     gamma = abs(sigma)
     if gamma <= _EPSILON:
         return 3
@@ -261,8 +261,18 @@ def _optimal_width(radius: float, sigma: float, dims: int) -> int:
             raise CnnconvError(f"sigma {sigma:g} needs a kernel wider than 2001; give a radius")
 
 
+#: Largest side of a kernel built from arguments (as for cnnconv's parametric kernels).
+MAX_SIDE = 1001
+
+
+def _side(n: float) -> int:
+    if not math.isfinite(n) or n > MAX_SIDE:
+        raise CnnconvError(f"a kernel side of {n:g} is larger than {MAX_SIDE}; give a smaller radius or size")
+    return int(n)
+
+
 def _radius_width(radius: float) -> int:
-    return int(math.floor(radius)) * 2 + 1
+    return _side(math.floor(abs(radius)) * 2 + 1 if math.isfinite(radius) else radius)
 
 
 def _correlate_normalize(w: np.ndarray) -> np.ndarray:
@@ -356,7 +366,7 @@ def _named(text: str, where: str) -> tuple[list, str]:
         w, angle = _correlate_normalize(w[None, :]), xi
     elif kind == "comet":
         s = abs(sigma or 0.0)
-        width = (_optimal_width(rho, s, 1) - 1) // 2 + 1 if rho < 1 else int(rho)
+        width = (_optimal_width(rho, s, 1) - 1) // 2 + 1 if rho < 1 else _side(rho)
         w = np.zeros(width)
         if s > _EPSILON:
             s3, u = s * 3, np.arange(width * 3)
@@ -398,7 +408,7 @@ def _named(text: str, where: str) -> tuple[list, str]:
         if kind == "rectangle":
             if "rho" not in a:
                 raise CnnconvError(f"{where}: Rectangle needs a size: Rectangle:WxH[+X+Y]")
-            width, height = int(rho), int(sigma if sigma is not None else rho)
+            width, height = _side(rho), _side(sigma if sigma is not None else rho)
             if width < 1 or height < 1:
                 raise CnnconvError(f"{where}: Rectangle needs a size of at least 1x1")
             x = int(a["xi"]) if "xi" in a else (width - 1) // 2
@@ -407,7 +417,7 @@ def _named(text: str, where: str) -> tuple[list, str]:
                 raise CnnconvError(f"{where}: origin +{x}+{y} must lie inside the {width}x{height} rectangle")
             w, origin = np.ones((height, width)), (y, x)
         elif kind == "square":
-            width = 3 if rho < 1 else int(2 * rho + 1)
+            width = 3 if rho < 1 else _side(2 * rho + 1)
             w = np.full((width, width), scale)
         else:
             if kind == "disk":
