@@ -26,6 +26,7 @@ _COMMANDS = {
     "train": ("cnnconv.cli.train", "train_cmd"),
     "predict": ("cnnconv.cli.predict", "predict_cmd"),
     "evaluate": ("cnnconv.cli.predict", "evaluate_cmd"),
+    "animate": ("cnnconv.cli.animate", "animate_cmd"),
 }
 
 
