@@ -495,7 +495,7 @@ def sheet(frames: list[Image.Image], columns: int | None = None) -> Image.Image:
     Examples
     --------
     >>> sheet([Image.new("P", (10, 5))] * 4, columns=2).size
-    (36, 34)
+    (44, 34)
     """
     w, h = frames[0].size
     cols = columns or min(len(frames), 3)
