@@ -14,10 +14,11 @@ several layers. Integer arithmetic only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import functools
 from dataclasses import dataclass, replace
 
 from cnnconv.errors import CnnconvError
-from cnnconv.shape.layer import Layer, LayerSpecError
+from cnnconv.shape.layer import Layer, LayerSpecError, Node
 from cnnconv.shape.arithmetic import (
     conv_out_size,
     conv_transpose_out_size,
@@ -31,8 +32,10 @@ from cnnconv.shape.receptive import (
     unread_tail,
 )
 
+#: Kinds of the nodes that join branches (:func:`analyse_merge`).
+MERGE_KINDS = ("add", "cat")
 #: Kinds that need an H×W×C input (not a flat vector).
-SPATIAL_KINDS = ("conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "lcn")
+SPATIAL_KINDS = ("conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "lcn", "upsample")
 
 
 def count(shape: Sequence[int]) -> int:
@@ -149,6 +152,10 @@ def _empty(layer: Layer, out: tuple[int, int], incoming: Activation, detail: str
                         "the stack shrinks to nothing here; use a larger input, padding or fewer layers")
 
 
+def _plus(biases: int) -> str:
+    return f" + {biases}" if biases else " (no bias)"
+
+
 def _axes(values) -> str:
     return "×".join(map(str, values)) if values[0] != values[1] else str(values[0])
 
@@ -220,11 +227,12 @@ def _conv(layer: Layer, incoming: Activation) -> LayerEffect:
     field, window_notes, warnings = _windowed(layer, incoming, (pt, pb, pl, pr), out)
     cin = c // groups
     per = f"{kh}·{kw}·{c}" if groups == 1 else f"{kh}·{kw}·({c}/{groups})"
+    biases = layer.out if layer.bias else 0
     return LayerEffect(
         Activation((out[0], out[1], layer.out), False, field),
-        weights=kh * kw * cin * layer.out, biases=layer.out, course_params=kh * kw * layer.out + layer.out,
+        weights=kh * kw * cin * layer.out, biases=biases, course_params=kh * kw * layer.out + biases,
         macs=out[0] * out[1] * layer.out * kh * kw * cin, padding=(pt, pb, pl, pr),
-        params_formula=f"{per}·{layer.out} + {layer.out}", macs_formula=f"{out[0]}·{out[1]}·{layer.out} · {per}",
+        params_formula=f"{per}·{layer.out}{_plus(biases)}", macs_formula=f"{out[0]}·{out[1]}·{layer.out} · {per}",
         notes=(*notes, *window_notes), warnings=tuple(warnings),
     )
 
@@ -255,15 +263,18 @@ def _tconv(layer: Layer, incoming: Activation) -> LayerEffect:
     cout = layer.out // groups
     per = f"{c}·{cout}" if groups == 1 else f"{c}·({layer.out}/{groups})"
     ph, pw = layer.padding
+    biases = layer.out if layer.bias else 0
     return LayerEffect(
         Activation((out[0], out[1], layer.out), False, field),
-        weights=c * cout * kh * kw, biases=layer.out, macs=h * w * kh * kw * c * cout, padding=(ph, ph, pw, pw),
-        params_formula=f"{per}·{kh}·{kw} + {layer.out}", macs_formula=f"{h}·{w} · {kh}·{kw}·{per}",
+        weights=c * cout * kh * kw, biases=biases, macs=h * w * kh * kw * c * cout, padding=(ph, ph, pw, pw),
+        params_formula=f"{per}·{kh}·{kw}{_plus(biases)}", macs_formula=f"{h}·{w} · {kh}·{kw}·{per}",
         notes=tuple(notes), warnings=tuple(warnings),
     )
 
 
 def _pool(layer: Layer, incoming: Activation) -> LayerEffect:
+    if layer.padding == "same":
+        return _pool_same(layer, incoming)
     h, w, c = incoming.shape
     try:
         out = tuple(pool_out_size(n, k, s, p, 1, layer.ceil_mode) for n, k, s, p in
@@ -287,6 +298,41 @@ def _pool(layer: Layer, incoming: Activation) -> LayerEffect:
                        notes=(*notes, *window_notes), warnings=tuple(warnings))
 
 
+def _pool_same(layer: Layer, incoming: Activation) -> LayerEffect:
+    """Pooling with ``:same`` (TensorFlow's rule): output ⌈n/s⌉, padding split smaller half first.
+
+    Padded positions are left out of a window (not zeros): a max ignores them, an average
+    divides by the input values the window holds.
+    """
+    h, w, c = incoming.shape
+    (pt, pb), (pl, pr) = (same_padding(n, k, s) for n, k, s in zip((h, w), layer.kernel, layer.stride))
+    out = (-(-h // layer.stride[0]), -(-w // layer.stride[1]))
+    notes = [f"same: output ⌈n/s⌉; pads {pt} top, {pb} bottom, {pl} left, {pr} right, "
+             "left out of each window (not zeros)"] if pt + pb + pl + pr else []
+    field, window_notes, warnings = _windowed(layer, incoming, (pt, pb, pl, pr), out)
+    return LayerEffect(Activation((out[0], out[1], c), False, field), padding=(pt, pb, pl, pr),
+                       notes=(*notes, *window_notes), warnings=tuple(warnings))
+
+
+def _upsample(layer: Layer, incoming: Activation) -> LayerEffect:
+    """Nearest or bilinear upsampling by an integer factor: (H·f, W·f, C), no parameters.
+
+    An output reads one input pixel per axis (nearest) or two neighbours (bilinear, pixel
+    centres aligned as PyTorch's ``align_corners=False``), so the receptive field grows by a
+    jump for bilinear; neighbouring outputs are at most a jump apart, so, as after a transposed
+    convolution, the jump is kept and later sizes are upper bounds.
+    """
+    h, w, c = incoming.shape
+    fh, fw = layer.factor
+    field = incoming.field
+    if layer.op == "bilinear":
+        field = replace(field, size=(field.size[0] + field.jump[0], field.size[1] + field.jump[1]),
+                        start=(field.start[0] - field.jump[0], field.start[1] - field.jump[1]))
+    field = replace(field, bound=field.bound or fh > 1 or fw > 1)
+    notes = (f"{layer.op} ×{_axes(layer.factor)}", "receptive field from here on is an upper bound")
+    return LayerEffect(Activation((h * fh, w * fw, c), False, field), notes=notes if field.bound else notes[:1])
+
+
 def _lcn(layer: Layer, incoming: Activation) -> LayerEffect:
     field = incoming.field
     steps = [receptive_field_step(field.size[a], field.jump[a], field.start[a], layer.kernel[a], 1,
@@ -306,10 +352,11 @@ def _global(layer: Layer, incoming: Activation) -> LayerEffect:
 def _fc(layer: Layer, incoming: Activation) -> LayerEffect:
     n_in = count(incoming.shape)
     notes = () if incoming.flat else (f"flattens {_dims(incoming.shape, False)} → {n_in} first",)
+    biases = layer.out if layer.bias else 0
     return LayerEffect(
         Activation((1, 1, layer.out), True, replace(incoming.field, whole=True)),
-        weights=n_in * layer.out, biases=layer.out, course_params=n_in * layer.out + 1, macs=n_in * layer.out,
-        params_formula=f"{n_in}·{layer.out} + {layer.out}", macs_formula=f"{n_in}·{layer.out}", notes=notes,
+        weights=n_in * layer.out, biases=biases, course_params=n_in * layer.out + int(layer.bias),
+        macs=n_in * layer.out, params_formula=f"{n_in}·{layer.out}{_plus(biases)}", macs_formula=f"{n_in}·{layer.out}", notes=notes,
     )
 
 
@@ -338,5 +385,75 @@ def _pointwise(layer: Layer, incoming: Activation) -> LayerEffect:
 #: kind -> handler; kinds not listed keep their input's shape and have no parameters.
 HANDLERS: dict[str, Callable[[Layer, Activation], LayerEffect]] = {
     "conv": _conv, "tconv": _tconv, "maxpool": _pool, "avgpool": _pool, "lcn": _lcn,
-    "gap": _global, "gmp": _global, "fc": _fc, "flatten": _flatten, "bn": _bn,
+    "gap": _global, "gmp": _global, "fc": _fc, "flatten": _flatten, "bn": _bn, "upsample": _upsample,
 }
+
+
+def analyse_merge(node: Node, incoming: Sequence[Activation], rows: Sequence[int]) -> tuple[LayerEffect, tuple]:
+    """The effect of an ``add`` or ``cat`` node on its inputs, and the crop of each input.
+
+    ``rows`` are the node numbers of the inputs (for messages). Branches that start from a
+    tap (``node.taps``) and come out larger than the others are centre-cropped to their size
+    (``(size - target) // 2`` rows/columns off the top/left, the rest off the bottom/right);
+    all other branches must agree exactly. ``add`` needs equal channels, ``cat`` sums them.
+    The receptive field is the largest over the inputs (smallest start), so over all paths.
+
+    Returns
+    -------
+    (LayerEffect, tuple of (int, int, int, int))
+        The effect, and per input the (top, bottom, left, right) rows/columns cropped.
+
+    Examples
+    --------
+    >>> from cnnconv.shape.layer import Layer, Node
+    >>> node = Node(Layer("cat", text="cat"), (1, 2), ("skip", None))
+    >>> effect, crops = analyse_merge(node, [Activation((64, 64, 8)), Activation((56, 56, 8))], (1, 2))
+    >>> effect.output.shape, crops
+    ((56, 56, 16), ((4, 4, 4, 4), (0, 0, 0, 0)))
+    """
+    layer, taps = node.layer, node.taps or (None,) * len(incoming)
+    described = [f"{_dims(a.shape, a.flat)} ({_source(r, t)})" for a, r, t in zip(incoming, rows, taps)]
+    fail = functools.partial(LayerSpecError, layer.text, layer.pos, length=max(node.end - layer.pos, 1))
+    if len({a.flat for a in incoming}) > 1:
+        raise fail(f"cannot {_VERB[layer.kind]} a flat vector and an H×W×C map: {' and '.join(described)}")
+    untapped = [a.shape[:2] for a, t in zip(incoming, taps) if t is None]
+    target = untapped[0] if untapped else min(a.shape[:2] for a in incoming)
+    crops, cropped, notes = [], [], []
+    for a, tap, text in zip(incoming, taps, described):
+        (h, w, c), (th, tw) = a.shape, target
+        if (h, w) != target and (tap is None or h < th or w < tw):
+            other = described[[t is None for t in taps].index(True)] if untapped else described[0]
+            why = "a tap smaller than the point it joins" if tap is not None else "branches of different sizes"
+            raise fail(f"cannot {_VERB[layer.kind]} {text} and {other}: {why}; heights and widths must agree")
+        crop = ((h - th) // 2, h - th - (h - th) // 2, (w - tw) // 2, w - tw - (w - tw) // 2)
+        if any(crop):
+            notes.append(f"crops @{tap} from {h}×{w}×{c} to {th}×{tw}×{c} (centre: {_crop_text(crop)})")
+        crops.append(crop)
+        start = (a.field.start[0] + crop[0] * a.field.jump[0], a.field.start[1] + crop[2] * a.field.jump[1])
+        cropped.append(replace(a, shape=(th, tw, c), field=replace(a.field, start=start)))
+    channels = [a.shape[2] for a in cropped]
+    if layer.kind == "add" and len(set(channels)) > 1:
+        raise fail(f"cannot add {' and '.join(described)}: the channels differ; give the shortcut a projection, "
+                   f"e.g. add(...|conv1x{max(channels)}:nobias,bn)")
+    fields = [a.field for a in cropped]
+    field = ReceptiveField(
+        size=tuple(max(f.size[a] for f in fields) for a in (0, 1)),
+        jump=tuple(max(f.jump[a] for f in fields) for a in (0, 1)),
+        start=tuple(min(f.start[a] for f in fields) for a in (0, 1)),
+        bound=any(f.bound for f in fields), whole=any(f.whole for f in fields))
+    c_out = channels[0] if layer.kind == "add" else sum(channels)
+    what = (f"sum of {len(incoming)} inputs" if layer.kind == "add"
+            else "channels " + " + ".join(map(str, channels)) + f" = {c_out}")
+    return (LayerEffect(Activation((*target, c_out), cropped[0].flat, field), notes=(what, *notes)), tuple(crops))
+
+
+_VERB = {"add": "add", "cat": "concatenate"}
+
+
+def _source(row: int, tap: str | None) -> str:
+    place = "the input" if row == 0 else f"row {row}"
+    return f"@{tap}, {place}" if tap else place
+
+
+def _crop_text(crop: tuple[int, int, int, int]) -> str:
+    return f"{crop[0]} each side" if len(set(crop)) == 1 else "{} top, {} bottom, {} left, {} right".format(*crop)

@@ -20,9 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from cnnconv.shape.grammar import parse_layers
-from cnnconv.shape.layer import Layer
-from cnnconv.shape.layer_kinds import Activation, LayerEffect, analyse_layer, count, network_input
+from cnnconv.shape.grammar import parse_network
+from cnnconv.shape.layer import Layer, LayerGraph, Node
+from cnnconv.shape.layer_kinds import (
+    MERGE_KINDS,
+    Activation,
+    LayerEffect,
+    analyse_layer,
+    analyse_merge,
+    count,
+    network_input,
+)
 _FLOAT32 = 4
 
 
@@ -53,6 +61,12 @@ class LayerRow:
     params_formula, macs_formula : str
         How the counts are made, e.g. ``"5·5·3·8 + 8"``.
     notes, warnings : tuple of str
+    inputs : tuple of int
+        The rows this one reads (0: the network input); a chain's row k reads (k - 1,).
+        ``input`` is the shape of the first of them.
+    crops : tuple of (int, int, int, int)
+        Merges only (``add``/``cat``), per input: the (top, bottom, left, right) rows and
+        columns centre-cropped off a tapped branch before the merge; () for other rows.
     """
 
     index: int
@@ -80,6 +94,8 @@ class LayerRow:
     macs_formula: str
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
+    inputs: tuple[int, ...] = ()
+    crops: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,12 +143,16 @@ class NetSummary:
                 "layers": [asdict(r) for r in self.rows], "totals": self.totals()}
 
 
-def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer]) -> NetSummary:
-    """Analyse a layer stack for an input of shape (H, W, C), (H, W) or (N,) (flat).
+def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer] | LayerGraph) -> NetSummary:
+    """Analyse a network for an input of shape (H, W, C), (H, W) or (N,) (flat).
+
+    ``layers`` is a spec (a chain, a graph with ``add``/``cat``/taps, or a zoo name), a
+    :class:`~cnnconv.shape.layer.LayerGraph`, or a list of :class:`Layer` (a chain). One row
+    per node, in execution order; ``row.inputs`` names the rows it reads (0: the input).
 
     Raises :class:`~cnnconv.shape.layer.LayerSpecError` naming the layer when a layer
     cannot take its input (the stack shrinks to nothing, a convolution after fc, groups
-    that do not divide the channels, ...).
+    that do not divide the channels, branches whose shapes cannot be added, ...).
 
     Examples
     --------
@@ -142,21 +162,35 @@ def summarize_network(input_shape: Sequence[int], layers: str | Sequence[Layer])
     >>> t = net.totals()
     >>> t["params"], t["macs"], t["rf"], t["jump"]
     (62958, 849320, (16, 16), (4, 4))
+    >>> res = summarize_network((8, 8, 4), "add(conv3x4:p1,relu,conv3x4:p1|)")
+    >>> [(r.text, r.inputs, r.rf) for r in res.rows]
+    [('conv3x4:p1', (0,), (3, 3)), ('relu', (1,), (3, 3)), ('conv3x4:p1', (2,), (5, 5)), ('add', (3, 0), (5, 5))]
     """
     start = network_input(input_shape)
-    stack = parse_layers(layers) if isinstance(layers, str) else list(layers)
-    rows, incoming = [], start
-    for index, layer in enumerate(stack, 1):
-        effect = analyse_layer(layer, incoming)
-        rows.append(_row(index, layer, incoming, effect, start.shape))
-        incoming = effect.output
+    if isinstance(layers, LayerGraph):
+        graph = layers
+    elif isinstance(layers, str):
+        graph = parse_network(layers)
+    else:
+        stack = list(layers)
+        graph = LayerGraph("", tuple(Node(layer, (k,)) for k, layer in enumerate(stack)))
+    outputs, rows = [start], []
+    for index, node in enumerate(graph.nodes, 1):
+        incoming = [outputs[k] for k in node.inputs]
+        if node.layer.kind in MERGE_KINDS:
+            effect, crops = analyse_merge(node, incoming, node.inputs)
+        else:
+            effect, crops = analyse_layer(node.layer, incoming[0]), ()
+        rows.append(_row(index, node, incoming[0], effect, crops, start.shape))
+        outputs.append(effect.output)
     return NetSummary(start.shape, start.flat, tuple(rows))
 
 
-def _row(index: int, layer: Layer, incoming: Activation, effect: LayerEffect,
+def _row(index: int, node: Node, incoming: Activation, effect: LayerEffect, crops: tuple,
          input_shape: tuple[int, int, int]) -> LayerRow:
-    out, field = effect.output, effect.output.field
+    layer, out, field = node.layer, effect.output, effect.output.field
     params = effect.weights + effect.biases
+    labels = tuple(f"labelled @{name}" for name in node.labels)
     return LayerRow(
         index=index, text=layer.text, kind=layer.kind, pos=layer.pos, input=incoming.shape, output=out.shape,
         flat=out.flat, activations=count(out.shape), memory_bytes=count(out.shape) * _FLOAT32,
@@ -166,5 +200,5 @@ def _row(index: int, layer: Layer, incoming: Activation, effect: LayerEffect,
         jump=None if field.whole else field.jump, start=None if field.whole else field.start,
         rf_bound=field.bound, rf_global=field.whole, padding=effect.padding,
         params_formula=effect.params_formula, macs_formula=effect.macs_formula,
-        notes=effect.notes, warnings=effect.warnings,
+        notes=(*effect.notes, *labels), warnings=effect.warnings, inputs=node.inputs, crops=crops,
     )

@@ -11,15 +11,21 @@ import re
 
 from cnnconv.shape.layer import MAX_SIZE, Layer, LayerSpecError
 
-_SIZED = ("conv", "tconv", "maxpool", "avgpool", "pool", "fc", "dense")
-_PLAIN = ("gap", "gmp", "flatten", "relu", "sigmoid", "tanh", "softplus", "abs", "softmax", "bn")
+_SIZED = ("conv", "tconv", "maxpool", "avgpool", "pool", "fc", "dense", "upsample", "up")
+_PLAIN = ("gap", "gmp", "flatten", "relu6", "relu", "sigmoid", "tanh", "softplus", "abs", "softmax", "bn")
 _KNOWN = (*_SIZED, "lcn", "dropout", *_PLAIN)
 _OPTIONS = {
-    "conv": ("k", "s", "p", "d", "g", "dw", "same", "valid", "full"),
-    "tconv": ("k", "s", "p", "d", "g", "op"),
-    "maxpool": ("k", "s", "p", "ceil"),
-    "avgpool": ("k", "s", "p", "ceil"),
+    "conv": ("k", "s", "p", "d", "g", "dw", "same", "valid", "full", "nobias"),
+    "tconv": ("k", "s", "p", "d", "g", "op", "nobias"),
+    "maxpool": ("k", "s", "p", "same", "ceil"),
+    "avgpool": ("k", "s", "p", "same", "ceil"),
+    "fc": ("nobias",),
+    "upsample": ("nearest", "bilinear"),
 }
+#: Options that are a word (no value), and the Layer fields each sets.
+_FLAGS = {"same": {"padding": "same"}, "valid": {"padding": (0, 0)}, "full": {"padding": "full"},
+          "ceil": {"ceil_mode": True}, "dw": {"groups": 0}, "nobias": {"bias": False},
+          "nearest": {"op": "nearest"}, "bilinear": {"op": "bilinear"}}
 #: ASCII digits only (``\d`` would accept other scripts' digits).
 NUM = re.compile(r"[0-9]+")
 _DIMS = re.compile(r"([0-9]+)(?:x([0-9]+))?\Z")
@@ -51,7 +57,7 @@ def parse_token(raw: str, pos: int) -> Layer:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise LayerSpecError(text, pos, f"unknown layer '{head}'; {hint}known: {', '.join(_KNOWN)}")
     rest = low[len(name):]
-    kind = {"pool": "maxpool", "dense": "fc"}.get(name, name)
+    kind = {"pool": "maxpool", "dense": "fc", "up": "upsample"}.get(name, name)
     fields: dict = {"kind": kind, "text": text, "pos": pos}
     if name in _PLAIN:
         if rest:
@@ -75,7 +81,7 @@ def parse_token(raw: str, pos: int) -> Layer:
 
 def _sized_head(name: str, kind: str, rest: str, head: str, text: str, pos: int, fields: dict) -> None:
     example = {"conv": "conv3x16", "tconv": "tconv2x16", "fc": "fc10"}.get(kind, f"{name}2")
-    what = {"fc": "unit count"}.get(kind, "kernel size" if "conv" in kind else "window size")
+    what = {"fc": "unit count", "upsample": "scale factor"}.get(kind, "kernel size" if "conv" in kind else "window size")
     match = NUM.match(rest)
     if not match:
         got = f", got '{head}'" if rest else ""
@@ -100,6 +106,8 @@ def _sized_head(name: str, kind: str, rest: str, head: str, text: str, pos: int,
         raise LayerSpecError(text, pos, f"unexpected '{head[len(head) - len(tail):]}' after '{name}{size}'")
     elif kind == "fc":
         fields["out"] = size
+    elif kind == "upsample":
+        fields.update(factor=(size, size), op="nearest")
     else:
         fields.update(kernel=(size, size), op=kind[:3])
 
@@ -127,21 +135,19 @@ def _apply_options(fields: dict, options: list[str], text: str, pos: int, seen: 
             seen.add("rate")
             fields["rate"] = _rate(opt[1:] if opt.startswith("p") else opt, text, pos)
             continue
-        key = next((k for k in ("same", "valid", "full", "ceil", "dw", "op") if opt.startswith(k)), opt[:1])
+        key = next((k for k in (*_FLAGS, "op") if opt.startswith(k)), opt[:1])
         if key not in allowed:
             takes = f"takes only :{', :'.join(allowed)}" if allowed else "takes no options"
             raise LayerSpecError(text, pos, f"unknown option ':{raw.strip()}' for {kind}; {kind} {takes}")
-        group = "p" if key in ("same", "valid", "full") else "g" if key == "dw" else key
+        group = {"same": "p", "valid": "p", "full": "p", "dw": "g", "nearest": "mode", "bilinear": "mode"}.get(key, key)
         if group in seen:
             raise LayerSpecError(text, pos, f"option ':{raw.strip()}' sets {_NAMES[group]} a second time")
         seen.add(group)
         value = opt[len(key):]
-        if key in ("same", "valid", "full", "ceil", "dw"):
+        if key in _FLAGS:
             if value:
                 raise LayerSpecError(text, pos, f"option ':{key}' takes no value, got ':{raw.strip()}'")
-            fields.update({"same": {"padding": "same"}, "valid": {"padding": (0, 0)},
-                           "full": {"padding": "full"}, "ceil": {"ceil_mode": True},
-                           "dw": {"groups": 0}}[key])
+            fields.update(_FLAGS[key])
         elif key == "g":
             if not NUM.fullmatch(value):
                 raise LayerSpecError(text, pos, f"expected a group count after ':g' (e.g. :g2), got ':{raw.strip()}'")
@@ -152,7 +158,7 @@ def _apply_options(fields: dict, options: list[str], text: str, pos: int, seen: 
 
 
 _NAMES = {"k": "kernel", "s": "stride", "p": "padding", "d": "dilation", "op": "output_padding",
-          "g": "groups", "ceil": "ceil_mode"}
+          "g": "groups", "ceil": "ceil_mode", "nobias": "the bias", "mode": "the upsampling mode"}
 
 
 def _dims(key: str, value: str, raw: str, text: str, pos: int) -> tuple[int, int]:
@@ -178,6 +184,8 @@ def _finish(fields: dict, seen: set[str], text: str, pos: int) -> Layer:
             )
     if kind in ("maxpool", "avgpool") and "s" not in seen:
         fields["stride"] = fields["kernel"]
+    if kind in ("maxpool", "avgpool") and fields.get("padding") == "same" and fields.get("ceil_mode"):
+        raise LayerSpecError(text, pos, "pooling takes :same or :ceil, not both (:same already sizes the output ⌈n/s⌉)")
     if fields.get("padding") == "full":
         (kh, kw), (dh, dw) = fields["kernel"], fields.get("dilation", (1, 1))
         fields["padding"] = (dh * (kh - 1), dw * (kw - 1))
