@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cnnconv.conv import conv_plan, convolve, correlate
 from cnnconv.errors import CnnconvError
-from tests.reference import source_index
+from reference import source_index
 
 
 def _origin_reference(x, w, origin, stride, dilation, boundary, flip):
