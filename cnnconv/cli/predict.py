@@ -124,7 +124,7 @@ def _report_predictions(results, top_k, as_json) -> None:
 
 def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> list[list[Path]]:
     """One PNG grid per convolution layer and image; returns the files written for each image."""
-    from cnnconv.io.plots import feature_map_grid, save_png
+    from cnnconv.io.plots import feature_map_sheet, save_png
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -137,13 +137,15 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> li
         name = f"{i + 1:03d}-{path.stem}" if clash else path.stem
         written.append([])
         for index, text, maps in network.feature_maps(x[i : i + 1]):
+            number = index + 1  # the row number of the layer in 'cnnconv shape' and train's table
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
-            target = folder / f"{name}-{index:02d}-{safe}.png"
-            save_png(feature_map_grid(maps[0]), target)
+            target = folder / f"{name}-layer{number:02d}-{safe}.png"
+            shape = "×".join(map(str, maps.shape[1:]))
+            save_png(feature_map_sheet(maps[0], f"{path.name}: layer {number} ({text}), {shape}"), target)
             written[-1].append(target)
             if not as_json:  # with --json the record of the image lists them
                 say(console, "note", f"{path}: wrote {target} ({maps.shape[-1]} feature maps of layer "
-                                     f"{index + 1}, {text})")
+                                     f"{number}, {text})")
     return written
 
 

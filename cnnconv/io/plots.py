@@ -125,6 +125,165 @@ def feature_map_grid(maps: np.ndarray, zoom: int | None = None) -> Image.Image:
     return tile([_scale(maps[..., c]) for c in range(maps.shape[2])], zoom or zoom_for(h, w))
 
 
+def _signed(cell: np.ndarray) -> np.ndarray:
+    """Scale one kernel to uint8 with 0 at mid-gray (128): white positive, black negative."""
+    cell = np.asarray(cell, dtype=np.float64)
+    peak = float(np.max(np.abs(cell))) if cell.size else 0.0
+    if not math.isfinite(peak) or peak < 1e-12:
+        return np.full(cell.shape, 128, dtype=np.uint8)
+    return np.rint(128 + cell / peak * 127).astype(np.uint8)
+
+
+def _centred(weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """``weights`` zero-padded to ``shape``, centred (None if it does not fit)."""
+    h, w = weights.shape
+    if h > shape[0] or w > shape[1]:
+        return None
+    out = np.zeros(shape)
+    top, left = (shape[0] - h) // 2, (shape[1] - w) // 2
+    out[top : top + h, left : left + w] = weights
+    return out
+
+
+def nearest_bundled(kernel: np.ndarray, candidates=None) -> tuple[str, float, np.ndarray] | None:
+    """The bundled kernel most like ``kernel`` by normalised correlation: (name, score, weights).
+
+    The score is the cosine of the angle between the two kernels' weights (the normalised
+    correlation at zero shift, ``sum(a·b) / (|a|·|b|)``, from -1 to 1). A bundled kernel
+    smaller than ``kernel`` is compared zero-padded to its size (a 3x3 Sobel is the same
+    operator on a 5x5 support); a larger one is left out. The best is the one of largest
+    ``|score|``; a negative score means the learned kernel is the negated one (its name
+    then starts with ``-``). The weights are not mean-subtracted first: a blur's constant part
+    is what makes it a blur. None when no bundled kernel fits or ``kernel`` is all zeros.
+
+    Examples
+    --------
+    >>> name, score, _ = nearest_bundled(np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]))
+    >>> name, round(score, 3)
+    ('-sobel-x', -1.0)
+    >>> nearest_bundled(np.ones((3, 3)))[:2]
+    ('box3', 1.0)
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    norm = float(np.linalg.norm(kernel))
+    if norm < 1e-12 or not math.isfinite(norm):
+        return None
+    if candidates is None:
+        from cnnconv.io.kernels import list_bundled
+
+        candidates = [(k.name, k.effective()) for k in list_bundled() if np.ndim(k.weights) == 2]
+    best = None
+    for name, weights in candidates:
+        padded = _centred(np.asarray(weights, dtype=np.float64), kernel.shape)
+        if padded is None or np.linalg.norm(padded) < 1e-12:
+            continue
+        score = float(np.sum(kernel * padded) / (norm * np.linalg.norm(padded)))
+        if best is None or abs(score) > abs(best[1]) + 1e-12:
+            best = (name, score, padded)
+    if best is None:
+        return None
+    name, score, padded = best
+    return ("-" + name if score < 0 else name), score, (-padded if score < 0 else padded)
+
+
+def kernel_sheet(weights: np.ndarray, layer: str = "layer 1", text: str = "", side: int = 72) -> Image.Image:
+    """A labelled card per learned kernel, beside it the bundled kernel it most resembles.
+
+    Each card reads ``{layer} · kernel {o}`` (``text``, the layer's spec, heads the sheet): the learned kernel enlarged (nearest
+    neighbour) to about ``side`` pixels, 0 at mid-gray, white positive, black negative
+    (three-channel kernels in colour, scaled jointly); next to it the bundled kernel of
+    :func:`nearest_bundled` on the same scale with its name and score. Kernels of more than
+    one input channel are compared by their mean over the channels.
+
+    Shape
+    -----
+    ``weights`` kh×kw×C_in×C_out (HWIO); cards in rows of at most 4.
+
+    Examples
+    --------
+    >>> w = np.zeros((3, 3, 1, 2)); w[:, :, 0, 0] = [[1, 0, -1]] * 3; w[1, 1, 0, 1] = 1
+    >>> image = kernel_sheet(w)
+    >>> image.mode, image.size
+    ('RGB', (424, 174))
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 4:
+        raise CnnconvError(f"kernels must be kh x kw x C_in x C_out, got shape {weights.shape}")
+    kh, kw, c_in, c_out = weights.shape
+    zoom = max(1, round(side / max(kh, kw)))
+    cw, ch = kw * zoom, kh * zoom
+    font, small = _font(13), _font(11)
+    card_w = max(2 * cw + 3 * 10, 200)
+    card_h = 24 + ch + 40
+    cols = min(c_out, 4)
+    rows = math.ceil(c_out / cols)
+    image = Image.new("RGB", (cols * card_w + (cols + 1) * 8, rows * card_h + (rows + 1) * 8 + 22), "white")
+    draw = ImageDraw.Draw(image)
+    heading = f"{layer} ({text})" if text else layer
+    draw.text((8, 6), f"{heading}: learned kernels (left) beside the bundled kernel each most resembles "
+                      "(gray 0, white +, black -)", fill="black", font=small)  # fmt: skip
+    for o in range(c_out):
+        k = weights[..., o]
+        r, c = divmod(o, cols)
+        x, y = 8 + c * (card_w + 8), 30 + r * (card_h + 8)
+        draw.rectangle((x, y, x + card_w - 1, y + card_h - 1), outline=(170, 170, 170))
+        draw.text((x + 8, y + 5), f"{layer} · kernel {o}", fill="black", font=font)
+        if c_in == 3:
+            learned = _scale(k)
+        else:
+            learned = np.repeat(_signed(k.mean(axis=2))[..., None], 3, axis=2)
+        image.paste(Image.fromarray(learned.repeat(zoom, 0).repeat(zoom, 1), "RGB"), (x + 10, y + 24))
+        draw.rectangle((x + 9, y + 23, x + 10 + cw, y + 24 + ch), outline=(110, 110, 110))
+        match = nearest_bundled(k.mean(axis=2))
+        if match is None:
+            draw.text((x + 10, y + 30 + ch), "no bundled kernel fits", fill=(85, 85, 85), font=small)
+            continue
+        name, score, bundled = match
+        gray = _signed(bundled)
+        bx = x + 20 + cw
+        image.paste(Image.fromarray(np.repeat(gray[..., None], 3, 2).repeat(zoom, 0).repeat(zoom, 1), "RGB"), (bx, y + 24))
+        draw.rectangle((bx - 1, y + 23, bx + cw, y + 24 + ch), outline=(110, 110, 110))
+        said = f"{name[1:]}, negated" if name.startswith("-") else name
+        draw.text((x + 10, y + 30 + ch), f"most like {said}", fill="black", font=small)
+        draw.text((x + 10, y + 44 + ch), f"normalised correlation {score:+.2f}", fill=(85, 85, 85), font=small)
+    return image
+
+
+def feature_map_sheet(maps: np.ndarray, title: str, zoom: int | None = None) -> Image.Image:
+    """:func:`feature_map_grid` with ``title`` above it and each map's channel number on it.
+
+    Examples
+    --------
+    >>> image = feature_map_sheet(np.zeros((12, 12, 6)), "layer 1: conv5x6")
+    >>> image.size
+    (156, 127)
+    >>> feature_map_sheet(np.zeros((12, 12, 6)), "layer 1: conv5x6, a title wider than the grid").width > 156
+    True
+    """
+    grid = feature_map_grid(maps, zoom)
+    maps = np.asarray(maps)
+    maps = maps[..., None] if maps.ndim == 2 else maps
+    h, w, n = maps.shape
+    z = zoom or zoom_for(h, w)
+    font, small = _font(12), _font(10)
+    width = max(grid.width, math.ceil(font.getlength(title)) + 2 * GAP)
+    image = Image.new("RGB", (width, grid.height + 22), "white")
+    image.paste(grid, (0, 22))
+    draw = ImageDraw.Draw(image)
+    draw.text((GAP, 5), title, fill="black", font=font)
+    _, cols = grid_shape(n)
+    if min(h, w) * z < 24:  # a label would hide most of a small map
+        return image
+    for i in range(n):
+        r, c = divmod(i, cols)
+        x, y = GAP + c * (w * z + GAP), 22 + GAP + r * (h * z + GAP)
+        label = str(i)
+        tw = draw.textlength(label, font=small)
+        draw.rectangle((x, y, x + tw + 3, y + 11), fill=BACKGROUND)
+        draw.text((x + 2, y), label, fill="white", font=small)
+    return image
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values (1, 2, 2.5, 5 × 10^k apart) covering [lo, hi].
 
@@ -242,17 +401,26 @@ def save_png(image: Image.Image, path: str | Path) -> None:
 
 def first_conv_weights(network) -> np.ndarray | None:
     """The HWIO weights of a network's first convolution layer, or None if it has none."""
-    for module in network.modules:
+    found = first_conv(network)
+    return None if found is None else found[2]
+
+
+def first_conv(network) -> tuple[str, str, np.ndarray] | None:
+    """(``"layer N"`` as ``cnnconv shape``'s table numbers it, the layer's text, HWIO weights)
+    of the first convolution, or None."""
+    for number, module in enumerate(network.modules, start=1):
         if module.spec.kind == "conv":
-            return module.params["weight"]
+            return f"layer {number}", module.spec.text or "conv", module.params["weight"]
     return None
 
 
 def save_training_plots(folder: str | Path, network, history: list[dict]) -> list[Path]:
     """Write ``kernels.png`` (the first convolution's kernels, if any) and ``curves.png``.
 
-    ``history`` is ``FitResult.history``: one dict per epoch with ``loss``, ``train_acc``
-    and ``val_acc``. ``folder`` is created if needed. Returns the paths written.
+    ``kernels.png`` is :func:`kernel_sheet` (each learned kernel beside the bundled one it
+    most resembles); ``curves.png`` the training and validation loss and accuracy.
+    ``history`` is ``FitResult.history``: one dict per epoch with ``loss``, ``val_loss``,
+    ``train_acc`` and ``val_acc``. ``folder`` is created if needed. Returns the paths written.
     """
     folder = Path(folder)
     try:
@@ -260,12 +428,16 @@ def save_training_plots(folder: str | Path, network, history: list[dict]) -> lis
     except OSError as exc:
         raise CnnconvError(f"{folder}: cannot create the plots folder: {exc.strerror or exc}") from None
     written = []
-    weights = first_conv_weights(network)
-    if weights is not None:
-        save_png(kernel_grid(weights), folder / "kernels.png")
+    first = first_conv(network)
+    if first is not None:
+        save_png(kernel_sheet(first[2], first[0], first[1]), folder / "kernels.png")
         written.append(folder / "kernels.png")
-    series = {key: [entry.get(key) for entry in history] for key in ("loss", "train_acc", "val_acc")}
-    curves = curves_image({"train": series["loss"]}, {"train": series["train_acc"], "validation": series["val_acc"]})
+    keys = ("loss", "val_loss", "train_acc", "val_acc")
+    series = {key: [entry.get(key) for entry in history] for key in keys}
+    loss = {"train": series["loss"]}
+    if any(v is not None for v in series["val_loss"]):
+        loss["validation"] = series["val_loss"]
+    curves = curves_image(loss, {"train": series["train_acc"], "validation": series["val_acc"]})
     save_png(curves, folder / "curves.png")
     written.append(folder / "curves.png")
     return written

@@ -105,10 +105,13 @@ def test_feature_maps_are_written_for_every_convolution(model, tmp_path):
     result = run("predict", path, data / "triangle" / "002.png", "--feature-maps", tmp_path / "maps")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "maps").iterdir())
-    assert names == ["002-00-conv5x8_p2.png", "002-03-conv5x16.png"]
+    # numbered as the shape table numbers the layers (conv5x16 is its row 4)
+    assert names == ["002-layer01-conv5x8_p2.png", "002-layer04-conv5x16.png"]
     with Image.open(tmp_path / "maps" / names[0]) as img:
-        # 8 maps of 16x16 enlarged 3 times in a 3x3 grid with GAP-pixel gutters
-        assert img.format == "PNG" and img.size == (3 * 48 + 4 * GAP, 3 * 48 + 4 * GAP)
+        # 8 maps of 16x16 enlarged 3 times in a 3x3 grid with GAP-pixel gutters, under a 22-pixel title
+        assert img.format == "PNG" and img.height == 3 * 48 + 4 * GAP + 22 and img.width >= 3 * 48 + 4 * GAP
+        title = np.asarray(img.convert("L"))[:22]
+        assert (title < 100).sum() > 50  # the title's text is drawn
 
 
 @pytest.mark.parametrize("damage", [damage_truncate, damage_not_npz, damage_object_array, damage_future],
@@ -182,7 +185,8 @@ def test_feature_maps_of_images_with_the_same_name_do_not_overwrite_each_other(m
                  "--feature-maps", tmp_path / "maps")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
-        "001-004-00-conv5x8_p2.png", "001-004-03-conv5x16.png", "002-004-00-conv5x8_p2.png", "002-004-03-conv5x16.png"]
+        "001-004-layer01-conv5x8_p2.png", "001-004-layer04-conv5x16.png",
+        "002-004-layer01-conv5x8_p2.png", "002-004-layer04-conv5x16.png"]
 
 
 def test_json_lines_keep_the_order_of_the_inputs(model, tmp_path):
@@ -209,10 +213,10 @@ def test_feature_map_files_are_reported_as_notes_and_in_json(model, tmp_path):
     result = run("predict", path, image, "--feature-maps", tmp_path / "maps")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-00-conv5x8_p2.png'} (8 feature maps of layer 1, conv5x8:p2)",
-        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-03-conv5x16.png'} (16 feature maps of layer 4, conv5x16)",
+        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-layer01-conv5x8_p2.png'} (8 feature maps of layer 1, conv5x8:p2)",
+        f"cnnconv: note: {image}: wrote {tmp_path / 'maps' / '002-layer04-conv5x16.png'} (16 feature maps of layer 4, conv5x16)",
     ]
     result = run("predict", path, image, "--feature-maps", tmp_path / "maps2", "--json")
     assert result.exit_code == 0 and result.stderr == ""
     (record,) = [json.loads(line) for line in result.stdout.splitlines()]
-    assert record["feature_maps"] == [str(tmp_path / "maps2" / n) for n in ("002-00-conv5x8_p2.png", "002-03-conv5x16.png")]
+    assert record["feature_maps"] == [str(tmp_path / "maps2" / n) for n in ("002-layer01-conv5x8_p2.png", "002-layer04-conv5x16.png")]

@@ -82,8 +82,8 @@ def test_plots_are_valid_pngs_of_the_expected_size(trained):
     with Image.open(plots / "curves.png") as img:
         assert img.format == "PNG" and img.size == (960, 360)
     with Image.open(plots / "kernels.png") as img:
-        # 8 kernels of 5x5 in a 3x3 grid, each enlarged 10 times, GAP-pixel gutters
-        assert img.format == "PNG" and img.size == (3 * 50 + 4 * GAP, 3 * 50 + 4 * GAP)
+        # 8 cards of 5x5 kernels enlarged 14 times (70 px), 4 to a row: kernel_sheet's layout
+        assert img.format == "PNG" and img.size == (4 * 200 + 5 * 8, 2 * (24 + 70 + 40) + 3 * 8 + 22)
     assert network.modules[0].params["weight"].shape == (5, 5, 1, 8)
 
 

@@ -16,8 +16,11 @@ from cnnconv.io.plots import (
     GAP,
     curves_image,
     feature_map_grid,
+    feature_map_sheet,
     grid_shape,
     kernel_grid,
+    kernel_sheet,
+    nearest_bundled,
     nice_ticks,
     save_png,
     tile,
@@ -138,3 +141,54 @@ def test_training_plots_skip_kernels_of_a_network_without_convolutions(tmp_path)
     (tmp_path / "file").write_text("")
     with pytest.raises(CnnconvError, match="cannot create the plots folder"):
         save_training_plots(tmp_path / "file" / "sub", build_network("flatten", (2, 2, 1), 2), history)
+
+
+def test_nearest_bundled_finds_the_kernel_a_learned_one_resembles():
+    sobel = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    name, score, weights = nearest_bundled(sobel + np.random.default_rng(0).normal(scale=0.05, size=(3, 3)))
+    assert name == "sobel-x" and 0.98 < score <= 1.0 and np.array_equal(weights, sobel)
+    name, score, weights = nearest_bundled(-np.pad(sobel, 1))  # a 5x5 kernel holding minus Sobel
+    assert name == "-sobel-x" and score == pytest.approx(-1.0) and np.array_equal(weights, -np.pad(sobel, 1))
+    assert nearest_bundled(np.zeros((3, 3))) is None
+    assert nearest_bundled(np.ones((1, 1))) is None  # every bundled kernel is larger
+
+
+def test_kernel_sheet_cards_hold_the_learned_and_the_matched_kernel_on_a_signed_scale():
+    weights = np.zeros((3, 3, 1, 2))
+    weights[..., 0, 0] = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    weights[1, 1, 0, 1] = -4.0
+    pixels = np.asarray(kernel_sheet(weights, "layer 1", "conv3x2", side=72))
+    zoom, x, y = 24, 8 + 10, 30 + 24  # the first card's learned kernel
+    learned = pixels[y : y + 72 : zoom, x : x + 72 : zoom, 0]
+    assert learned.tolist() == [[64, 128, 192], [1, 128, 255], [64, 128, 192]]
+    bx = 8 + 20 + 72
+    assert pixels[y : y + 72 : zoom, bx : bx + 72 : zoom, 0].tolist() == learned.tolist()  # sobel-x, same scale
+    second = pixels[y : y + 72 : zoom, 8 + 200 + 8 + 10 :: zoom, 0][:, :3]
+    assert second[1, 1] == 1 and second[0, 0] == 128  # a negative centre is black, zeros mid-gray
+
+
+def test_feature_map_sheet_numbers_every_map_under_its_title():
+    sheet = feature_map_sheet(np.zeros((6, 4, 3)), "layer 4: conv5x16")
+    grid = feature_map_grid(np.zeros((6, 4, 3)))
+    assert sheet.height == grid.height + 22 and sheet.width >= grid.width
+    pixels = np.asarray(sheet)
+    assert (pixels[:22].min(axis=2) < 60).sum() > 30  # the title
+    label = pixels[22 + GAP : 22 + GAP + 11, GAP : GAP + 10]
+    assert (label.min(axis=2) > 200).any() and (label == BACKGROUND).all(axis=2).any()  # white "0" on a tab
+    assert not (feature_map_sheet(np.zeros((6, 4, 3)), "t", zoom=2).getpixel((GAP + 1, 22 + GAP + 1)) == BACKGROUND)
+
+
+def test_training_curves_draw_the_validation_loss_beside_the_training_loss(tmp_path):
+    from cnnconv.io.plots import save_training_plots
+    from cnnconv.nn.model import build_network
+
+    history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e, "train_acc": 0.5, "val_acc": 0.4} for e in (1, 2, 3)]
+    net = build_network("conv3x2,relu", (4, 4, 1), 2)
+    save_training_plots(tmp_path / "p", net, history)
+    with Image.open(tmp_path / "p" / "curves.png") as img:
+        loss_panel = img.convert("RGB").crop((0, 0, 480, 360))
+    assert colour_pixels(loss_panel, COLOURS[0]) > 100 and colour_pixels(loss_panel, COLOURS[1]) > 100
+    without = [dict(h, val_loss=None) for h in history]
+    save_training_plots(tmp_path / "q", net, without)
+    with Image.open(tmp_path / "q" / "curves.png") as img:
+        assert colour_pixels(img.convert("RGB").crop((0, 0, 480, 360)), COLOURS[1]) == 0
