@@ -56,8 +56,10 @@ def run_batch(
 
 
 def _to_stdout(record: dict) -> None:
+    from cnnconv.io.formats import TEXT_ARRAY_FORMATS
+
     data = record.pop("stdout")
-    binary = record["outputs"][0]["format"] not in ("csv", "txt")
+    binary = record["outputs"][0]["format"] not in TEXT_ARRAY_FORMATS
     if binary and sys.stdout.isatty():
         record.update(ok=False, error=f"{_shown(record['input'])}: refusing to write image data to a terminal; "
                                       "redirect stdout (> out.png) or use -o FILE")

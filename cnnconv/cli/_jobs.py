@@ -34,33 +34,23 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 TEMPLATE_FIELDS = ("stem", "ext", "name", "parent", "kernel", "op", "size", "index")
 
 
-def readable_suffixes() -> set[str]:
-    """File suffixes taken from a directory or a glob: images and arrays."""
-    from cnnconv.io.arrays import ARRAY_SUFFIXES
-    from cnnconv.io.images import IMAGE_FORMATS
-
-    return set(IMAGE_FORMATS) | set(ARRAY_SUFFIXES)
-
-
 def expand_inputs(arguments: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
     """Paths to process, in order, and (argument, reason) for arguments that name nothing.
 
     ``-`` stays as is (stdin); a directory gives its image and array files (sorted, not
     hidden, not recursive); a pattern the shell did not expand is globbed here.
     """
-    suffixes = readable_suffixes()
+    from cnnconv.io.formats import describe_suffixes, input_files  # the registry of input kinds
+
     paths: list[str] = []
     problems: list[tuple[str, str]] = []
     for argument in arguments:
         if argument == "-":
             paths.append(argument)
         elif os.path.isdir(argument):
-            found = sorted(
-                str(p) for p in Path(argument).iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-            )
+            found = [str(p) for p in input_files(argument)]
             if not found:
-                problems.append((argument, f"no images or arrays in this directory ({', '.join(sorted(suffixes))})"))
+                problems.append((argument, f"no images or arrays in this directory ({describe_suffixes()})"))
             paths.extend(found)
         elif _GLOB_CHARS.search(argument) and not os.path.exists(argument):
             found = sorted(p for p in glob.glob(argument) if os.path.isfile(p))
@@ -157,12 +147,13 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
         return [], failures
     outputs = output_paths(inputs, labels, output=options["output"], out_dir=options["out_dir"],
                            template=options["name_template"], fields=fields)
-    suffixes = readable_suffixes()
+    from cnnconv.io.formats import describe_suffixes, input_kind
+
     for path in (p for group in outputs for p in group if p != "-"):
-        if Path(path).suffix.lower() not in suffixes:
+        if input_kind(path) is None:
             raise click.UsageError(
                 f"output {path}: unknown suffix {Path(path).suffix or '(none)'!r}; "
-                f"use one of {', '.join(sorted(suffixes))}"
+                f"use one of {describe_suffixes()}"
             )
     guard = InputFiles(inputs)
     jobs = []

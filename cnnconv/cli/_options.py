@@ -11,6 +11,8 @@ import re
 
 import click
 
+from cnnconv.io.formats import DEFAULT_MAX_PIXELS
+
 _SPLIT = re.compile(r"\s*[,x×]\s*")
 #: 8-bit images are filtered in float32: a --scale, --offset or constant beyond this overflows.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -155,7 +157,7 @@ def io_options(default_name: str):
             click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
                          help="Files processed in parallel (processes)."),
             click.option("--max-pixels", type=MaxPixelsType(), default=None,
-                         help="Allow images with up to N pixels (default 89478485; 'none' = no limit)."),
+                         help=f"Allow images with up to N pixels (default {DEFAULT_MAX_PIXELS}; 'none' = no limit)."),
             click.option("--gray", is_flag=True, help="Convert colour images to gray first."),
             click.option("--range", "range_mode", type=click.Choice(["clip", "abs", "rescale"]), default="clip",
                          show_default=True, help="Integer outputs: round to nearest, then clip, take |v| (abs) or map min..max onto the range (rescale)."),

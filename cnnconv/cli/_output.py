@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ARRAY_FORMATS = ("npy", "csv", "txt")
+from cnnconv.io.formats import ARRAY_FORMATS
 
 
 def target_dtype(src, fmt: str):

@@ -16,6 +16,7 @@ import click
 
 from cnnconv.cli._common import EXIT_INTERRUPTED, CliError, say
 from cnnconv.cli._options import MaxPixelsType
+from cnnconv.io.formats import DEFAULT_MAX_PIXELS
 
 
 class Interrupted(CliError):
@@ -48,13 +49,11 @@ def max_pixels_option(f):
     """``--max-pixels N|none`` for the commands that decode data sets or images for a model."""
     return click.option("--max-pixels", type=MaxPixelsType(), default=None,
                         help="Images over N pixels are skipped (a data set) or refused (predict) undecoded, "
-                             "against decompression bombs (default 89478485; 'none' = no limit).")(f)
+                             f"against decompression bombs (default {DEFAULT_MAX_PIXELS}; 'none' = no limit).")(f)
 
 
 def pixel_limit(value: int | None) -> int | None:
     """The limit for ``read_image`` from ``--max-pixels``: its default when not given, None for 'none'."""
-    from cnnconv.io.images import DEFAULT_MAX_PIXELS
-
     return DEFAULT_MAX_PIXELS if value is None else (value or None)
 
 

@@ -27,7 +27,7 @@ class Reading:
 
     def pixel_limit(self) -> int | None:
         """The limit as the readers and the core take it (None: no limit)."""
-        from cnnconv.io.images import DEFAULT_MAX_PIXELS
+        from cnnconv.io.formats import DEFAULT_MAX_PIXELS
 
         return DEFAULT_MAX_PIXELS if self.max_pixels is None else (self.max_pixels or None)
 

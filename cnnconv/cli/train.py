@@ -12,9 +12,8 @@ from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
 from cnnconv.cli._training import (Run, decode_progress, fit_and_report, finish, max_pixels_option, pixel_limit,
                                    warn_skipped)
 
-MAX_PIXELS = 89_478_485
 #: Largest --lr and --weight-decay: beyond it a step overflows float32 weights instead of learning.
-MAX_RATE = 1e6  # Pillow's decompression-bomb limit: no resize target may exceed it
+MAX_RATE = 1e6
 
 
 class SizeType(click.ParamType):
@@ -30,8 +29,10 @@ class SizeType(click.ParamType):
             self.fail(f"{value!r} is not a size; give HxW like 32x32 (or one number for a square)", param, ctx)
         height = int(match[1])
         width = int(match[2]) if match[2] is not None else height
-        if height * width > MAX_PIXELS:
-            self.fail(f"{value!r} is {height * width} pixels per image, over the limit of {MAX_PIXELS}; "
+        from cnnconv.io.formats import DEFAULT_MAX_PIXELS  # no resize target may exceed the decoding limit
+
+        if height * width > DEFAULT_MAX_PIXELS:
+            self.fail(f"{value!r} is {height * width} pixels per image, over the limit of {DEFAULT_MAX_PIXELS}; "
                       "a small CNN wants small images, e.g. 64x64", param, ctx)
         return height, width
 
@@ -99,13 +100,13 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
 
 def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | None) -> None:
     """An image of the data set is an input; PNG plots inside it would become training images."""
-    from cnnconv.io.dataset import IMAGE_SUFFIXES
+    from cnnconv.io.formats import input_kind
 
     if plots is not None and (plots.resolve() == output.resolve() or plots.resolve() in output.resolve().parents):
         raise click.BadParameter(f"{plots} is where the model file {output} goes; give the plots a folder of their own",
                                  param_hint="--plots")
     root = data_dir.resolve()
-    if output.suffix.lower() in IMAGE_SUFFIXES and output.resolve().is_relative_to(root):
+    if input_kind(output) == "image" and output.resolve().is_relative_to(root):
         raise click.BadParameter(f"{output} is an image inside the data folder {data_dir}; "
                                  "the model file goes elsewhere (e.g. -o model.npz)", param_hint="-o/--output")
     if plots is not None and plots.resolve().is_relative_to(root):

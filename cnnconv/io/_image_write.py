@@ -20,13 +20,9 @@ from PIL import Image
 
 from cnnconv.errors import CnnconvError
 from cnnconv.io import _deep
+from cnnconv.io.formats import IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, dropped_note, pillow_save_options, png_chunks
 
-#: File suffix -> Pillow format name, for the formats cnnconv reads and writes.
-IMAGE_FORMATS = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
-    ".bmp": "BMP", ".webp": "WEBP", ".gif": "GIF", ".ppm": "PPM", ".pgm": "PGM", ".pbm": "PBM",
-}
 _FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif",
                   "PPM": ".ppm", "PGM": ".pgm", "PBM": ".pbm"}
 _DEEP = {m + d for m in ("LA", "RGB", "RGBA") for d in (";16", ";F")} | {"CMYK;16", "CMYK;F"}

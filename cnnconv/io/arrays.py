@@ -20,9 +20,8 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.io._read import read_input_bytes
+from cnnconv.io.formats import ARRAY_SUFFIXES, TEXT_ARRAY_FORMATS  # noqa: F401  (ARRAY_SUFFIXES: re-exported)
 
-#: File suffixes read as arrays rather than images.
-ARRAY_SUFFIXES = (".npy", ".csv", ".txt")
 _SEPARATORS = re.compile(r"[,;\s]+")
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -87,7 +86,7 @@ def read_array(
         array = _load_npy(data, name)
         return array, ArrayInfo("npy", "array", array.shape)
     array, layout = _parse_text(data, name)
-    return array, ArrayInfo(fmt if fmt in ("csv", "txt") else "txt", layout, array.shape)
+    return array, ArrayInfo(fmt if fmt in TEXT_ARRAY_FORMATS else "txt", layout, array.shape)
 
 
 def _check_npy_size(data: bytes, name: str) -> None:

@@ -19,12 +19,7 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.io._decode import Progress, decode_image, decode_many, load_for_model, to_channels  # noqa: F401
-from cnnconv.io.images import DEFAULT_MAX_PIXELS
-
-#: File name endings taken as images (case-insensitive); everything else is ignored.
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
+from cnnconv.io.formats import DEFAULT_MAX_PIXELS, describe_suffixes, input_files, input_kind
 #: Names of the held-out folder beside ``train/``, in order of preference.
 HELD_OUT_FOLDERS = ("test", "val")
 
@@ -50,7 +45,7 @@ class FolderDataset:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return input_kind(path) == "image" and path.is_file() and not path.name.startswith(".")
 
 
 def _class_dirs(folder: Path) -> list[Path]:
@@ -59,7 +54,7 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 def _scan_classes(folder: Path, what: str) -> dict[str, list[Path]]:
     """Map each class folder name under ``folder`` to its image files (sorted)."""
-    classes = {d.name: sorted(p for p in d.rglob("*") if _is_image(p)) for d in _class_dirs(folder)}
+    classes = {d.name: input_files(d, ("image",), recursive=True) for d in _class_dirs(folder)}
     if not classes:
         loose = any(_is_image(p) for p in folder.iterdir())
         hint = " (the images lie loose in it: put each class in its own sub-folder)" if loose else ""
@@ -70,7 +65,7 @@ def _scan_classes(folder: Path, what: str) -> dict[str, list[Path]]:
     if empty:
         raise CnnconvError(
             f"class folder {str(folder / empty[0])!r} has no images "
-            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove the folder"
+            f"(looked for {describe_suffixes(('image',))}); add images or remove the folder"
         )
     return classes
 

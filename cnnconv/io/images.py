@@ -23,7 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnconv.errors import CnnconvError, MissingExtraError
 from cnnconv.io import _deep
-from cnnconv.io._image_write import IMAGE_FORMATS, encode_image, format_for, suffix_for
+from cnnconv.io._image_write import encode_image, format_for, suffix_for
+from cnnconv.io.formats import DEFAULT_MAX_PIXELS, IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, metadata_of
 from cnnconv.io._read import read_input_bytes
 
@@ -31,9 +32,6 @@ __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "ImageMetadata", "encode_image", "format_for", "read_image",
     "read_image_bytes", "suffix_for",
 ]
-
-#: Pillow's own default limit against decompression bombs (about 0.25 GB of RGB).
-DEFAULT_MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)

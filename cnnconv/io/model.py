@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnconv.errors import CnnconvError
+from cnnconv.io.formats import DEFAULT_MAX_PIXELS
 
 FORMAT_NAME = "cnnconv-model"
 FORMAT_VERSION = 1
@@ -129,8 +130,8 @@ MAX_NESTING = 32
 MAX_META_VALUES = 1_000_000
 #: Bytes a model may ask for: its weights (and optimiser state), or one image's activations.
 MAX_MODEL_BYTES = 4 << 30
-#: Pixels of the model's input, as for any decoded image (Pillow's decompression-bomb limit).
-MAX_INPUT_PIXELS = 89_478_485
+#: Pixels of the model's input, as for any decoded image.
+MAX_INPUT_PIXELS = DEFAULT_MAX_PIXELS
 _HISTORY_NUMBERS = ("loss", "train_acc", "val_acc", "val_loss", "seconds", "images_per_s")
 
 
