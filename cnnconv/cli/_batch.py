@@ -1,8 +1,9 @@
 """Batch machinery shared by ``filter`` and ``pool``: parallel runs and reports.
 
 A command turns its arguments into a list of jobs (one per input file, each with its
-output paths: :mod:`cnnconv.cli._jobs`), then :func:`run_batch` runs a worker on every job, in parallel processes
-with ``--jobs N``, shows a progress bar on a terminal, prints one JSON line per file with
+output paths: :mod:`cnnconv.cli._jobs`), then :func:`run_batch` runs a worker on every job
+through an :class:`Executor` (this process, ``--jobs N`` local processes, or a Dask cluster
+with ``--scheduler``), shows a progress bar on a terminal, prints one JSON line per file with
 ``--json``, goes on past a bad file and ends with every failure listed and exit status 1.
 Only click and the standard library are imported at module level.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import click
 
@@ -20,14 +22,15 @@ from cnnconv.cli._common import EXIT_FAILED, error_line, notice
 def run_batch(
     jobs: list, worker: Callable[[object, object], dict], task: object, *,
     n_jobs: int, json_lines: bool, verbose: bool, quiet: bool,
-    failures: list[tuple[str, str]] = (),
+    failures: list[tuple[str, str]] = (), scheduler: str | None = None,
 ) -> None:
     """Run ``worker(job, task)`` for every job and report; exit 1 if any file failed.
 
     ``jobs`` are :class:`cnnconv.cli._jobs.Job` records and ``task`` the frozen settings
     every file gets (both picklable); ``worker`` must be a module-level function (it may run in another process) returning
     a JSON-ready record with ``input``, ``ok`` and either ``outputs`` or ``error``; bytes
-    for stdout travel in ``record["stdout"]``.
+    for stdout travel in ``record["stdout"]``. The files run where :func:`executor_for` says:
+    here, in ``n_jobs`` processes, or on the Dask cluster ``scheduler`` names.
     """
     show_bar = len(jobs) > 1 and not quiet and sys.stderr.isatty()
     if show_bar:  # rich only for the bar (and the notes printed above it): a plain run never imports it
@@ -40,7 +43,8 @@ def run_batch(
     failed = [{"input": name, "ok": False, "error": f"{name}: {reason}"} for name, reason in failures]
     for record in failed:
         _report(record, console, json_lines, verbose, quiet, to_stdout)
-    for record in _results(jobs, worker, task, n_jobs, show_bar, console):
+    executor = executor_for(n_jobs, len(jobs), scheduler)
+    for record in _results(jobs, worker, task, executor, show_bar, console):
         if "stdout" in record:
             _to_stdout(record)
         _report(record, console, json_lines, verbose, quiet, to_stdout)
@@ -72,36 +76,83 @@ def _shown(name: str) -> str:
     return "<stdin>" if name == "-" else name
 
 
-def _results(jobs, worker, task, n_jobs, show_bar, console):
+class Executor(Protocol):
+    """Where a batch's files run: ``call(job)`` once per job, the records as they finish.
+
+    ``call`` is picklable (:func:`safe_call` bound to the worker and the task) and never
+    raises for one file's failure (that is the record's ``error``). :meth:`results` yields
+    one record per job, in the order the jobs finish, and stops the work it
+    started when the consumer stops early (an interrupt). Three implementations: in this
+    process (:class:`InProcess`), a pool of local processes (:class:`ProcessPool`,
+    ``--jobs N``) and a Dask cluster (:class:`cnnconv.cli._cluster.DaskCluster`,
+    ``--scheduler``).
+    """
+
+    def results(self, call: Callable[[object], dict], jobs: list) -> Iterator[dict]:
+        ...
+
+
+class InProcess:
+    """Every job in this process, one after the other (``--jobs 1``)."""
+
+    def results(self, call, jobs):
+        for job in jobs:
+            yield call(job)
+
+
+class ProcessPool:
+    """The jobs spread over ``workers`` processes of this machine (``--jobs N``)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def results(self, call, jobs):
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+            futures = [pool.submit(call, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            except BaseException:  # GeneratorExit included: an interrupted batch starts nothing more
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+def executor_for(n_jobs: int, n_inputs: int, scheduler: str | None = None) -> Executor:
+    """The executor ``--jobs`` and ``--scheduler`` ask for (the cluster is connected when it runs).
+
+    >>> type(executor_for(1, 10)).__name__, type(executor_for(4, 10)).__name__, type(executor_for(4, 1)).__name__
+    ('InProcess', 'ProcessPool', 'InProcess')
+    """
+    if scheduler is not None:
+        from cnnconv.cli._cluster import DaskCluster
+
+        return DaskCluster(scheduler, workers=n_jobs)
+    if n_jobs > 1 and n_inputs > 1:
+        return ProcessPool(n_jobs)
+    return InProcess()
+
+
+def _results(jobs, worker, task, executor, show_bar, console):
     progress = None
     if show_bar:
         from rich.progress import Progress
 
         progress = Progress(console=console, transient=True)
-        task = progress.add_task("working", total=len(jobs))
+        bar = progress.add_task("working", total=len(jobs))
         progress.start()
-    try:
-        if n_jobs > 1 and len(jobs) > 1:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+    from functools import partial
 
-            with ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs))) as pool:
-                futures = [pool.submit(safe_call, worker, job, task) for job in jobs]
-                try:
-                    for future in as_completed(futures):
-                        if progress:
-                            progress.advance(task)
-                        yield future.result()
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
-        else:
-            for job in jobs:
-                record = safe_call(worker, job, task)
-                if progress:
-                    progress.advance(task)
-                yield record
+    records = executor.results(partial(safe_call, worker, task=task), jobs)
+    try:
+        for record in records:
+            if progress:
+                progress.advance(bar)
+            yield record
     finally:
+        records.close()  # stops what the executor started, before the bar goes
         if progress:
             progress.stop()
 

@@ -155,7 +155,10 @@ def io_options(default_name: str):
                 help="Output names in --out-dir: {stem} {ext} {name} {parent} {kernel} {op} {size} {index}.",
             ),
             click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
-                         help="Files processed in parallel (processes)."),
+                         help="Files processed in parallel (processes; with --scheduler local, its workers)."),
+            click.option("--scheduler", metavar="ADDRESS|local", default=None,
+                         help="Run the batch on a Dask cluster, one task per file: a scheduler's address "
+                              "(tcp://host:8786; workers need the same files) or 'local' (needs the dask extra)."),
             click.option("--max-pixels", type=MaxPixelsType(), default=None,
                          help=f"Allow images with up to N pixels (default {DEFAULT_MAX_PIXELS}; 'none' = no limit)."),
             click.option("--gray", is_flag=True, help="Convert colour images to gray first."),

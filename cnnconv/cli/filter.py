@@ -55,6 +55,7 @@ def filter_cmd(**options) -> None:
     every clip is reported. Colour channels are filtered each on its own.
     """
     from cnnconv.cli._batch import run_batch
+    from cnnconv.cli._cluster import batch_workers
     from cnnconv.cli._jobs import prepare_jobs
     from cnnconv.cli._work import Task, filter_file
 
@@ -63,11 +64,12 @@ def filter_cmd(**options) -> None:
     if len(labels) > 1 and options["output"] == "-":
         raise click.UsageError("several kernels give several outputs: '-o -' takes one; add --combine")
     task = Task(reading(options), settings)
+    scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read
     jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""})
     if options["explain"] and jobs:
         _explain(jobs[0], task)
-    run_batch(jobs, filter_file, task, n_jobs=options["jobs"], json_lines=options["json_lines"],
-              verbose=options["verbose"], quiet=options["quiet"], failures=failures)
+    run_batch(jobs, filter_file, task, n_jobs=n_jobs, json_lines=options["json_lines"],
+              verbose=options["verbose"], quiet=options["quiet"], failures=failures, scheduler=scheduler)
 
 
 def _settings(options: dict):

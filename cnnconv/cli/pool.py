@@ -33,6 +33,7 @@ def pool_cmd(**options) -> None:
     weights colour by alpha so transparent pixels add no colour.
     """
     from cnnconv.cli._batch import run_batch
+    from cnnconv.cli._cluster import batch_workers
     from cnnconv.cli._jobs import prepare_jobs
     from cnnconv.cli._work import Task, pool_file
     from cnnconv.cli.filter import reading
@@ -45,10 +46,11 @@ def pool_cmd(**options) -> None:
                             op=options["op"], ceil_mode=options["ceil_mode"],
                             count_include_pad=options["count_include_pad"], range=options["range_mode"])
     size_label = settings.label()[len(settings.op):]
+    scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read
     jobs, failures = prepare_jobs(options, [settings.label()], {"op": settings.op, "size": size_label})
-    run_batch(jobs, pool_file, Task(reading(options), settings), n_jobs=options["jobs"],
+    run_batch(jobs, pool_file, Task(reading(options), settings), n_jobs=n_jobs,
               json_lines=options["json_lines"], verbose=options["verbose"], quiet=options["quiet"],
-              failures=failures)
+              failures=failures, scheduler=scheduler)
 
 
 def _check_padding(padding, size) -> None:
