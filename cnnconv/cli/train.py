@@ -223,6 +223,7 @@ EXAMPLES = """
 \b
 Examples:
   cnnconv train shapes/ --epochs 5 -o shapes.npz
+  cnnconv train digits/ --layers lenet5 --epochs 3 -o lenet.npz
   cnnconv train digits/ --gray --size 28x28 --layers conv5x8:p2,relu,pool2,conv5x16,relu,pool2,fc120,relu,fc84,relu,fc10
   cnnconv train photos/ --rgb --size 64x64 --optimizer sgd --lr 0.01 --momentum 0.9 --nesterov
   cnnconv train shapes/ --resume shapes.npz --epochs 5 -o shapes-more.npz --plots plots/
@@ -236,7 +237,8 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 
 @click.command("train", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar; default: LeNet-like for the input size).")
+@click.option("--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar), or a zoo network's name "
+                   "(cnnconv shape --list), e.g. lenet5; default: LeNet-like for the input size.")
 @click.option("--gray", "channels", flag_value="gray", help="Train on gray images (default: gray if every image is gray).")
 @click.option("--rgb", "channels", flag_value="rgb", help="Train on colour images.")
 @click.option("--size", type=SizeType(), help="Resize every image to HxW (default: the size of the first image; all must match).")
@@ -276,6 +278,11 @@ def train_cmd(data_dir, spec, channels, size, val_split, loss, optimizer, lr, mo
                                  "(a larger one only overflows the weights)", param_hint="--lr")
     from cnnconv.cli._signals import stop_requests
     from cnnconv.nn.train import FitOptions
+    from cnnconv.shape.zoo import find_zoo
+
+    zoo = find_zoo(spec) if spec is not None else None
+    if zoo is not None:  # its layers, with the class layer made for the data set's classes
+        spec = zoo.trunk
 
     options = FitOptions(loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                          weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, patience=patience, seed=seed)

@@ -21,6 +21,8 @@ models, pinned in the tests), with these choices:
 'conv5x6,tanh,avgpool2,conv5x16,tanh,avgpool2,fc120,tanh,fc84,tanh,fc10'
 >>> ZOO["resnet50"].input_shape
 (224, 224, 3)
+>>> find_zoo(" ResNet50 ").name, find_zoo("dense121")
+('resnet50', None)
 """
 
 from __future__ import annotations
@@ -36,6 +38,27 @@ class ZooNetwork:
     spec: str
     input_shape: tuple[int, ...]
     description: str
+
+    @property
+    def trunk(self) -> str:
+        """The spec without its final class layer (``fc{N}``), for training on other classes.
+
+        ``cnnconv train --layers NAME`` trains the trunk and adds ``fc{classes}`` for the
+        data set's classes; a spec that does not end in ``fc`` (``unet``) is its own trunk.
+
+        >>> ZOO["resnet20"].trunk.endswith(",gap"), ZOO["unet"].trunk == ZOO["unet"].spec
+        (True, True)
+        """
+        head, _, last = self.spec.rpartition(",")
+        return head if head and last.startswith("fc") and last[2:].isdigit() else self.spec
+
+
+def find_zoo(text: str) -> ZooNetwork | None:
+    """The zoo network ``text`` names (case and surrounding spaces ignored), or None.
+
+    Only a whole name matches: ``densenet121`` is a network, ``dense121`` (an fc layer) is not.
+    """
+    return ZOO.get(text.strip().lower()) if isinstance(text, str) else None
 
 
 def _rep(block: str, n: int) -> str:
