@@ -1,18 +1,36 @@
 """Alpha: colour weighted by coverage, so transparent pixels add no colour.
 
-An image with alpha is filtered as premultiplied colour: the colour times alpha is
-filtered and divided afterwards by the *coverage*, the alpha filtered with the kernel's
-``|w| / sum|w|``. A transparent pixel adds no colour (no bleed), a blur gives the usual
-premultiplied result, and an edge kernel on an opaque image gives what it gives without
-alpha. Where the coverage is about 0 there is no colour to divide: the plain filter's
-value is kept.
+An image with alpha ``a`` (0..1) and colour ``x`` is filtered as premultiplied colour::
+
+    coverage = S(a)                      S: the kernel's |w| / sum|w| (non-negative, sums to 1)
+    colour   = F(a * x) / coverage       where coverage > 0; F(x) where it is 0
+    alpha    = coverage                  (in 0..1)
+
+with ``F`` the filter itself and the border counted opaque (the zero and constant
+boundaries pad colour with 0 or V and alpha with 1). So
+
+- an opaque image gives exactly what its RGB copy gives, and an opaque alpha: every
+  window's coverage is 1 (values within float rounding of 1 are taken as 1, so nothing
+  is divided);
+- a transparent pixel adds no colour: ``a * x`` is 0 there whatever ``x`` holds;
+- the result stays bounded for zero-sum kernels (derivatives): the divisor is built from
+  ``|w|``, never from ``w``, so the kernel cannot make it 0 or negative, and
+  ``|F(a x)| <= sum|w| * max|x| * coverage`` gives ``|colour| <= sum|w| * max|x|``, the
+  bound of the plain filter.
+
+Where the coverage is (within rounding of) 0 the window sees only transparent pixels and
+the output pixel is transparent too: its colour, never visible, is the plain filter of the
+colour hidden there, so an identity kernel returns a file unchanged and hidden colour
+("alpha bleeding" in textures) is filtered among itself rather than blackened.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_TRANSPARENT = 1e-5  # coverage below this is "no colour here": fall back to the plain filter
+#: Coverage within this of 1 is taken as 1 (an opaque window), within this of 0 as 0 (no colour):
+#: the rounding of a sum of |w|/sum|w| in the computing type, with room for FFT engines.
+COVERAGE_ROUNDING = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 
 
 def compute_dtype(samples: np.ndarray):
@@ -73,41 +91,57 @@ def split_alpha(samples: np.ndarray, has_alpha: bool, policy: str):
 
 
 def weighted(apply, apply_coverage, x, alpha):
-    """``apply(x)`` with colour weighted by alpha; returns the result and the coverage.
+    """``apply(x)`` with colour weighted by alpha (the module's formula); the result and the coverage.
 
     Parameters
     ----------
     apply : callable
-        The operation (a correlation, a pooling) on (H, W) or (H, W, C) values.
+        The operation F (a correlation, a pooling) on (H, W) or (H, W, C) values.
     apply_coverage : callable
-        The same operation with non-negative weights summing to one (``|w| / sum|w|`` for
-        a kernel, the window average for pooling), applied to the (H, W) alpha.
+        S: the same operation with non-negative weights summing to one (``|w| / sum|w|``
+        for a kernel, the window average for pooling), applied to the (H, W) alpha with
+        the border counted opaque.
     x : ndarray
+        (H, W) or (H, W, C) colour.
     alpha : ndarray or None
-        None: ``apply(x)`` alone, and no coverage.
+        (H, W) in [0, 1]; None: ``apply(x)`` alone, and no coverage.
 
     Returns
     -------
     result : ndarray
+        ``F(alpha x) / S(alpha)``, ``F(x)`` where ``S(alpha)`` is 0; shape of ``apply(x)``.
     coverage : ndarray or None
-        In [0, 1].
+        ``S(alpha)`` clipped to [0, 1], exactly 1 for opaque windows and 0 for transparent ones.
 
     Examples
     --------
-    >>> x = np.array([[100.0, 0.0]]); a = np.array([[1.0, 0.0]])  # the right pixel is transparent
-    >>> mean = lambda v: np.repeat(v.mean(axis=1, keepdims=True), 2, axis=1)
-    >>> y, cov = weighted(mean, mean, x, a)
-    >>> y.tolist(), cov.tolist()
-    ([[100.0, 100.0]], [[0.5, 0.5]])
+    A derivative [-1, 0, 1] over gray 100, 50, 200 with alpha 1, 0.5, 0 (the border
+    opaque, colour 0): the middle pixel sees 100 at full alpha on its left and nothing on
+    its right, coverage (1 + 0) / 2, colour (0 - 100) / 0.5.
+
+    >>> from cnnconv.conv import correlate
+    >>> x, a = np.array([100.0, 50.0, 200.0]), np.array([1.0, 0.5, 0.0])
+    >>> w = np.array([-1.0, 0.0, 1.0])
+    >>> F = lambda v: correlate(v, w, mode="same")
+    >>> S = lambda v: correlate(v, np.abs(w) / 2, mode="same", boundary="constant", cval=1.0)
+    >>> y, cov = weighted(F, S, x, a)
+    >>> np.round(y, 4).tolist(), cov.tolist()
+    ([33.3333, -200.0, -33.3333], [0.75, 0.5, 0.75])
     """
     if alpha is None:
         return apply(x), None
-    coverage = apply_coverage(alpha)
+    rounding = COVERAGE_ROUNDING.get(np.dtype(alpha.dtype), 1e-10)
+    coverage = np.clip(apply_coverage(alpha), 0, 1)
     numerator = apply(x * (alpha[..., None] if x.ndim == 3 else alpha))
-    seen = coverage > _TRANSPARENT
-    share = np.where(seen, coverage, 1).astype(coverage.dtype)
-    y = numerator / (share[..., None] if numerator.ndim == 3 else share)
-    if not seen.all():
-        plain = apply(x)
-        y = np.where(seen[..., None] if y.ndim == 3 else seen, y, plain)
-    return y, np.clip(coverage, 0, 1)
+    opaque = coverage >= 1 - rounding
+    empty = coverage <= rounding
+    coverage[opaque] = 1
+    coverage[empty] = 0
+    if opaque.all():  # the usual case, an opaque image: nothing to divide
+        return numerator, coverage
+    share = np.where(opaque | empty, 1, coverage).astype(coverage.dtype)
+    spread = (lambda m: m[..., None]) if numerator.ndim == 3 else (lambda m: m)
+    y = numerator / spread(share)
+    if empty.any():  # output alpha 0 there: the hidden colour filtered among itself
+        y = np.where(spread(empty), apply(x), y)
+    return y, coverage

@@ -151,8 +151,10 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     x, alpha = split_alpha(samples, has_alpha, settings.alpha)
     fn = convolve if settings.convolve else correlate
     opts = settings.geometry.as_keywords()
-    cov_opts = dict(opts, cval=1.0) if opts["boundary"] == "constant" else opts  # padding is opaque
-    ys, coverage = [], None
+    # the border is opaque: zero/constant pad colour with 0/V and alpha with 1 (an opaque image then
+    # gives its RGB result); the other rules take alpha from the image as they take colour
+    cov_opts = dict(opts, boundary="constant", cval=1.0) if opts["boundary"] in ("zero", "constant") else opts
+    ys = []  # (label, values, coverage): each kernel's own coverage, as its own |w| sees the alpha
     for kernel, (label, w, offset) in zip(settings.kernels, effective_kernels(settings)):
         here, cov_here = (placed(o, kernel.origin, x.ndim, w.shape) for o in (opts, cov_opts))
         w = kernel_for(x, w).astype(x.dtype)
@@ -160,21 +162,20 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
         w_abs = np.abs(w).sum(axis=2) if w.ndim == 3 else np.abs(w)
         w_abs = w_abs / w_abs.sum()
         y, cov = weighted(lambda v: fn(v, w, **here), lambda a: fn(a, w_abs, **cov_here), x, alpha)
-        coverage = cov if coverage is None else coverage
-        ys.append((label, y + offset if offset else y))
-    if settings.combine:
-        ys = [(settings.labels()[0], _combine([y for _, y in ys], settings.combine))]
+        ys.append((label, y + offset if offset else y, cov))
+    if settings.combine:  # one output: the first kernel's coverage (all are 1 on an opaque image)
+        ys = [(settings.labels()[0], _combine([y for _, y, _ in ys], settings.combine), ys[0][2])]
     if alpha is not None and settings.alpha == "keep":
-        if coverage.shape != alpha.shape:
+        if ys[0][2].shape != alpha.shape:
             raise CnnconvError(
-                f"--alpha keep needs an output the size of the input, got {coverage.shape} from {alpha.shape}; "
+                f"--alpha keep needs an output the size of the input, got {ys[0][2].shape} from {alpha.shape}; "
                 "use --mode same and stride 1, or --alpha premultiply"
             )
-        coverage = alpha
+        ys = [(label, y, alpha) for label, y, _ in ys]
     scale, offset = settings.scale, settings.offset
     return tuple(
         image_output(label, y * scale + offset if (scale != 1 or offset) else y, coverage, samples, dtype, settings.range)
-        for label, y in ys
+        for label, y, coverage in ys
     )
 
 

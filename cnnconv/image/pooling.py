@@ -16,7 +16,8 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     """Pool a picture's samples, as ``cnnconv pool`` does.
 
     Average pooling weights colour by alpha (transparent pixels add no colour) and
-    averages alpha; max and min pool alpha like any channel.
+    averages alpha, by :func:`cnnconv.image.alpha.weighted`'s formula; max, min and
+    median pool alpha like any channel.
 
     Parameters
     ----------
@@ -43,5 +44,7 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
     keywords = settings.pool_keywords()
     run = lambda v: pool(v, settings.size, **keywords)  # noqa: E731
-    y, coverage = weighted(run, run, x, alpha)
+    # coverage 1 - avg(1 - alpha): padding that an average counts (--count-pad) counts as opaque, so
+    # an opaque image pools exactly as its RGB copy; without --count-pad it is avg(alpha)
+    y, coverage = weighted(run, lambda a: 1 - run(1 - a), x, alpha)
     return image_output(settings.label(), y, coverage, samples, dtype, settings.range)
