@@ -164,6 +164,13 @@ def io_options(default_name: str):
             click.option("--gray", is_flag=True, help="Convert colour images to gray first."),
             click.option("--range", "range_mode", type=click.Choice(["clip", "abs", "rescale"]), default="clip",
                          show_default=True, help="Integer outputs: round to nearest, then clip, take |v| (abs) or map min..max onto the range (rescale)."),
+            click.option("--depth", type=click.Choice(["8", "16", "float"]), default=None,
+                         help="Output samples: 8- or 16-bit (16->8 rounds v/257, 8->16 multiplies by 257) or float "
+                              "(the computed values: TIFF, .npy, CSV, PFM). Default: the input's type."),
+            click.option("--strip", is_flag=True,
+                         help="Drop the ICC profile, resolution and EXIF (kept by default where the output holds them)."),
+            click.option("--quality", type=click.IntRange(1, 100), default=None, metavar="1..100",
+                         help="JPEG and WebP quality (default: JPEG 95, WebP lossless)."),
             click.option("--json", "json_lines", is_flag=True, help="One JSON line per file on stdout."),
             click.option("-v", "--verbose", is_flag=True, help="Per-file report: shapes, value range, clipping."),
             click.option("-q", "--quiet", is_flag=True, help="No notes on stderr (errors are still reported)."),

@@ -11,20 +11,30 @@ from pathlib import Path
 
 from cnnconv.io.formats import ARRAY_FORMATS
 
+#: Image formats that hold float samples.
+FLOAT_FORMATS = ("TIFF", "PFM")
 
-def target_dtype(src, fmt: str):
-    """The sample type an output of format ``fmt`` gets (None: raw floats).
 
-    Arrays in ``.npy``/``.csv``/``.txt`` keep the computed numbers; an image keeps its
-    sample type; an array written as an image becomes float32 in TIFF, 8-bit elsewhere.
+def target_dtype(src, fmt: str, depth: str | None = None):
+    """The sample type an output of format ``fmt`` gets (None: raw floats), by :mod:`cnnconv.image.depth`'s rule.
+
+    With no ``depth``: arrays in ``.npy``/``.csv``/``.txt`` keep the computed numbers; an
+    integer image keeps its sample type; float samples (a ``.npy``, a float TIFF) written
+    as an image stay float32 in TIFF and PFM and become 8-bit elsewhere, by the one rule
+    for floats to integers (the numbers as they are, cast by ``--range``). ``depth`` "8"/"16" gives those integers, "float" the computed
+    numbers (float32 in an image).
     """
     import numpy as np
 
+    from cnnconv.image.depth import sample_type
+
     if fmt in ARRAY_FORMATS:
-        return None
-    if src.kind == "image":
-        return src.values.dtype
-    return np.dtype(np.float32) if fmt == "TIFF" else np.dtype(np.uint8)
+        return None if depth is None else sample_type(src.values.dtype, depth, float_type=None)
+    if depth is not None:
+        return sample_type(src.values.dtype, depth)
+    if src.values.dtype.kind == "f":  # a float TIFF as a .npy: floats where the format holds them, else 8-bit
+        return np.dtype(np.float32) if fmt in FLOAT_FORMATS else np.dtype(np.uint8)
+    return src.values.dtype
 
 
 def output_format(src, path: str) -> str:
@@ -37,8 +47,12 @@ def output_format(src, path: str) -> str:
     return suffix if suffix in ARRAY_FORMATS else format_for(path)
 
 
-def write_outputs(src, job, outputs: list) -> dict:
-    """Encode and write every (path, format, :class:`cnnconv.image.ImageOutput`); the file's record."""
+def write_outputs(src, job, outputs: list, writing=None) -> dict:
+    """Encode and write every (path, format, :class:`cnnconv.image.ImageOutput`); the file's record.
+
+    ``writing`` (:class:`cnnconv.cli._work.Writing`): ``strip`` drops the input's metadata,
+    ``quality`` goes to JPEG and WebP.
+    """
     from cnnconv.io.arrays import encode_array
     from cnnconv.io.atomic import write_bytes_atomic
     from cnnconv.io.images import encode_image
@@ -53,7 +67,10 @@ def write_outputs(src, job, outputs: list) -> dict:
             if samples.ndim == 1:
                 samples = samples[None, :]
             colour = src.info.colour if src.kind == "image" else "gray"
-            data, more = encode_image(samples, fmt, colour=colour)
+            strip = writing is not None and writing.strip
+            metadata = src.info.metadata if src.kind == "image" and not strip else None
+            data, more = encode_image(samples, fmt, colour=colour, metadata=metadata,
+                                      quality=None if writing is None else writing.quality)
             notes += list(more)
         notes += list(out.report.notes)
         encoded.append((path, data))

@@ -33,14 +33,24 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class Writing:
+    """How outputs are written: ``--depth`` (None: the input's type), ``--strip``, ``--quality``."""
+
+    depth: str | None = None
+    strip: bool = False
+    quality: int | None = None
+
+
+@dataclass(frozen=True)
 class Task:
-    """What a worker does to every file: how to read it and the command's settings.
+    """What a worker does to every file: how to read it, the command's settings, how to write.
 
     ``settings`` is a :class:`cnnconv.image.FilterSettings` or :class:`cnnconv.image.PoolSettings`.
     """
 
     reading: Reading
     settings: object
+    writing: Writing = Writing()
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,11 +105,13 @@ def filter_file(job: Job, task: Task) -> dict:
     src = load(job, task.reading)
     settings = replace(task.settings, max_pixels=task.reading.pixel_limit())
     formats = [output_format(src, path) for path in job.outputs]
+    depth = task.writing.depth
     results = {}
-    for dtype in {target_dtype(src, fmt) for fmt in formats}:  # one sample type per job in practice
+    for dtype in {target_dtype(src, fmt, depth) for fmt in formats}:  # one sample type per job in practice
         results[dtype] = filter_image(src.values, settings, has_alpha=src.has_alpha, dtype=dtype)
-    outputs = [(path, fmt, results[target_dtype(src, fmt)][i]) for i, (path, fmt) in enumerate(zip(job.outputs, formats))]
-    return write_outputs(src, job, outputs)
+    outputs = [(path, fmt, results[target_dtype(src, fmt, depth)][i])
+               for i, (path, fmt) in enumerate(zip(job.outputs, formats))]
+    return write_outputs(src, job, outputs, task.writing)
 
 
 def pool_file(job: Job, task: Task) -> dict:
@@ -110,5 +122,6 @@ def pool_file(job: Job, task: Task) -> dict:
     src = load(job, task.reading)
     path = job.outputs[0]
     fmt = output_format(src, path)
-    out = pool_image(src.values, task.settings, has_alpha=src.has_alpha, dtype=target_dtype(src, fmt))
-    return write_outputs(src, job, [(path, fmt, out)])
+    out = pool_image(src.values, task.settings, has_alpha=src.has_alpha,
+                     dtype=target_dtype(src, fmt, task.writing.depth))
+    return write_outputs(src, job, [(path, fmt, out)], task.writing)

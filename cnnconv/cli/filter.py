@@ -63,9 +63,10 @@ def filter_cmd(**options) -> None:
     labels = list(settings.labels())
     if len(labels) > 1 and options["output"] == "-":
         raise click.UsageError("several kernels give several outputs: '-o -' takes one; add --combine")
-    task = Task(reading(options), settings)
+    task = Task(reading(options), settings, writing(options))
     scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read
     jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""})
+    check_range_for_outputs(options, jobs)
     if options["explain"] and jobs:
         _explain(jobs[0], task)
     run_batch(jobs, filter_file, task, n_jobs=n_jobs, json_lines=options["json_lines"],
@@ -105,6 +106,33 @@ def reading(options: dict):
     from cnnconv.cli._work import Reading
 
     return Reading(max_pixels=options["max_pixels"], gray=options["gray"])
+
+
+def writing(options: dict):
+    """How ``filter`` and ``pool`` write their outputs (``--depth``, ``--strip``, ``--quality``).
+
+    ``--range rescale`` with ``--depth float`` is a usage error: floats have no sample
+    range to map onto.
+    """
+    from cnnconv.cli._work import Writing
+
+    if options["depth"] == "float" and options["range_mode"] == "rescale":
+        raise click.UsageError("--range rescale maps values onto an integer sample range, and --depth float keeps "
+                               "the computed values; use --depth 8 or --depth 16, or drop one of them")
+    return Writing(depth=options["depth"], strip=options["strip"], quality=options["quality"])
+
+
+def check_range_for_outputs(options: dict, jobs) -> None:
+    """``--range rescale`` to a ``.npy``/CSV output without ``--depth 8|16`` is a usage error (never ignored)."""
+    from cnnconv.cli._output import ARRAY_FORMATS
+
+    if options["range_mode"] != "rescale" or options["depth"] is not None:
+        return
+    for path in (p for job in jobs for p in job.outputs):
+        if Path(path).suffix.lower().lstrip(".") in ARRAY_FORMATS:
+            raise click.UsageError(
+                f"--range rescale maps values onto an integer sample range, and {path} keeps the computed values "
+                "(float); add --depth 8 or --depth 16 for integer samples, or drop --range rescale")
 
 
 def _explain(job, task) -> None:

@@ -36,7 +36,7 @@ def pool_cmd(**options) -> None:
     from cnnconv.cli._cluster import batch_workers
     from cnnconv.cli._jobs import prepare_jobs
     from cnnconv.cli._work import Task, pool_file
-    from cnnconv.cli.filter import reading
+    from cnnconv.cli.filter import check_range_for_outputs, reading, writing
     from cnnconv.image import PoolSettings
 
     if isinstance(options["padding"], tuple) and isinstance(options["padding"][0], tuple):
@@ -46,9 +46,11 @@ def pool_cmd(**options) -> None:
                             op=options["op"], ceil_mode=options["ceil_mode"],
                             count_include_pad=options["count_include_pad"], range=options["range_mode"])
     size_label = settings.label()[len(settings.op):]
+    task = Task(reading(options), settings, writing(options))
     scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read
     jobs, failures = prepare_jobs(options, [settings.label()], {"op": settings.op, "size": size_label})
-    run_batch(jobs, pool_file, Task(reading(options), settings), n_jobs=n_jobs,
+    check_range_for_outputs(options, jobs)
+    run_batch(jobs, pool_file, task, n_jobs=n_jobs,
               json_lines=options["json_lines"], verbose=options["verbose"], quiet=options["quiet"],
               failures=failures, scheduler=scheduler)
 

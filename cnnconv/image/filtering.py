@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
-from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output
+from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output, rounding_bound
 from cnnconv.image.settings import FilterSettings
 from cnnconv.numerics import quiet_floats
 
@@ -155,6 +155,8 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     # gives its RGB result); the other rules take alpha from the image as they take colour
     cov_opts = dict(opts, boundary="constant", cval=1.0) if opts["boundary"] in ("zero", "constant") else opts
     ys = []  # (label, values, coverage): each kernel's own coverage, as its own |w| sees the alpha
+    roundings = []  # how far apart each output's values may be from rounding alone (--range rescale)
+    magnitude = float(np.abs(x).max()) if x.size else 0.0
     for kernel, (label, w, offset) in zip(settings.kernels, effective_kernels(settings)):
         here, cov_here = (placed(o, kernel.origin, x.ndim, w.shape) for o in (opts, cov_opts))
         w = kernel_for(x, w).astype(x.dtype)
@@ -163,8 +165,10 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
         w_abs = w_abs / w_abs.sum()
         y, cov = weighted(lambda v: fn(v, w, **here), lambda a: fn(a, w_abs, **cov_here), x, alpha)
         ys.append((label, y + offset if offset else y, cov))
+        roundings.append(rounding_bound(x.dtype, float(np.abs(w).sum()) * magnitude + abs(offset), w.size))
     if settings.combine:  # one output: the first kernel's coverage (all are 1 on an opaque image)
         ys = [(settings.labels()[0], _combine([y for _, y, _ in ys], settings.combine), ys[0][2])]
+        roundings = [sum(roundings)]  # bounds each rule's spread (magnitude: by the triangle inequality)
     if alpha is not None and settings.alpha == "keep":
         if ys[0][2].shape != alpha.shape:
             raise CnnconvError(
@@ -174,8 +178,9 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
         ys = [(label, y, alpha) for label, y, _ in ys]
     scale, offset = settings.scale, settings.offset
     return tuple(
-        image_output(label, y * scale + offset if (scale != 1 or offset) else y, coverage, samples, dtype, settings.range)
-        for label, y, coverage in ys
+        image_output(label, y * scale + offset if (scale != 1 or offset) else y, coverage, samples, dtype,
+                     settings.range, rounding=r * abs(scale) + rounding_bound(x.dtype, abs(offset)))
+        for (label, y, coverage), r in zip(ys, roundings)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
-from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output
+from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output, rounding_bound
 from cnnconv.image.settings import PoolSettings
 from cnnconv.numerics import quiet_floats
 
@@ -47,4 +47,8 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     # coverage 1 - avg(1 - alpha): padding that an average counts (--count-pad) counts as opaque, so
     # an opaque image pools exactly as its RGB copy; without --count-pad it is avg(alpha)
     y, coverage = weighted(run, lambda a: 1 - run(1 - a), x, alpha)
-    return image_output(settings.label(), y, coverage, samples, dtype, settings.range)
+    rounding = 0.0  # max, min and median pick input values: exact
+    if settings.op == "avg" and x.size:
+        taps = int(np.prod(np.broadcast_to(settings.size, (2,))))
+        rounding = rounding_bound(x.dtype, float(np.abs(x).max()), taps)
+    return image_output(settings.label(), y, coverage, samples, dtype, settings.range, rounding=rounding)

@@ -3,13 +3,16 @@
 A filter computes floats; a picture holds integers. :func:`to_samples` rounds to the
 nearest integer and then, by the range policy, clips to the sample range (``clip``),
 takes the absolute value first (``abs``) or maps the smallest..largest value onto the
-whole range (``rescale``), and counts every value that fell outside. Float sample types
-keep the numbers.
+whole range (``rescale``), and counts every value that fell outside. Values within float
+rounding of one another are one value: a constant result is not stretched (a flat image's
+derivative is 0, not a 0/255 speckle of rounding noise) but written as that constant,
+with a note. Float sample types keep the numbers: ``abs`` applies to them, ``rescale``
+(which maps onto an integer range) is refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,7 +67,22 @@ def _shortest(value) -> float:
     return float(str(value))
 
 
-def to_samples(values: np.ndarray, dtype, range_mode: str = "clip") -> tuple[np.ndarray, SampleReport]:
+def rounding_bound(dtype, magnitude: float, terms: int = 1) -> float:
+    """How far apart two results may be from float rounding alone, for sums of ``terms`` products.
+
+    ``magnitude`` bounds the sum of the terms' absolute values (``sum|w| * max|x|`` for a
+    kernel); the bound is ``16 * sqrt(terms) * eps * magnitude``: a few units in the last
+    place of the largest partial sum, growing as rounding errors do (a random walk), with
+    room for the FFT and BLAS engines.
+
+    >>> f"{rounding_bound(np.float32, 8 * 128, 9):.2g}"  # Sobel (sum|w| 8) on 8-bit gray 128, in float32
+    '0.0059'
+    """
+    return 16.0 * max(1.0, float(terms)) ** 0.5 * float(np.finfo(dtype).eps) * float(magnitude)
+
+
+def to_samples(values: np.ndarray, dtype, range_mode: str = "clip", *,
+               rounding: float = 0.0) -> tuple[np.ndarray, SampleReport]:
     """Round float results to samples of ``dtype`` by the range policy; the samples and a report.
 
     Parameters
@@ -75,7 +93,11 @@ def to_samples(values: np.ndarray, dtype, range_mode: str = "clip") -> tuple[np.
         The sample type wanted. None keeps ``values`` as they are; a float type casts to it.
     range_mode : {"clip", "abs", "rescale"}
         Integer samples: round to nearest, then clip to ``0..top``; take ``|v|`` first; or
-        map ``min..max`` onto ``0..top`` (a constant gives 0).
+        map ``min..max`` onto ``0..top``. A span of at most ``rounding`` is a constant:
+        ``rescale`` writes it as ``clip`` would (rounded, clipped), with a note. Float
+        samples: ``abs`` takes ``|v|``, ``rescale`` raises :class:`CnnconvError`.
+    rounding : float
+        How far apart values may be from float rounding alone (:func:`rounding_bound`).
 
     Returns
     -------
@@ -92,22 +114,36 @@ def to_samples(values: np.ndarray, dtype, range_mode: str = "clip") -> tuple[np.
     [0, 96, 255]
     >>> to_samples(np.array([-3.0, 2.0]), np.dtype(np.uint8), "abs")[0].tolist()
     [3, 2]
+    >>> samples, report = to_samples(np.array([0.0, 1.3e-5, 0.0]), np.dtype(np.uint8), "rescale", rounding=1e-3)
+    >>> samples.tolist(), report.notes
+    ([0, 0, 0], ('every value is 6.5e-06 to within float rounding (a constant result): --range rescale has no range to stretch, so it was written as that value, rounded and clipped',))
     """
+    from cnnconv.errors import CnnconvError
+
     low, high = _shortest(values.min()), _shortest(values.max())
     if dtype is None or np.dtype(dtype).kind == "f":
+        if range_mode == "rescale":
+            raise CnnconvError("--range rescale maps values onto an integer sample range, and this output holds float "
+                               "samples (the computed values); add --depth 8 or --depth 16 for integer samples, "
+                               "or drop --range rescale")
         report = SampleReport(low, high, range_mode)
-        return (values if dtype is None else values.astype(dtype)), report
+        out = np.abs(values) if range_mode == "abs" else values
+        return (out if dtype is None else out.astype(dtype)), report
     dtype = np.dtype(dtype)
     top = float(np.iinfo(dtype).max)
     rescaled_from = None
     lowest, highest = low, high  # bounds of the working array before rounding
-    if range_mode == "rescale":
+    notes = ()
+    if range_mode == "rescale" and not high - low > rounding:  # NaN spans stretch (and are counted)
+        middle = (low + high) / 2
+        v = np.full_like(values, middle)  # one value, so rounding cannot split it into a speckle
+        lowest, highest = middle, middle
+        notes = (f"every value is {middle:.6g} to within float rounding (a constant result): --range rescale has "
+                 "no range to stretch, so it was written as that value, rounded and clipped",)
+    elif range_mode == "rescale":
         span = high - low
         rescaled_from = (low, high)
-        if span > 0:
-            v = _stretch(values, low, span, top)
-        else:
-            v = np.zeros_like(values)
+        v = _stretch(values, low, span, top)
         lowest, highest = -np.inf, np.inf  # rounding may step just outside 0..top: count
     elif range_mode == "abs":
         v = np.abs(values)
@@ -119,9 +155,8 @@ def to_samples(values: np.ndarray, dtype, range_mode: str = "clip") -> tuple[np.
     # then); a NaN extreme says nothing, so it counts
     below = 0 if lowest >= 0 else int(np.count_nonzero(v < 0))
     above = 0 if highest <= top else int(np.count_nonzero(v > top))
-    notes = ()
     if below + above:
-        notes = (clip_note(below, above, low, high, int(top)),)
+        notes += (clip_note(below, above, low, high, int(top)),)
     report = SampleReport(low, high, range_mode, below + above, below, above, rescaled_from, notes)
     return np.clip(v, 0, top, out=v).astype(dtype), report
 
@@ -162,26 +197,30 @@ class ImageOutput:
     report: SampleReport
 
 
-def image_output(label, y, alpha, samples, dtype, range_mode) -> ImageOutput:
-    """Cast ``y`` by the range policy and append the output alpha (coverage or the input's).
+def image_output(label, y, alpha, samples, dtype, range_mode, *, rounding: float = 0.0) -> ImageOutput:
+    """Cast ``y`` by the depth and range rules and append the output alpha (coverage or the input's).
 
-    ``dtype`` as :func:`cnnconv.image.filter_image` takes it; the alpha is written in the
-    output's sample units (the input's for raw floats).
+    ``dtype`` as :func:`cnnconv.image.filter_image` takes it. Integer to integer depths
+    scale the values first (:func:`cnnconv.image.depth.depth_factor`: 16 -> 8 is ``v / 257``);
+    alpha is written by :func:`cnnconv.image.depth.alpha_in`. ``rounding`` is
+    :func:`to_samples`'s, in ``y``'s units.
     """
     from cnnconv.errors import CnnconvError
-    from cnnconv.image.alpha import alpha_top
+    from cnnconv.image.depth import alpha_in, depth_factor
 
     if y.size == 0:
         raise CnnconvError(f"the output would be empty (shape {y.shape}); use --mode same or a smaller window")
     dtype = samples.dtype if isinstance(dtype, str) and dtype == INPUT_DTYPE else dtype
-    out, report = to_samples(y, dtype, range_mode)
+    factor = depth_factor(samples.dtype, dtype)
+    if factor != 1:
+        y = y * y.dtype.type(factor)
+    out, report = to_samples(y, dtype, range_mode, rounding=rounding * factor)
     check_finite(report.min, report.max, y)  # the inputs are finite: a NaN or inf here is an overflow
+    if samples.dtype.kind == "f" and dtype is not None and np.dtype(dtype).kind in "ui" and range_mode == "clip" \
+            and report.min >= 0 and report.max <= 1 and report.max > report.min:
+        report = replace(report, notes=report.notes + (
+            "the float values lie in 0..1 and were written as the numbers they are (rounded to 0 or 1); "
+            "for 0..1 intensities add --scale 255 (or --range rescale)",))
     if alpha is not None:
-        if dtype is None:  # raw numbers: alpha in the input's sample units, like the colour
-            a = alpha * alpha_top(samples)
-        elif np.dtype(dtype).kind == "f":
-            a = alpha.astype(dtype)
-        else:
-            a = np.rint(alpha * float(np.iinfo(dtype).max)).astype(dtype)
-        out = np.dstack([out.reshape(out.shape[:2] + (-1,)), a])
+        out = np.dstack([out.reshape(out.shape[:2] + (-1,)), alpha_in(alpha, samples.dtype, dtype)])
     return ImageOutput(label, out, report)

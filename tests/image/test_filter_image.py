@@ -55,6 +55,8 @@ def test_a_script_calling_filter_image_gets_the_samples_the_command_writes(tmp_p
         combine=option("--combine", None), scale=float(option("--scale", 1)), offset=float(option("--offset", 0)),
         range=option("--range", "clip"))
     for name in names:
+        if name.endswith(".npy") and "rescale" in args:
+            continue  # refused: a float output has no sample range (tests/image/test_depth.py)
         out = tmp_path / ("out-" + name)
         result = CliRunner().invoke(cli, ["filter", str(tmp_path / name), *args, "-o", str(out)])
         assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ def _reference_samples(values, top, range_mode):
     v = np.abs(values) if range_mode == "abs" else values
     if range_mode == "rescale":
         lo, hi = float(str(values.min())), float(str(values.max()))
-        v = np.zeros_like(values)
+        v = np.full_like(values, lo)  # a constant is written as it is (rounded, clipped)
         if hi > lo:  # a span of a few float32 denormals: top / span overflows float32, so divide first
             with np.errstate(over="ignore"):
                 factor = values.dtype.type(top / (hi - lo))
@@ -40,3 +40,38 @@ def test_a_span_of_two_float32_denormals_rescales_without_overflow():
     # top / span overflows float32 here; the map divides first instead
     samples, report = to_samples(np.array([0.0, 1.1754943508222875e-38], np.float32), np.dtype(np.uint8), "rescale")
     assert samples.tolist() == [0, 255] and report.clipped == 0
+
+
+def test_rescale_takes_values_within_rounding_as_one_value_and_writes_the_constant():
+    # a flat gray image's derivative: zeros and rounding noise; rescale must not stretch the noise to 0/255
+    noise = np.array([0.0, 1.3e-5, -4e-6, 0.0], np.float32)
+    samples, report = to_samples(noise, np.dtype(np.uint8), "rescale", rounding=1e-3)
+    assert samples.tolist() == [0, 0, 0, 0] and "constant" in report.notes[0]
+    samples, _ = to_samples(noise + np.float32(127.6), np.dtype(np.uint8), "rescale", rounding=1e-3)
+    assert samples.tolist() == [128] * 4  # one value, rounded once: no 127/128 speckle
+    samples, report = to_samples(noise - 5, np.dtype(np.uint8), "rescale", rounding=1e-3)
+    assert samples.tolist() == [0] * 4 and report.clipped == 4  # mapped as clip maps it, and counted
+    # a real span just above the rounding bound is stretched
+    assert to_samples(np.array([0.0, 2e-3]), np.dtype(np.uint8), "rescale", rounding=1e-3)[0].tolist() == [0, 255]
+
+
+def test_a_flat_images_derivative_rescales_to_zeros_through_filter_image():
+    from cnnconv.image import FilterSettings, Geometry, filter_image
+    from cnnconv.kernels import Kernel
+
+    flat = np.full((16, 16), 128, np.uint8)
+    sobel = Kernel("sobel-x", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    for kernel in (sobel, Kernel("gauss", np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0)):
+        (out,) = filter_image(flat, FilterSettings((kernel,), geometry=Geometry(boundary="edge"), range="rescale"))
+        expected = 0 if kernel is sobel else 128
+        assert (out.samples == expected).all(), kernel.name
+
+
+def test_float_outputs_take_abs_and_refuse_rescale_naming_depth():
+    import pytest
+
+    from cnnconv.errors import CnnconvError
+
+    assert to_samples(np.array([-2.5, 1.0]), None, "abs")[0].tolist() == [2.5, 1.0]
+    with pytest.raises(CnnconvError, match="--depth 8"):
+        to_samples(np.array([-2.5, 1.0]), np.dtype(np.float32), "rescale")
