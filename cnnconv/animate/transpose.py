@@ -77,10 +77,11 @@ def trace_transpose(y, w, *, stride=1, padding=0, output_padding=0, dilation=1) 
                 partial=nested(buf[0] if nd == 1 else buf), expression=f"{factor(v)}·kernel at {where}",
             ))  # fmt: skip
     if any(b or a for b, a in pads) or any(op):
-        cut = ", ".join(f"{b} before and {a} after" for b, a in pads)
-        extra = f"; output padding {', '.join(map(str, op))} added at the end" if any(op) else ""
+        names = ("",) if nd == 1 else ("rows ", "cols ")
+        cut = "; ".join(f"{name}{b} before, {a} after" for name, (b, a) in zip(names, pads))
+        extra = f" (output padding {', '.join(map(str, op))} was added at the end)" if any(op) else ""
         frames.append(CropFrame(kind="crop", crop=pads, extra=op, value=nested(out),
-                                expression=f"padding cuts {cut}{extra}"))  # fmt: skip
+                                expression=f"padding crops {cut}{extra}"))  # fmt: skip
     names = ("length",) if nd == 1 else ("rows", "cols")
     formula = tuple(
         f"{name}: out = (n-1)·s - p1 - p2 + d·(k-1) + output_padding + 1 "

@@ -137,27 +137,69 @@ def show(data: dict) -> None:
     """Print the frames: step by step with a key on a terminal, all of them otherwise."""
     from rich.console import Console
 
-    console = Console(highlight=False)
     frames = len(data["frames"])
     interactive = sys.stdout.isatty() and sys.stdin.isatty()
+    # not a terminal: no wrapping at rich's default 80 columns (a row of a grid stays one line)
+    console = Console(highlight=False, soft_wrap=not interactive)
     if not interactive:
         for i in range(frames):
             for part in render(data, i):
                 console.print(part)
             console.print()
         return
-    i = 0
-    while True:
-        console.clear()
-        for part in render(data, i):
-            console.print(part)
-        console.print(_KEYS, style="dim")
-        key = click.getchar()
-        if key in ("q", "Q", "\x1b", "\x03"):
-            return
-        if key in ("b", "B", "\x1b[D", "p"):
-            i = max(0, i - 1)
-        elif i == frames - 1:
-            return
-        else:
-            i += 1
+    with _keys() as getkey:
+        i = 0
+        while True:
+            console.clear()
+            for part in render(data, i):
+                console.print(part)
+            console.print(_KEYS, style="dim")
+            key = getkey()
+            if key in ("q", "Q", "\x1b", "\x03", ""):
+                return
+            if key in ("b", "B", "\x1b[D", "p"):
+                i = max(0, i - 1)
+            elif i == frames - 1:
+                return
+            else:
+                i += 1
+
+
+class _keys:
+    """Single key presses for the step view, the terminal in cbreak mode throughout.
+
+    Held in cbreak mode (no echo, no line buffering) for the whole view rather than per key,
+    so a key pressed while a frame is drawn is neither echoed over it nor lost; Ctrl-C still
+    interrupts. The terminal's settings come back on the way out, however the view ends.
+    Without termios (Windows) each key is read with ``click.getchar``.
+    """
+
+    def __enter__(self):
+        self.saved = None
+        try:
+            import termios
+            import tty
+
+            self.fd = sys.stdin.fileno()
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+        except (ImportError, OSError, ValueError):
+            return click.getchar
+        return self.read
+
+    def read(self) -> str:
+        import os
+        import select
+
+        key = os.read(self.fd, 1)
+        if key == b"\x1b":  # an arrow key is ESC [ X: take the rest if it is already there
+            while select.select([self.fd], [], [], 0.05)[0] and len(key) < 3:
+                key += os.read(self.fd, 1)
+        return key.decode("utf-8", "replace")
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+        return False

@@ -10,6 +10,9 @@ from cnnconv.cli._options import BoundaryType, PaddingType, PairType
 
 #: Largest input drawn: the numbers must stay legible and the frames few enough to follow.
 MAX_ROWS, MAX_COLS, MAX_LENGTH = 16, 16, 40
+#: Largest kernel side, padded input side and frame count drawn (a 16x16 input in full mode
+#: with a 16x16 kernel is 961 frames of 256 taps: minutes of drawing nobody can follow).
+MAX_KERNEL, MAX_CANVAS, MAX_FRAMES = 11, 32, 400
 
 _EXAMPLES = """\b
 Examples:
@@ -89,10 +92,12 @@ def animate_cmd(input_spec, crop, kernel_spec, flip, mode, padding, stride, dila
     else:
         w, kernel_geometry = _load_kernel(kernel_spec, x.ndim, settings.get("layer_kernel"))
         geometry_only = geometry_only or kernel_geometry
+    _check_kernel(w)
     try:
         trace = _trace(operation, x, w, settings)
     except CnnconvError as exc:
         raise click.UsageError(str(exc)) from None
+    _check_trace(trace)
     data = trace.as_dict()
     data["geometry_only"] = geometry_only
     written = None
@@ -272,6 +277,31 @@ def _check_size(x, crop) -> None:
     what = "the cropped input" if crop else "the input"
     raise click.BadParameter(f"{what} is {shape}, more than animate draws legibly (at most {most}); "
                              f"animate a part of it, e.g. --crop {fit}", param_hint="--input")  # fmt: skip
+
+
+def _check_kernel(w) -> None:
+    if w is None:
+        return
+    longest = MAX_LENGTH if w.ndim == 1 else MAX_KERNEL
+    if max(w.shape) > longest:
+        shape = "x".join(map(str, w.shape))
+        raise click.BadParameter(f"the kernel is {shape}, more than animate draws legibly (at most {longest} "
+                                 "per side); animate a smaller kernel", param_hint="--kernel")  # fmt: skip
+
+
+def _check_trace(trace) -> None:
+    """Refuse geometries whose frames are too many or too large to draw and follow."""
+    frames = len(trace.frames)
+    shape = lambda g: "x".join(map(str, (len(g),) if trace.ndim == 1 else (len(g), len(g[0]))))  # noqa: E731
+    if frames > MAX_FRAMES:
+        raise click.UsageError(f"{frames} frames (output {shape(trace.output)}) are more than animate draws "
+                               f"(at most {MAX_FRAMES}); use a smaller --crop, a larger --stride or less padding")
+    sides = (len(trace.canvas),) if trace.ndim == 1 else (len(trace.canvas), len(trace.canvas[0]))
+    limit = 2 * MAX_LENGTH if trace.ndim == 1 else MAX_CANVAS
+    if max(sides) > limit:
+        what = "the output before the crop" if trace.operation == "transpose" else "the padded input"
+        raise click.UsageError(f"{what} is {shape(trace.canvas)}, more than animate draws legibly (at most "
+                               f"{limit} per side); use a smaller --crop, kernel, padding or stride")
 
 
 def _load_kernel(spec, ndim: int, layer_kernel):

@@ -125,17 +125,25 @@ class Style:
 
     def __init__(self, data: dict):
         self.font, self.small, self.text = _font(15), _font(11), _font(13)
+        self.one_d = data["ndim"] == 1
         widest = max((self.font.getlength(s) for s in _numbers(data)), default=10)
         self.cw = max(34, math.ceil(widest) + 12)
         self.ch = 34
         self.geometry_only = bool(data.get("geometry_only"))
 
 
+def _after(panel: Panel, style: Style) -> int:
+    """Left edge of the panel to the right of ``panel``: past its cells and its title."""
+    if style.one_d:  # titles stand at the left margin, panels one above the other
+        return panel.right + GAP
+    return max(panel.right, panel.x + math.ceil(style.text.getlength(panel.title))) + GAP
+
+
 def _kernel_panels(data: dict, style: Style, x: int, y: int) -> list[Panel]:
     kh, kw = _shape(data["applied_kernel"])
     if data["operation"] == "convolve":
         given = Panel("kernel_given", "kernel as given", x, y, kh, kw, style.cw, style.ch)
-        return [given, Panel("kernel", "flipped (convolve)", given.right + GAP, y, kh, kw, style.cw, style.ch)]
+        return [given, Panel("kernel", "flipped (convolve)", _after(given, style), y, kh, kw, style.cw, style.ch)]
     return [Panel("kernel", "kernel", x, y, kh, kw, style.cw, style.ch)]
 
 
@@ -169,11 +177,11 @@ def layout(data: dict) -> Layout:
         kh, kw = _shape(data["kernel"])
         oh, ow = _shape(data["canvas"])
         panels = [Panel("input", "input", MARGIN, top, h, w, style.cw, style.ch)]
-        panels.append(Panel("kernel", "kernel", panels[-1].right + GAP, top, kh, kw, style.cw, style.ch))
-        panels.append(Panel("stamp", "value · kernel", panels[-1].right + GAP, top, kh, kw, style.cw, style.ch))
-        panels.append(Panel("canvas", "output before the crop", panels[-1].right + GAP, top, oh, ow, style.cw, style.ch))
+        panels.append(Panel("kernel", "kernel", _after(panels[-1], style), top, kh, kw, style.cw, style.ch))
+        panels.append(Panel("stamp", "value · kernel", _after(panels[-1], style), top, kh, kw, style.cw, style.ch))
+        panels.append(Panel("canvas", "output before the crop", _after(panels[-1], style), top, oh, ow, style.cw, style.ch))
         fh, fw = _shape(data["output"])
-        panels.append(Panel("output", "output", panels[-1].right + GAP, top, fh, fw, style.cw, style.ch))
+        panels.append(Panel("output", "output", _after(panels[-1], style), top, fh, fw, style.cw, style.ch))
         if one_d:  # tapes one above the other
             y = top
             for p in panels:
@@ -183,14 +191,14 @@ def layout(data: dict) -> Layout:
         rows, cols = _extent(data)
         panels = [Panel("input", "input", MARGIN, top, rows, cols, style.cw, style.ch)]
         if op != "pool":
-            panels += _kernel_panels(data, style, panels[-1].right + GAP, top)
+            panels += _kernel_panels(data, style, _after(panels[-1], style), top)
             if one_d:  # the kernel tape slides under the input tape, as in the lecture notes
                 sliding = next(p for p in panels if p.name == "kernel")
                 sliding.cols, sliding.title = cols, "kernel" if op == "correlate" else "flipped"
                 panels.remove(sliding)
                 panels.insert(1, sliding)
         oh, ow = _shape(data["output"])
-        panels.append(Panel("output", "output", panels[-1].right + GAP, top, oh, ow, style.cw, style.ch))
+        panels.append(Panel("output", "output", _after(panels[-1], style), top, oh, ow, style.cw, style.ch))
         if one_d:
             y = top
             for p in panels:
@@ -258,31 +266,80 @@ def _header(data: dict) -> str:
             text += f", padding {','.join(str(b) for b, _ in data['padding'])}"
         return text + (", ceil mode" if data["ceil_mode"] else "")
     if op == "transpose":
-        pads = ",".join(f"{b},{a}" for b, a in data["padding"])
-        return (f"transposed convolution of a {shape(data['input'])} input with a {shape(data['kernel'])} kernel, "
-                f"stride {s}, padding {pads}" + (f", dilation {d}" if d.strip("1,") else ""))  # fmt: skip
-    pads = " ".join(f"{b},{a}" for b, a in data["padding"])
-    text = f"{op} {shape(data['input'])} with {shape(data['kernel'])}: padding {pads} ({data['boundary']}"
-    text += f" {_fmt(data['cval'])})" if data["boundary"] == "constant" else ")"
-    return text + f", stride {s}" + (f", dilation {d}" if d.strip("1,") else "")
+        text = (f"transposed convolution of a {shape(data['input'])} input with a {shape(data['kernel'])} kernel, "
+                f"stride {s}")  # fmt: skip
+        if any(b or a for b, a in data["padding"]):
+            text += f", padding (cropped) {padding_words(data['padding'])}"
+        if any(data["output_padding"]):
+            text += f", output padding {','.join(map(str, data['output_padding']))}"
+        return text + (f", dilation {d}" if d.strip("1,") else "")
+    text = f"{op} {shape(data['input'])} with {shape(data['kernel'])}: "
+    if any(b or a for b, a in data["padding"]):
+        rule = f"constant {_fmt(data['cval'])}" if data["boundary"] == "constant" else data["boundary"]
+        text += f"padding {padding_words(data['padding'])} ({rule}), "
+    else:
+        text += "no padding, "
+    return text + f"stride {s}" + (f", dilation {d}" if d.strip("1,") else "")
+
+
+def padding_words(padding) -> str:
+    """Padding per side in words: ``top 1 bottom 0 left 2 right 1`` (a signal: ``2 before 1 after``).
+
+    >>> padding_words([[1, 0], [2, 1]]), padding_words([[2, 1]])
+    ('top 1 bottom 0 left 2 right 1', '2 before 1 after')
+    """
+    if len(padding) == 1:
+        return f"{padding[0][0]} before {padding[0][1]} after"
+    (t, b), (left, right) = padding
+    return f"top {t} bottom {b} left {left} right {right}"
+
+
+def origin_shown(data: dict) -> bool:
+    """Whether the kernel's origin is ringed: where it is not simply the first tap of a
+    valid correlation (padding, an even side, or a flipped kernel move it).
+
+    >>> from cnnconv.animate import trace_correlate
+    >>> origin_shown(trace_correlate([1, 2, 3], [1, 1]).as_dict()), origin_shown(trace_correlate([1, 2, 3], [1, 1], mode="same").as_dict())
+    (False, True)
+    """
+    if data["operation"] not in ("correlate", "convolve"):
+        return False
+    return data["operation"] == "convolve" or any(b or a for b, a in data["padding"])
+
+
+def origin_tap(position, dilation, sides) -> tuple | None:
+    """The kernel tap at a footprint ``position`` (dilated units), or None between taps or outside.
+
+    >>> origin_tap((2, 1), (2, 1), (3, 3)), origin_tap((1, 1), (2, 1), (3, 3)), origin_tap((5,), (1,), (3,))
+    ((1, 1), None, None)
+    """
+    if any(p % d or not 0 <= p // d < k for p, d, k in zip(position, dilation, sides)):
+        return None
+    return tuple(p // d for p, d in zip(position, dilation))
+
+
+def _axes_word(data: dict) -> str:
+    return "sample(s)" if data["ndim"] == 1 else "row(s)/col(s)"
 
 
 def _notes(data: dict) -> list[str]:
     notes = []
     one = (lambda t: str(t[0])) if data["ndim"] == 1 else (lambda t: str(tuple(t)))  # noqa: E731
     if data["operation"] in ("correlate", "convolve"):
-        if any(len(set(_shape(data["kernel"]))) and k % 2 == 0 for k in _shape(data["kernel"])[2 - data["ndim"]:]) \
-                or data["operation"] == "convolve":
-            notes.append(f"origin (kernel as given): tap {one(data['origin'])}, ringed")
+        if origin_shown(data):
+            tap = origin_tap(data["origin"], data["dilation"], _shape(data["kernel"])[2 - data["ndim"] :])
+            where = f"tap {one(tap)} of the kernel as given" if tap is not None else \
+                f"position {one(data['origin'])} of the dilated kernel, not a tap"  # fmt: skip
+            notes.append(f"origin (ringed): {where}; it lies over input pixel output·stride")
         if any(data["unread"]):
-            notes.append(f"stride leaves {one(data['unread'])} row(s)/col(s) at the end unread (purple)")
+            notes.append(f"stride leaves {one(data['unread'])} {_axes_word(data)} at the end unread (purple)")
         if any(d > 1 for d in data["dilation"]):
             notes.append("dilation: the taps skip the cells between them (holes inside the blue outline)")
     elif data["operation"] == "pool":
         if data["ceil_mode"]:
             notes.append("ceil mode: a last window may reach past the input (dashed cells count as nothing)")
         if any(data["unread"]):
-            notes.append(f"stride leaves {one(data['unread'])} row(s)/col(s) at the end unread (purple)")
+            notes.append(f"stride leaves {one(data['unread'])} {_axes_word(data)} at the end unread (purple)")
     return notes
 
 
@@ -333,7 +390,7 @@ def _input_panel(cv: _Canvas, data: dict, frame: dict, panel: Panel) -> None:
     if frame.get("winner") is not None:
         r, c = _rc(frame["winner"])
         cv.outline(panel, r, c, r, c, WINNER, width=4)
-    if frame.get("anchor") is not None and _notes(data) and data["operation"] != "pool":
+    if frame.get("anchor") is not None and origin_shown(data):
         r, c = _rc(frame["anchor"])
         left, top, right, _ = panel.box(r, c)
         cv.draw.ellipse((right - 10, top + 3, right - 3, top + 10), outline=cv.ink(BLACK), width=2)
@@ -361,7 +418,7 @@ def _kernel(cv: _Canvas, data: dict, panel: Panel, grid, origin=None) -> None:
 
 def _sliding_kernel(cv: _Canvas, data: dict, frame: dict, panel: Panel) -> None:
     """A signal's kernel tape under the cells its taps read in this frame."""
-    origin = data["origin_tap"][0] if _notes(data) else None
+    origin = data["origin_tap"][0] if origin_shown(data) else None
     start = frame["window"][0]
     for tap in frame["taps"]:
         c = tap["cell"][0]
@@ -410,9 +467,12 @@ def draw_frame(data: dict, number: int, lay: Layout | None = None, style: Style 
         if "kernel" in p and one_d:
             _sliding_kernel(cv, data, frame, p["kernel"])
         elif "kernel" in p:
-            _kernel(cv, data, p["kernel"], data["applied_kernel"], data["origin_tap"] if _notes(data) else None)
+            sides = _shape(data["kernel"])[2 - data["ndim"] :]
+            applied = origin_tap(data["origin_tap"], data["dilation"], sides) if origin_shown(data) else None
+            _kernel(cv, data, p["kernel"], data["applied_kernel"], applied)
         if "kernel_given" in p:
-            _kernel(cv, data, p["kernel_given"], data["kernel"], data["origin"])
+            given = origin_tap(data["origin"], data["dilation"], _shape(data["kernel"])[2 - data["ndim"] :])
+            _kernel(cv, data, p["kernel_given"], data["kernel"], given)
         order = [_rc(f["output_index"]) for f in data["frames"]]
         _output(cv, data, p["output"], number, order)
         where = frame["output_index"][0] if one_d else tuple(frame["output_index"])
