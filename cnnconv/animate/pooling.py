@@ -16,16 +16,14 @@ import numpy as np
 from cnnconv.animate.records import PoolFrame, Tap, Trace, format_number, nested
 from cnnconv.animate.windows import as_2d, finite_input, index
 from cnnconv.pooling.forward import pool
-from cnnconv.pooling.geometry import Geometry, per_axis
+from cnnconv.pooling.geometry import Geometry, signal_settings
 
 
 def _settings(nd, kernel_size, stride, padding, dilation):
     """pool()'s own reading of the settings: a signal is a height-1 image."""
     if nd == 2:
         return kernel_size, stride, padding, dilation
-    one = lambda v, name: (1, *per_axis(v, 1, name))  # noqa: E731
-    return (one(kernel_size, "kernel_size"), None if stride is None else one(stride, "stride"),
-            (0, *per_axis(padding, 1, "padding")), one(dilation, "dilation"))  # fmt: skip
+    return signal_settings(kernel_size, stride, padding, dilation)
 
 
 def trace_pool(

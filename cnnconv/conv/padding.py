@@ -40,26 +40,48 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def per_axis(value, ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
-    """``stride``/``dilation`` (or ``output_padding``) as one int >= minimum per spatial axis.
+def per_axis(value, ndim: int, name: str, minimum: int | None = 1) -> tuple[int, ...]:
+    """A window setting (stride, dilation, kernel size, padding ...) as one Python int per spatial axis.
+
+    The rule of every convolution and pooling argument: one int for every axis, or one int per
+    axis (a tuple, a list or a 1-D array). An int is a Python or NumPy integer, never a bool
+    (``True`` would quietly be a window of 1) and never a float, even a whole one.
+
+    Parameters
+    ----------
+    value : int or sequence of int
+        What the caller gave.
+    ndim : int
+        The number of spatial axes.
+    name : str
+        The argument's name, for the message.
+    minimum : int or None
+        Smallest value allowed on every axis; None leaves the range to the caller (pooling's
+        :func:`cnnconv.shape.arithmetic.pool_out_size` names its own limits).
+
+    Returns
+    -------
+    tuple of ndim ints
 
     Examples
     --------
-    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "dilation")
-    ((2, 2), (1, 3))
+    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "dilation"), per_axis(np.array([1, 3]), 2, "stride")
+    ((2, 2), (1, 3), (1, 3))
+    >>> per_axis(True, 2, "stride")
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: stride must be whole numbers, got True
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]  # a 0-d array is one value (an np.integer if it holds an int)
-    if _is_int(value):
-        values = (int(value),) * ndim
-    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == ndim and all(map(_is_int, value)):
-        values = tuple(int(v) for v in value)
-    else:
+    items = value.tolist() if isinstance(value, np.ndarray) else value  # NumPy ints -> ints, 0-d -> scalar
+    values = tuple(items) if isinstance(items, (tuple, list)) else (items,) * ndim
+    if len(values) != ndim:
         axes = "one int" if ndim == 1 else f"one int or {ndim} ints (one per axis)"
         raise CnnconvError(f"{name} must be {axes}, got {value!r}")
-    if min(values) < minimum:
+    if not all(map(_is_int, values)):
+        raise CnnconvError(f"{name} must be whole numbers, got {value!r}")
+    if minimum is not None and min(values) < minimum:
         raise CnnconvError(f"{name} must be >= {minimum} on every axis, got {value!r}")
-    return values
+    return tuple(int(v) for v in values)
 
 
 def explicit_padding(padding, ndim: int) -> tuple[tuple[int, int], ...]:
@@ -244,6 +266,18 @@ def as_real_array(a, name: str) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise CnnconvError(f"{name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
     return a
+
+
+def as_float(a, name: str = "input") -> np.ndarray:
+    """``a`` as an array of its :func:`compute_dtype` (float32 stays float32, real types become float64).
+
+    Examples
+    --------
+    >>> as_float([1, 2]).dtype, as_float(np.ones(2, np.float32)).dtype
+    (dtype('float64'), dtype('float32'))
+    """
+    a = as_real_array(a, name)
+    return a.astype(compute_dtype(a.dtype), copy=False)
 
 
 def finite_kernel(w) -> np.ndarray:

@@ -33,10 +33,10 @@ import numpy as np
 COVERAGE_ROUNDING = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 
 
-def compute_dtype(samples: np.ndarray):
+def float_type_for_samples(samples: np.ndarray):
     """The float type an image is computed in: float32 for 8-bit samples, float64 otherwise.
 
-    >>> compute_dtype(np.zeros(2, np.uint8)), compute_dtype(np.zeros(2, np.uint16))
+    >>> float_type_for_samples(np.zeros(2, np.uint8)), float_type_for_samples(np.zeros(2, np.uint16))
     (<class 'numpy.float32'>, <class 'numpy.float64'>)
     """
     return np.float32 if samples.dtype == np.uint8 else np.float64
@@ -81,7 +81,7 @@ def split_alpha(samples: np.ndarray, has_alpha: bool, policy: str):
     >>> x.tolist(), a.tolist()
     ([[10.0, 20.0]], [[1.0, 0.0]])
     """
-    dtype = compute_dtype(samples)
+    dtype = float_type_for_samples(samples)
     x = samples.astype(dtype)
     if has_alpha and policy != "channel":
         alpha = x[..., -1] / dtype(alpha_top(samples))

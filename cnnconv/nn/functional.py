@@ -16,41 +16,34 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnconv.conv.padding import MODES, mode_padding
+from cnnconv.conv.padding import resolve_padding
 from cnnconv.errors import CnnconvError
 from cnnconv.shape.arithmetic import conv_out_size
 
 
-def resolve_padding(
+def layer_padding(
     padding: str | int | tuple[int, int],
     size: tuple[int, int],
     kernel_size: tuple[int, int],
     stride: tuple[int, int] = (1, 1),
     dilation: tuple[int, int] = (1, 1),
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Padding ``((top, bottom), (left, right))`` for a layer's ``padding`` field.
+    """Padding ``((top, bottom), (left, right))`` for a layer's ``padding`` field, by
+    :func:`cnnconv.conv.padding.resolve_padding` (the same rule as ``correlate``'s).
 
-    ``"valid"`` is none, ``"same"`` gives ``ceil(n / stride)`` outputs (the smaller half
-    before), ``"full"`` is ``dilation*(k - 1)`` each side, an int or ``(ph, pw)`` is
-    symmetric.
+    A string is an output-size mode: ``"valid"`` is none, ``"same"`` gives ``ceil(n / stride)``
+    outputs (the smaller half before), ``"full"`` is ``dilation*(k - 1)`` each side; an int or
+    ``(ph, pw)`` is symmetric.
 
     Examples
     --------
-    >>> resolve_padding("same", (28, 28), (5, 5))
+    >>> layer_padding("same", (28, 28), (5, 5))
     ((2, 2), (2, 2))
-    >>> resolve_padding((1, 0), (8, 8), (3, 3))
+    >>> layer_padding((1, 0), (8, 8), (3, 3))
     ((1, 1), (0, 0))
     """
-    if isinstance(padding, str):
-        if padding not in MODES:
-            raise CnnconvError(f"padding must be 'valid', 'same', 'full' or (ph, pw), got {padding!r}")
-        return tuple(
-            mode_padding(padding, size[a], kernel_size[a], stride[a], dilation[a]) for a in (0, 1)
-        )
-    ph, pw = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
-    if ph < 0 or pw < 0:
-        raise CnnconvError(f"padding must be >= 0, got {padding!r}")
-    return (int(ph), int(ph)), (int(pw), int(pw))
+    mode, explicit = (padding, None) if isinstance(padding, str) else (None, padding)
+    return resolve_padding(mode, explicit, size, kernel_size, stride, dilation, mirror_same=False)[1]
 
 
 def column_sums(a: np.ndarray) -> np.ndarray:
@@ -110,7 +103,7 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     b : ndarray (C_out,)
     stride, dilation : (int, int)
     padding : ((top, bottom), (left, right))
-        Zeros added, as returned by :func:`resolve_padding`.
+        Zeros added, as returned by :func:`layer_padding`.
 
     Returns
     -------

@@ -76,7 +76,7 @@ class Conv(Module):
                 f"and the {spec.out} filters"
             )
         self.groups = groups
-        self.padding = F.resolve_padding(spec.padding, (h, w), spec.kernel, spec.stride, spec.dilation)
+        self.padding = F.layer_padding(spec.padding, (h, w), spec.kernel, spec.stride, spec.dilation)
         shape = (*spec.kernel, c // groups, spec.out)
         try:
             _, ho, wo, _ = F.conv2d_out_shape((1, h, w, c // groups), shape, spec.stride, self.padding, spec.dilation)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv.pooling.geometry import FILL, Geometry, as_float, check_batch, check_op, covered
+from cnnconv.conv.padding import as_float
+from cnnconv.pooling.geometry import FILL, Geometry, check_batch, check_op, covered
 from cnnconv.errors import CnnconvError
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.pooling.backward import global_pool_backward, pool2d_backward
-from cnnconv.pooling.geometry import FILL, POOL_OPS, Geometry, as_float, check_batch, check_op, covered, per_axis
+from cnnconv.conv.padding import as_float
+from cnnconv.pooling.geometry import FILL, POOL_OPS, Geometry, check_batch, check_op, covered, signal_settings
 from cnnconv.errors import CnnconvError
 from cnnconv.numerics import quiet_floats
 
@@ -171,10 +172,7 @@ def pool(
     """
     x = as_float(x)
     if x.ndim == 1:  # a height-1 image: one window row, the signal's settings along the width
-        one = lambda v, name: (1, *per_axis(v, 1, name))  # noqa: E731
-        kernel_size, dilation = one(kernel_size, "kernel_size"), one(dilation, "dilation")
-        stride = None if stride is None else one(stride, "stride")
-        padding = (0, *per_axis(padding, 1, "padding"))
+        kernel_size, stride, padding, dilation = signal_settings(kernel_size, stride, padding, dilation)
     elif x.ndim not in (2, 3):
         raise CnnconvError(f"pool takes a signal (n,), an image (H, W) or (H, W, C), got shape {x.shape}")
     batch = x.reshape(1, *((1, x.size) if x.ndim == 1 else x.shape[:2]), x.shape[2] if x.ndim == 3 else 1)

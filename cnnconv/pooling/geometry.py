@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnconv.conv.padding import _is_int  # convolution's rule for an int: no bools
+from cnnconv.conv.padding import per_axis  # convolution's rule for an int: no bools, no floats
 from cnnconv.errors import CnnconvError
 from cnnconv.shape.arithmetic import pool_out_size
 
@@ -20,20 +20,6 @@ from cnnconv.shape.arithmetic import pool_out_size
 POOL_OPS = ("max", "avg", "min")
 #: What padding holds for each op: the identity of its reduction, so padding never wins.
 FILL = {"max": -np.inf, "min": np.inf, "avg": 0.0}
-
-
-def as_float(x, name: str = "x") -> np.ndarray:
-    """``x`` as float32 or float64 (other real dtypes become float64).
-
-    >>> as_float([1, 2]).dtype, as_float(np.ones(2, np.float32)).dtype
-    (dtype('float64'), dtype('float32'))
-    """
-    x = np.asarray(x)
-    if x.dtype in (np.float32, np.float64):
-        return x
-    if x.dtype.kind not in "biuf":
-        raise CnnconvError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    return x.astype(np.float64)
 
 
 def check_op(op: str) -> str:
@@ -49,26 +35,17 @@ def check_batch(x: np.ndarray, name: str = "x") -> None:
         raise CnnconvError(f"{name} must be a batch of shape (N, H, W, C), got shape {x.shape}")
 
 
-def per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
-    """One int for every axis, or one int per axis (a tuple, list or 1-D array).
-
-    An int is what convolution takes (:func:`cnnconv.conv.padding.per_axis`): a Python or
-    NumPy integer, never a bool (``True`` would quietly be a window of 1). Ranges are
-    left to :func:`cnnconv.shape.arithmetic.pool_out_size`, whose messages name pooling's limits.
+def signal_settings(kernel_size, stride, padding, dilation) -> tuple:
+    """The window settings of a 1-D signal as those of a height-1 image: 1 (or no padding) down the height.
 
     Examples
     --------
-    >>> per_axis(2, 2, "stride"), per_axis((1, 3), 2, "stride"), per_axis(np.array([1, 3]), 2, "stride")
-    ((2, 2), (1, 3), (1, 3))
+    >>> signal_settings(3, None, 1, 2)
+    ((1, 3), None, (0, 1), (1, 2))
     """
-    items = value.tolist() if isinstance(value, np.ndarray) else value  # NumPy ints -> ints, 0-d -> scalar
-    values = tuple(items) if isinstance(items, (tuple, list)) else (items,) * ndim
-    if len(values) != ndim:
-        axes = "one int" if ndim == 1 else f"one int or {ndim} ints (one per axis)"
-        raise CnnconvError(f"{name} must be {axes}, got {value!r}")
-    if not all(map(_is_int, values)):
-        raise CnnconvError(f"{name} must be whole numbers, got {value!r}")
-    return tuple(int(v) for v in values)
+    one = lambda v, name: (1, *per_axis(v, 1, name, minimum=None))  # noqa: E731
+    return (one(kernel_size, "kernel_size"), None if stride is None else one(stride, "stride"),
+            (0, *per_axis(padding, 1, "padding", minimum=None)), one(dilation, "dilation"))  # fmt: skip
 
 
 def covered(taps: slice) -> int:
@@ -100,10 +77,10 @@ class Geometry:
 
     def __init__(self, shape, kernel_size, stride, padding, dilation, ceil_mode):
         self.shape = shape
-        self.k = per_axis(kernel_size, 2, "kernel_size")
-        self.s = self.k if stride is None else per_axis(stride, 2, "stride")
-        self.p = per_axis(padding, 2, "padding")
-        self.d = per_axis(dilation, 2, "dilation")
+        self.k = per_axis(kernel_size, 2, "kernel_size", minimum=None)
+        self.s = self.k if stride is None else per_axis(stride, 2, "stride", minimum=None)
+        self.p = per_axis(padding, 2, "padding", minimum=None)
+        self.d = per_axis(dilation, 2, "dilation", minimum=None)
         n = shape[1:3]
         for a, axis in ((0, "height"), (1, "width")):
             if self.p[a] > n[a]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnconv.conv.correlation import ConvPlan, conv_plan, correlate
-from cnnconv.conv.padding import as_real_array, finite_kernel
+from cnnconv.conv.padding import as_float, as_real_array, finite_kernel
 from cnnconv.errors import CnnconvError
-from cnnconv.pooling.geometry import FILL, Geometry, as_float, check_op
+from cnnconv.pooling.geometry import FILL, Geometry, check_op
 from cnnconv.shape.tiles import TilePlan, pool_tile_plan, tile_plan
 from cnnconv.tiling.windows import gather
 

@@ -69,7 +69,7 @@ def test_conv2d_gradients(case, channels):
     x = RNG.normal(size=(2, 7, 8, channels))
     w = RNG.normal(size=(3, 2, channels, 4))
     b = RNG.normal(size=4)
-    pad = F.resolve_padding(o["padding"], (7, 8), (3, 2), o["stride"], o["dilation"])
+    pad = F.layer_padding(o["padding"], (7, 8), (3, 2), o["stride"], o["dilation"])
     check_layer(
         lambda x, w, b: F.conv2d_forward(x, w, b, o["stride"], pad, o["dilation"]),
         F.conv2d_backward, x, (w, b),

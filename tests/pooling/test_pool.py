@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnconv.pooling.geometry import per_axis
+from cnnconv.conv.padding import per_axis
 from cnnconv.conv import correlate
 from cnnconv.errors import CnnconvError
 from cnnconv.pooling import (
