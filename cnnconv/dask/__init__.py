@@ -4,8 +4,10 @@ Each output tile is one task that gets only the image ranges its window reads (i
 the neighbouring chunks, its border by the boundary rule, reflections and wraps from the far
 side) and runs the NumPy core on them (:mod:`cnnconv.tiling`), so the result equals the NumPy
 core's on the same data. Dask's ``map_overlap`` has no stride, so the tiles come from the
-integer tile plan (:mod:`cnnconv.shape.tiles`): output tiles start on stride steps, as many
-outputs per tile as the input's first chunk holds rows and columns.
+integer tile plan (:mod:`cnnconv.shape.tiles`): output tiles start on stride steps, with
+``ceil(chunk / stride)`` outputs per tile along each axis (the input's first chunk), so an
+input chunked in multiples of the stride gives one output tile per input chunk, each reading
+its chunk and the halo the kernel's span adds.
 
 Needs the ``dask`` extra: ``pip install 'cnnconv[dask]'``.
 """
@@ -43,14 +45,41 @@ def _one(blocks, shape, dtype, job, tile):
     return job.run(gather(_Regions(blocks, shape, dtype), tile, job.fill, job.dtype), tile)
 
 
-def _run(x, make_job):
+def _pair(value) -> tuple[int, int]:
+    """A stride as (rows, cols); what it cannot be is left for the core to refuse by name."""
+    import numpy as np
+
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu" or a.size not in (1, 2):
+        return (1, 1)
+    steps = tuple(int(v) for v in np.broadcast_to(a.reshape(-1), (2,)))
+    return tuple(max(1, v) for v in steps)
+
+
+def outputs_per_tile(chunks: tuple, stride) -> tuple[int, int]:
+    """Outputs per tile along rows and columns: ``ceil(chunk / stride)`` of the first chunks.
+
+    Shape
+    -----
+    A (rows, cols) chunk and a stride (int or pair) -> (rows, cols) of outputs, each >= 1.
+
+    Examples
+    --------
+    >>> outputs_per_tile(((256, 256, 100), (300,)), 2), outputs_per_tile(((5,), (7,)), (1, 3))
+    ((128, 150), (5, 3))
+    """
+    steps = _pair(stride)
+    return tuple(max(1, -(-int(c[0]) // s)) for c, s in zip(chunks[:2], steps))
+
+
+def _run(x, make_job, stride):
     from cnnconv.shape.tiles import Tile
 
     dask, da = _dask()
     x = x if isinstance(x, da.Array) else da.asarray(x)
     if x.ndim not in (2, 3):
         raise CnnconvError(f"cnnconv.dask takes an image (H, W) or (H, W, C), got shape {x.shape}")
-    job = make_job(x.shape, x.dtype, (max(1, int(x.chunks[0][0])), max(1, int(x.chunks[1][0]))))
+    job = make_job(x.shape, x.dtype, outputs_per_tile(x.chunks, stride))
     trail = tuple(job.output_shape[2:])
     grid = []
     for r in job.tiles.rows:
@@ -82,22 +111,48 @@ def correlate(x, w, *, mode=None, padding=None, stride=1, dilation=1, boundary="
 
     return _run(x, lambda shape, dtype, tile: conv_tiles(
         shape, w, mode=mode, padding=padding, stride=stride, dilation=dilation, boundary=boundary, cval=cval,
-        dtype=dtype, method=method, tile=tile))
+        dtype=dtype, method=method, tile=tile), stride)
 
 
 def convolve(x, w, *, mode=None, padding=None, stride=1, dilation=1, boundary="zero", cval=0.0, method="auto"):
-    """:func:`cnnconv.conv.convolve` of a Dask array, lazily, tile by tile (see :func:`correlate`)."""
+    """:func:`cnnconv.conv.convolve` of a Dask array, lazily, tile by tile (see :func:`correlate`).
+
+    Shape
+    -----
+    As :func:`cnnconv.conv.convolve`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> x = da.from_array(np.eye(4), chunks=2)
+    >>> convolve(x, np.array([[1.0, 2.0]]), mode="full", stride=(1, 2)).compute().tolist()
+    [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 2.0]]
+    """
     from cnnconv.tiling.compute import conv_tiles
 
     return _run(x, lambda shape, dtype, tile: conv_tiles(
         shape, w, mode=mode, padding=padding, stride=stride, dilation=dilation, boundary=boundary, cval=cval,
-        flip=True, dtype=dtype, method=method, tile=tile))
+        flip=True, dtype=dtype, method=method, tile=tile), stride)
 
 
 def pool(x, kernel_size, *, stride=None, padding=0, op="max", ceil_mode=False, count_include_pad=False, dilation=1):
-    """:func:`cnnconv.pooling.pool` of a Dask array (H, W) or (H, W, C), lazily, tile by tile."""
+    """:func:`cnnconv.pooling.pool` of a Dask array (H, W) or (H, W, C), lazily, tile by tile.
+
+    Shape
+    -----
+    As :func:`cnnconv.pooling.pool`: ``floor((n + 2p - d*(k-1) - 1) / s) + 1`` (ceil with
+    ``ceil_mode``); chunks in multiples of the stride give one output chunk per input chunk.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> y = pool(da.from_array(np.arange(64.0).reshape(8, 8), chunks=4), 2, op="avg")
+    >>> y.numblocks, y.compute()[0].tolist()
+    ((2, 2), [4.5, 6.5, 8.5, 10.5])
+    """
     from cnnconv.tiling.compute import pool_tiles
 
     return _run(x, lambda shape, dtype, tile: pool_tiles(
         shape, kernel_size, stride=stride, padding=padding, op=op, ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad, dilation=dilation, dtype=dtype, tile=tile))
+        count_include_pad=count_include_pad, dilation=dilation, dtype=dtype, tile=tile),
+        kernel_size if stride is None else stride)
