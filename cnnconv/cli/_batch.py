@@ -146,11 +146,20 @@ def _results(jobs, worker, task, executor, show_bar, console):
     from functools import partial
 
     records = executor.results(partial(safe_call, worker, task=task), jobs)
+    # records come as files finish; they are reported in input order, as with one job
+    order = {job.input: i for i, job in enumerate(jobs)}
+    waiting: dict[int, dict] = {}
+    following = 0
     try:
         for record in records:
             if progress:
                 progress.advance(bar)
-            yield record
+            key = order.get(record["input"])
+            waiting[len(jobs) + len(waiting) if key is None else key] = record
+            while following in waiting:
+                yield waiting.pop(following)
+                following += 1
+        yield from (waiting[i] for i in sorted(waiting))  # any a cluster named otherwise
     finally:
         records.close()  # stops what the executor started, before the bar goes
         if progress:

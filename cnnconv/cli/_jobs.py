@@ -34,24 +34,55 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 TEMPLATE_FIELDS = ("stem", "ext", "name", "parent", "kernel", "op", "size", "index")
 
 
-def expand_inputs(arguments: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Paths to process, in order, and (argument, reason) for arguments that name nothing.
+@dataclass(frozen=True)
+class Inputs:
+    """What the input arguments name: the paths in order, arguments naming nothing, notes.
 
-    ``-`` stays as is (stdin); a directory gives its image and array files (sorted, not
-    hidden, not recursive); a pattern the shell did not expand is globbed here.
+    ``subfolders`` maps a path found by ``--recursive`` in a sub-folder of a directory
+    argument to that sub-folder (relative to the argument), which ``--out-dir`` mirrors.
+    """
+
+    paths: list[str]
+    problems: list[tuple[str, str]]
+    notes: list[str]
+    subfolders: dict[str, str]
+
+
+def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclude: str | None = None) -> Inputs:
+    """The paths to process, in order, and (argument, reason) for arguments that name nothing.
+
+    ``-`` stays as is (stdin); a directory gives the files whose suffix cnnconv reads
+    (:func:`cnnconv.io.formats.input_files`: sorted, not hidden; its sub-folders too with
+    ``recursive``), and one note counts the files it skipped; ``exclude`` (the output
+    folder) is never walked into, so a rerun does not read its own outputs. A pattern the
+    shell did not expand is globbed here.
     """
     from cnnconv.io.formats import describe_suffixes, input_files  # the registry of input kinds
 
     paths: list[str] = []
     problems: list[tuple[str, str]] = []
+    notes: list[str] = []
+    subfolders: dict[str, str] = {}
+    skip = Path(exclude).resolve() if exclude else None
     for argument in arguments:
         if argument == "-":
             paths.append(argument)
         elif os.path.isdir(argument):
-            found = [str(p) for p in input_files(argument)]
+            root = Path(argument)
+            within = lambda p: skip is not None and (p.resolve() == skip or skip in p.resolve().parents)  # noqa: E731
+            found = [p for p in input_files(root, recursive=recursive) if not within(p)]
+            others = sum(1 for p in (root.rglob("*") if recursive else root.iterdir())
+                         if p.is_file() and not within(p)
+                         and not any(part.startswith(".") for part in p.relative_to(root).parts)) - len(found)
+            if others:
+                notes.append(f"{argument}: skipped {others} file{'s' * (others != 1)} whose suffix is not an image or "
+                             f"array cnnconv reads ({describe_suffixes()})")
             if not found:
                 problems.append((argument, f"no images or arrays in this directory ({describe_suffixes()})"))
-            paths.extend(found)
+            for p in found:
+                if p.parent != root:
+                    subfolders[str(p)] = str(p.parent.relative_to(root))
+            paths.extend(str(p) for p in found)
         elif _GLOB_CHARS.search(argument) and not os.path.exists(argument):
             found = sorted(p for p in glob.glob(argument) if os.path.isfile(p))
             if not found:
@@ -61,7 +92,7 @@ def expand_inputs(arguments: tuple[str, ...]) -> tuple[list[str], list[tuple[str
             paths.append(argument)
     seen: set[str] = set()
     unique = [p for p in paths if not (p in seen or seen.add(p))]
-    return unique, problems
+    return Inputs(unique, problems, notes, subfolders)
 
 
 def check_template(template: str) -> None:
@@ -92,9 +123,12 @@ def safe_label(label: str) -> str:
 
 def output_paths(
     inputs: list[str], labels: list[str], *, output: str | None, out_dir: str | None,
-    template: str, fields: dict[str, str],
+    template: str, fields: dict[str, str], subfolders: dict[str, str] | None = None,
 ) -> list[list[str]]:
     """For each input, one output path per label (one label unless several kernels).
+
+    ``subfolders`` (input -> relative folder, from ``--recursive``) puts an output in that
+    folder under ``out_dir``, created as needed.
 
     Raises ``click.UsageError`` (exit 2) when the outputs cannot be named unambiguously.
     """
@@ -123,7 +157,13 @@ def output_paths(
         path = Path("stdin.png" if source == "-" else source)
         values = dict(fields, stem=path.stem, ext=path.suffix, name=path.name,
                       parent=path.resolve().parent.name, index=str(index))
-        names.append([os.path.join(out_dir, template.format(**dict(values, kernel=safe_label(label))))
+        folder = os.path.join(out_dir, (subfolders or {}).get(source, ""))
+        if folder != os.path.join(out_dir, ""):
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise click.UsageError(f"--out-dir {folder}: cannot create it: {exc.strerror or exc}") from None
+        names.append([os.path.join(folder, template.format(**dict(values, kernel=safe_label(label))))
                       for label in labels])
     flat = [n for group in names for n in group]
     duplicates = sorted({n for n in flat if flat.count(n) > 1})
@@ -142,11 +182,17 @@ def prepare_jobs(options: dict, labels: list[str], fields: dict[str, str]) -> tu
     """
     from cnnconv.io.atomic import InputFiles
 
-    inputs, failures = expand_inputs(options["inputs"])
+    found = expand_inputs(options["inputs"], recursive=options.get("recursive", False), exclude=options["out_dir"])
+    inputs, failures = found.paths, found.problems
+    if not options.get("quiet"):
+        from cnnconv.cli._common import notice
+
+        for note in found.notes:
+            click.echo(notice("note", note), err=True)
     if not inputs:
         return [], failures
     outputs = output_paths(inputs, labels, output=options["output"], out_dir=options["out_dir"],
-                           template=options["name_template"], fields=fields)
+                           template=options["name_template"], fields=fields, subfolders=found.subfolders)
     from cnnconv.io.formats import describe_suffixes, input_kind
 
     for path in (p for group in outputs for p in group if p != "-"):

@@ -154,6 +154,8 @@ def io_options(default_name: str):
                 "--name", "name_template", default=default_name, show_default=True, metavar="TEMPLATE",
                 help="Output names in --out-dir: {stem} {ext} {name} {parent} {kernel} {op} {size} {index}.",
             ),
+            click.option("-r", "--recursive", is_flag=True,
+                         help="Walk the sub-folders of a directory input too; --out-dir mirrors the tree."),
             click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
                          help="Files processed in parallel (processes; with --scheduler local, its workers)."),
             click.option("--scheduler", metavar="ADDRESS|local", default=None,
