@@ -133,16 +133,17 @@ def _is_padding(data: dict, r: int, c: int, sources) -> bool:
     return not (pb <= r < pb + len(rows) and qb <= c < qb + len(rows[0]))
 
 
-def show(data: dict) -> None:
-    """Print the frames: step by step with a key on a terminal, all of them otherwise."""
+def show(data: dict, numbers=None) -> None:
+    """Print the frames (``numbers``, 0-based, default all): step by step with a key on a terminal, all otherwise."""
     from rich.console import Console
 
-    frames = len(data["frames"])
+    order = list(range(len(data["frames"]))) if numbers is None else list(numbers)
+    frames = len(order)
     interactive = sys.stdout.isatty() and sys.stdin.isatty()
     # not a terminal: no wrapping at rich's default 80 columns (a row of a grid stays one line)
     console = Console(highlight=False, soft_wrap=not interactive)
     if not interactive:
-        for i in range(frames):
+        for i in order:
             for part in render(data, i):
                 console.print(part)
             console.print()
@@ -151,7 +152,7 @@ def show(data: dict) -> None:
         i = 0
         while True:
             console.clear()
-            for part in render(data, i):
+            for part in render(data, order[i]):
                 console.print(part)
             console.print(_KEYS, style="dim")
             key = getkey()

@@ -63,10 +63,12 @@ _CROP = re.compile(r"\s*([0-9]*)\s*:\s*([0-9]*)\s*\Z")
               help="Time each frame stays on screen (GIF, APNG).")
 @click.option("--pause-ms", type=click.IntRange(0, 600000), default=2000, show_default=True,
               help="Extra time on the last frame before the animation starts again.")
+@click.option("--frames", "frame_list", metavar="LIST",
+              help="Draw only these steps (from 1): 1,2,9 or 1-3,last. --json still prints every frame.")
 @click.option("--json", "as_json", is_flag=True, help="Print the frames as data (strict JSON) on stdout.")
 def animate_cmd(input_spec, crop, kernel_spec, flip, mode, padding, stride, dilation, boundary, pool_op, size,
                 ceil_mode, count_include_pad, transpose, output_padding, layer_token, output, frame_ms, pause_ms,
-                as_json):
+                frame_list, as_json):
     """Draw, frame by frame, what one convolution, pooling or transposed convolution computes.
 
     Each frame shows the input with its padding (and the values the boundary rule puts
@@ -100,9 +102,10 @@ def animate_cmd(input_spec, crop, kernel_spec, flip, mode, padding, stride, dila
     _check_trace(trace)
     data = trace.as_dict()
     data["geometry_only"] = geometry_only
+    numbers = _frame_numbers(frame_list, len(data["frames"]))
     written = None
     if output:
-        written = _write(data, output, source, frame_ms, pause_ms)
+        written = _write(data, output, source, frame_ms, pause_ms, numbers)
     if as_json:
         record = {"ok": True, "trace": data}
         if written is not None:
@@ -111,7 +114,7 @@ def animate_cmd(input_spec, crop, kernel_spec, flip, mode, padding, stride, dila
     elif not output:
         from cnnconv.cli._animate_terminal import show
 
-        show(data)
+        show(data, numbers)
 
 
 def _check_combinations(operation: str, s: dict, kernel_spec) -> None:
@@ -366,7 +369,26 @@ def _trace(operation: str, x, w, s: dict):
                            dilation=dilation, boundary=boundary, cval=cval)  # fmt: skip
 
 
-def _write(data: dict, output: str, source, frame_ms: int, pause_ms: int) -> dict:
+def _frame_numbers(text, count: int):
+    """--frames as 0-based frame numbers in the order given (None: all)."""
+    if text is None:
+        return None
+    numbers = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        ends = part.split("-", 1)
+        try:
+            a, b = (count if e.strip() == "last" else int(e) for e in (ends * 2)[:2])
+        except ValueError:
+            raise click.BadParameter(f"{part!r} is not a step: give numbers from 1, ranges A-B or 'last', "
+                                     "e.g. 1,2,9 or 1-3,last", param_hint="--frames") from None  # fmt: skip
+        if not 1 <= a <= b <= count:
+            raise click.BadParameter(f"{part!r}: the steps are 1 to {count}", param_hint="--frames")
+        numbers += range(a - 1, b)
+    return numbers
+
+
+def _write(data: dict, output: str, source, frame_ms: int, pause_ms: int, numbers=None) -> dict:
     from pathlib import Path
 
     from cnnconv.cli._common import CliError
@@ -380,6 +402,6 @@ def _write(data: dict, output: str, source, frame_ms: int, pause_ms: int) -> dic
     if source is not None and same_file(output, source):
         raise click.BadParameter(f"{output} is the input; choose another output name", param_hint="-o")
     try:
-        return save_animation(data, output, frame_ms=frame_ms, pause_ms=pause_ms)
+        return save_animation(data, output, frame_ms=frame_ms, pause_ms=pause_ms, numbers=numbers)
     except CnnconvError as exc:
         raise CliError(str(exc)) from None

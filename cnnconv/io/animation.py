@@ -536,12 +536,13 @@ def _transpose_frame(cv: _Canvas, data: dict, frame: dict, number: int, p: dict)
             cv.cell(out, r, c, DONE_TINT if shown else WHITE, _fmt(final[r][c]) if shown else "")
 
 
-def draw_frames(data: dict) -> list[Image.Image]:
-    """Every frame of a trace's data, one palette image each (all of one size)."""
+def draw_frames(data: dict, numbers=None) -> list[Image.Image]:
+    """The frames ``numbers`` (0-based; default every one) of a trace's data, one palette image each (all of one size)."""
     if not data["frames"]:
         raise CnnconvError("nothing to draw: the trace has no frames")
+    numbers = range(len(data["frames"])) if numbers is None else numbers
     style, lay = Style(data), layout(data)
-    return [draw_frame(data, i, lay, style) for i in range(len(data["frames"]))]
+    return [draw_frame(data, i, lay, style) for i in numbers]
 
 
 def sheet(frames: list[Image.Image], columns: int | None = None) -> Image.Image:
@@ -550,7 +551,7 @@ def sheet(frames: list[Image.Image], columns: int | None = None) -> Image.Image:
     Shape
     -----
     ``cols·w + (cols+1)·8`` by ``rows·h + (rows+1)·8`` pixels for frames of w x h,
-    ``cols = columns or min(n, 3)``.
+    ``cols = columns or min(n, 3)`` (2 for four frames).
 
     Examples
     --------
@@ -558,7 +559,7 @@ def sheet(frames: list[Image.Image], columns: int | None = None) -> Image.Image:
     (44, 34)
     """
     w, h = frames[0].size
-    cols = columns or min(len(frames), 3)
+    cols = columns or (2 if len(frames) == 4 else min(len(frames), 3))
     rows = math.ceil(len(frames) / cols)
     out = Image.new("P", (cols * w + (cols + 1) * 8, rows * h + (rows + 1) * 8), PALETTE.index(GRID))
     out.putpalette([v for colour in PALETTE for v in colour])
@@ -568,10 +569,13 @@ def sheet(frames: list[Image.Image], columns: int | None = None) -> Image.Image:
     return out
 
 
-def save_animation(data: dict, path: str | Path, *, frame_ms: int = FRAME_MS, pause_ms: int = PAUSE_MS) -> dict:
+def save_animation(
+    data: dict, path: str | Path, *, frame_ms: int = FRAME_MS, pause_ms: int = PAUSE_MS, numbers=None
+) -> dict:
     """Draw a trace's data and write it by the suffix of ``path``: .gif, .apng or .png (a sheet).
 
-    The last frame stays ``frame_ms + pause_ms`` on screen; the animation loops. Written
+    ``numbers`` picks the frames drawn (0-based, in order; default all). The last frame
+    stays ``frame_ms + pause_ms`` on screen; the animation loops. Written
     atomically. Returns what was written: format, frame count, size in pixels.
     """
     from cnnconv.io.atomic import write_atomic
@@ -580,7 +584,7 @@ def save_animation(data: dict, path: str | Path, *, frame_ms: int = FRAME_MS, pa
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise CnnconvError(f"{path}: unknown picture type {path.suffix!r}; use .gif, .apng or .png (a sheet of all frames)")
-    frames = draw_frames(data)
+    frames = draw_frames(data, numbers)
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms + pause_ms]
     if kind == "sheet":
         picture = sheet(frames)
