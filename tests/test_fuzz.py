@@ -1,4 +1,4 @@
-"""Fuzzing every parser of user input (issue 7): a result or cnnconv's own error, nothing else.
+"""Fuzzing every parser of user input: a result or cnnconv's own error, nothing else.
 
 Random text goes to the kernel-string parsers, the kernel-file reader, the layer grammar
 (and the shape arithmetic behind it) and the option parsers; random and mutated bytes go to
@@ -160,7 +160,10 @@ def test_shape_arithmetic_of_any_spec(spec, input_shape):
 
     summary = allowed(lambda: summarize_network(input_shape, spec))
     if summary is not None:
-        assert summary is not None
+        assert summary.rows and summary.rows[0].input == input_shape
+        for row in summary.rows:
+            assert all(isinstance(n, int) and n >= 1 for n in row.output), row
+            assert row.params == row.weights + row.biases and min(row.params, row.macs) >= 0, row
 
 
 @given(ANY_TEXT)
@@ -273,7 +276,11 @@ def test_stdin_through_the_command_line(data, command):
 def test_array_loader(data, fmt):
     from cnnconv.io.arrays import read_array
 
-    allowed(lambda: read_array(data, fmt=fmt) if fmt else read_array(data))
+    result = allowed(lambda: read_array(data, fmt=fmt) if fmt else read_array(data))
+    if result is not None:
+        array, info = result
+        assert info.shape == array.shape and array.size and array.dtype == np.float64 and np.isfinite(array).all()
+        assert array.ndim in ((1, 2, 3) if info.format == "npy" else (1, 2)) and info.format in ("npy", "csv", "txt")
 
 
 _MODEL: dict[str, bytes] = {}
@@ -312,16 +319,26 @@ def test_model_loader(data):
         assert meta["num_classes"] == 2
 
 
-def test_the_mutations_reach_the_decoders():
-    """The seeds are valid, so failures found above come from the damage, not from the seeds."""
+def test_the_seeds_decode_to_their_samples_and_a_mutation_reaches_the_decoder():
+    """The seeds are valid (so failures found above come from the damage, not from the seeds),
+    and a changed byte gets past the format check into the samples (so the damage is decoded)."""
     from cnnconv.io.images import read_image
     from cnnconv.io.model import load_model
 
+    values = (np.arange(8 * 6 * 3).reshape(6, 8, 3) * 11 % 256).astype(np.uint8)
+    shapes = {"RGB": (6, 8, 3), "P": (6, 8, 3), "I;16": (6, 8), "CMYK": (6, 8, 4), "RGBA": (6, 8, 4), "F": (6, 8)}
     for data in SEEDS:
-        read_image(data)
+        array, info = read_image(data)
+        assert array.shape == shapes[info.mode], (info.format, info.mode)
+    for lossless in (SEEDS[0], SEEDS[6], SEEDS[9]):  # PNG, BMP and lossless WebP of RGB values
+        np.testing.assert_array_equal(read_image(lossless)[0], values)
+    bmp = bytearray(SEEDS[6])
+    bmp[60] ^= 0xFF  # a pixel byte: BMP has no checksum, so exactly one sample changes
+    assert int((read_image(bytes(bmp))[0] != values).sum()) == 1
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "m.npz").write_bytes(_model_bytes())
-        load_model(Path(d) / "m.npz")
+        network, meta = load_model(Path(d) / "m.npz")
+    assert meta["class_names"] == ["a", "b"] and meta["num_classes"] == 2
 
 
 

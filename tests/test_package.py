@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -11,8 +12,14 @@ import cnnconv
 
 
 @pytest.mark.parametrize("name", sorted(cnnconv._EXPORTS))
-def test_every_top_level_export_resolves(name):
-    assert getattr(cnnconv, name) is not None
+def test_every_top_level_export_is_its_modules_own_documented_object(name):
+    module = importlib.import_module(cnnconv._EXPORTS[name])
+    exported = getattr(cnnconv, name)
+    assert exported is getattr(module, name)
+    assert name in cnnconv.__all__ and name in dir(cnnconv)
+    if callable(exported):  # functions and classes: defined in cnnconv, with a docstring that says what they do
+        assert exported.__module__.startswith("cnnconv.") and exported.__name__ == name
+        assert (exported.__doc__ or "").strip(), f"{name} has no docstring"
 
 
 def test_unknown_attribute_is_an_attribute_error():

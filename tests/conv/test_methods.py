@@ -6,6 +6,8 @@ engines meet that element by element. An FFT spreads its rounding over the whole
 so for "fft" the bound is relative to the largest such scale in the output (norm-wise).
 """
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -102,8 +104,16 @@ def runs_fft(method, xp, w, stride, dilation):
 @settings(max_examples=30)
 @given(ops=operands(rank1=True))
 def test_rank1_kernels_run_separable_and_match(method, ops):
+    """The separable engine is the one that runs (auto takes it from 2x2 taps up), and it is exact."""
     xp, w, stride, dilation = ops
-    got = methods.correlate_valid(xp, w, stride, dilation, method=method)
+    ran = []
+    real = engines.correlate_separable
+    with mock.patch.object(engines, "correlate_separable", lambda *a, **k: ran.append(a) or real(*a, **k)):
+        got = methods.correlate_valid(xp, w, stride, dilation, method=method)
+    expected = method == "separable" or min(w.shape) >= methods.SEPARABLE_MIN_K
+    assert bool(ran) == expected, (method, w.shape)
+    chosen = methods.explain_method(xp.shape, w.shape, xp.dtype, stride, dilation, method, kernel=w)[0]
+    assert (chosen == "separable") == expected
     assert_close(got, xp, w, stride, dilation)
 
 
@@ -141,7 +151,8 @@ def test_sobel_is_exactly_separable_and_a_gaussian_is_within_tolerance():
     u, v = engines.rank1_factors(sobel)
     np.testing.assert_allclose(np.outer(u, v), sobel, atol=1e-6)
     g = np.exp(-0.5 * (np.arange(-7, 8) / 2.5) ** 2)
-    assert engines.rank1_factors(np.outer(g, g).astype(np.float32)) is not None
+    u, v = engines.rank1_factors(np.outer(g, g).astype(np.float32))
+    np.testing.assert_allclose(np.outer(u, v), np.outer(g, g), rtol=0, atol=1e-6)
     noisy = np.outer(g, g) + 1e-3 * np.eye(15)
     assert engines.rank1_factors(noisy) is None
 
