@@ -28,6 +28,23 @@ def relu_backward(dy, mask):
     return dy * mask
 
 
+def relu6_forward(x):
+    """``min(max(x, 0), 6)`` (MobileNet's bounded ReLU); the cache is the mask of ``0 < x < 6``.
+
+    Examples
+    --------
+    >>> relu6_forward(np.array([-1.0, 3.0, 9.0]))[0].tolist()
+    [0.0, 3.0, 6.0]
+    """
+    y = np.clip(x, 0, 6)
+    return y, (x > 0) & (x < 6)
+
+
+def relu6_backward(dy, mask):
+    """``dy`` where ``0 < x < 6``, else 0 (the subgradient 0 at both kinks, as PyTorch's ``hardtanh``)."""
+    return dy * mask
+
+
 def sigmoid_forward(x):
     """``1 / (1 + exp(-x))`` (seed 002), evaluated without overflow for large ``|x|``.
 
@@ -121,6 +138,7 @@ def softmax_backward(dy, y):
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
+    "relu6": (relu6_forward, relu6_backward),
     "sigmoid": (sigmoid_forward, sigmoid_backward),
     "tanh": (tanh_forward, tanh_backward),
     "softplus": (softplus_forward, softplus_backward),

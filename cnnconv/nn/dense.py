@@ -16,7 +16,8 @@ from cnnconv.nn.functional import column_sums
 def dense_forward(x, w, b):
     """Fully connected layer ``z = x W + b`` (seed 002: ``z_i = sum_k w_ik y_k``).
 
-    A batch of feature maps is flattened first in (H, W, C) order.
+    A batch of feature maps is flattened first in (H, W, C) order. ``b=None`` is a
+    layer without bias (``fc{N}:nobias``).
 
     Shape
     -----
@@ -33,12 +34,14 @@ def dense_forward(x, w, b):
     if x2.shape[1] != w.shape[0]:
         raise CnnconvError(f"dense layer expects {w.shape[0]} inputs per sample, got {x2.shape[1]}")
     z = x2 @ w
-    z += b
-    return z, (x2, x.shape, w)
+    if b is not None:
+        z += b
+    return z, (x2, x.shape, w, b is not None)
 
 
 def dense_backward(dz, cache, *, need_dx=True):
-    """Gradients ``(dx, dw, db)`` of :func:`dense_forward`; ``dx`` has the input's shape.
+    """Gradients ``(dx, dw, db)`` of :func:`dense_forward`; ``dx`` has the input's shape
+    (``db`` is None for a layer without bias).
 
     Examples
     --------
@@ -47,9 +50,9 @@ def dense_backward(dz, cache, *, need_dx=True):
     >>> dx.tolist()[0], dw.tolist()[0], db.tolist()
     ([2.0, 2.0, 2.0], [2.0, 2.0], [2.0, 2.0])
     """
-    x2, x_shape, w = cache
+    x2, x_shape, w, has_bias = cache
     dw = x2.T @ dz
-    db = column_sums(dz)
+    db = column_sums(dz) if has_bias else None
     dx = (dz @ w.T).reshape(x_shape) if need_dx else None
     return dx, dw, db
 

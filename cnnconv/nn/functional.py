@@ -100,7 +100,8 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     ----------
     x : ndarray (N, H, W, C_in)
     w : ndarray (kh, kw, C_in, C_out)
-    b : ndarray (C_out,)
+    b : ndarray (C_out,) or None
+        None for a convolution without bias (``:nobias``): no column of ones.
     stride, dilation : (int, int)
     padding : ((top, bottom), (left, right))
         Zeros added, as returned by :func:`layer_padding`.
@@ -136,27 +137,36 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
     taps = kh * kw
     # the bias is folded into the product: the im2col matrix gets a row (column) of
     # ones and the weights a row holding the bias, so neither pass touches y twice
-    w_aug = np.concatenate([w.reshape(taps * c_in, c_out), b.reshape(1, c_out).astype(w.dtype)])
+    ones = int(b is not None)
+    w_aug = w.reshape(taps * c_in, c_out)
+    if ones:
+        w_aug = np.concatenate([w_aug, b.reshape(1, c_out).astype(w.dtype)])
     if c_in == 1:
         # one channel: a tap-major (kh*kw + 1, N*Ho*Wo) matrix, each row one strided
         # slice copy, is ~3x cheaper to build than gathering windows of single floats
-        cols = np.empty((taps + 1, n, ho, wo), dtype=x.dtype)
-        cols[taps] = 1
+        cols = np.empty((taps + ones, n, ho, wo), dtype=x.dtype)
+        if ones:
+            cols[taps] = 1
         for t in range(taps):
             i, j = divmod(t, kw)
             cols[t] = xp[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw, 0]
-        cols = cols.reshape(taps + 1, n * ho * wo)
+        cols = cols.reshape(taps + ones, n * ho * wo)
         y = cols.T @ w_aug
+    elif kh == kw == 1 and padding == ((0, 0), (0, 0)) and not ones:
+        # a 1x1 convolution without bias is a plain product over the (strided) pixels
+        cols = np.ascontiguousarray(x[:, ::sh, ::sw, :]).reshape(n * ho * wo, c_in)
+        y = cols @ w_aug
     else:
         windows = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
         windows = windows[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, :, ::dh, ::dw]
         k = taps * c_in
-        cols = np.empty((n * ho * wo, k + 1), dtype=x.dtype)
-        cols[:, k] = 1
+        cols = np.empty((n * ho * wo, k + ones), dtype=x.dtype)
+        if ones:
+            cols[:, k] = 1
         # (N, Ho, Wo, kh, kw, C) matches the HWIO weights; each (kw, C) run is contiguous in xp
         np.copyto(cols[:, :k].reshape(n, ho, wo, kh, kw, c_in), windows.transpose(0, 1, 2, 4, 5, 3))
         y = cols @ w_aug
-    return y.reshape(n, ho, wo, c_out), (x.shape, xp.shape, cols, w, stride, padding, dilation)
+    return y.reshape(n, ho, wo, c_out), (x.shape, xp.shape, cols, w, stride, padding, dilation, bool(ones))
 
 
 def conv2d_backward(dy, cache, *, need_dx=True):
@@ -178,7 +188,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     -------
     dx : ndarray (N, H, W, C_in) or None
     dw : ndarray (kh, kw, C_in, C_out)
-    db : ndarray (C_out,)
+    db : ndarray (C_out,), or None for a convolution without bias
 
     Examples
     --------
@@ -188,17 +198,27 @@ def conv2d_backward(dy, cache, *, need_dx=True):
     >>> dx[0, :, :, 0].astype(int).tolist()[0], db.tolist()
     ([1, 2, 2, 1], [4.0])
     """
-    x_shape, xp_shape, cols, w, stride, padding, dilation = cache
+    x_shape, xp_shape, cols, w, stride, padding, dilation, has_bias = cache
     kh, kw, c_in, c_out = w.shape
     n, ho, wo, _ = dy.shape
     dy2 = dy.reshape(n * ho * wo, c_out)
     # cols is (kh*kw + 1, N*Ho*Wo) for one input channel, (N*Ho*Wo, kh*kw*C_in + 1)
     # otherwise; its ones row (column) makes the last row of the product the bias gradient
     g = cols @ dy2 if c_in == 1 else cols.T @ dy2
-    dw = g[:-1].reshape(kh, kw, c_in, c_out)
-    db = g[-1].copy()
+    if has_bias:
+        dw, db = g[:-1].reshape(kh, kw, c_in, c_out), g[-1].copy()
+    else:
+        dw, db = g.reshape(kh, kw, c_in, c_out), None
     if not need_dx:
         return None, dw, db
+    if kh == kw == 1 and padding == ((0, 0), (0, 0)):
+        dxs = dy2 @ w.reshape(c_in, c_out).T
+        if stride == (1, 1):
+            return dxs.reshape(x_shape), dw, db
+        dx = np.zeros(x_shape, dtype=dy.dtype)
+        dx[:, : (ho - 1) * stride[0] + 1 : stride[0], : (wo - 1) * stride[1] + 1 : stride[1], :] = dxs.reshape(
+            n, ho, wo, c_in)
+        return dx, dw, db
     # (kh, kw, C_out, C_in): dy2 @ w_taps[i, j] is tap (i, j)'s contribution to every input pixel
     w_taps = w.transpose(0, 1, 3, 2)
     dxp = np.zeros(xp_shape, dtype=dy.dtype)
@@ -241,8 +261,8 @@ def conv2d_grouped_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dil
     outs, caches = [], []
     for g in range(groups):
         y, cache = conv2d_forward(
-            x[..., g * ci : (g + 1) * ci], w[..., g * co : (g + 1) * co], b[g * co : (g + 1) * co],
-            stride, padding, dilation,
+            x[..., g * ci : (g + 1) * ci], w[..., g * co : (g + 1) * co],
+            None if b is None else b[g * co : (g + 1) * co], stride, padding, dilation,
         )
         outs.append(y)
         caches.append(cache)
@@ -260,5 +280,79 @@ def conv2d_grouped_backward(dy, cache, *, need_dx=True, groups=1):
         for g, c in enumerate(caches)
     ]
     dx = np.concatenate([p[0] for p in parts], axis=3) if need_dx else None
-    return dx, np.concatenate([p[1] for p in parts], axis=3), np.concatenate([p[2] for p in parts])
+    db = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
+    return dx, np.concatenate([p[1] for p in parts], axis=3), db
 
+
+
+def conv_transpose2d_forward(x, w, b, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1)):
+    """Transposed convolution (PyTorch's ``ConvTranspose2d``): the adjoint of
+    :func:`conv2d_forward` with respect to its input, plus a bias.
+
+    Every input pixel ``(i, j)`` adds ``x[n, i, j] @ w[a, b]`` at output
+    ``(i*sh + a*dh - ph, j*sw + b*dw - pw)``: one matrix product per kernel row, each tap's
+    slab added to its strided slice of the uncropped output, then ``padding`` is cut off each
+    side (``output_padding`` more rows and columns are kept at the bottom and right).
+
+    Parameters
+    ----------
+    x : ndarray (N, H, W, C_in)
+    w : ndarray (kh, kw, C_in, C_out)
+        PyTorch's ``(C_in, C_out, kh, kw)`` weight as ``w.transpose(2, 3, 0, 1)``.
+    b : ndarray (C_out,) or None
+    stride, padding, output_padding, dilation : (int, int)
+
+    Shape
+    -----
+    ``Ho = (H - 1)*sh - 2*ph + dh*(kh - 1) + oph + 1``, likewise ``Wo``.
+
+    Examples
+    --------
+    >>> y, _ = conv_transpose2d_forward(np.ones((1, 2, 2, 1)), np.ones((2, 2, 1, 1)), None, stride=(1, 1))
+    >>> y[0, :, :, 0].tolist()
+    [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    kh, kw, c_in, c_out = w.shape
+    if x.ndim != 4 or x.shape[3] != c_in:
+        raise CnnconvError(f"conv_transpose2d expects an (N, H, W, {c_in}) batch, got shape {x.shape}")
+    n, h, wd, _ = x.shape
+    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = stride, padding, output_padding, dilation
+    full = ((h - 1) * sh + dh * (kh - 1) + 1 + oh, (wd - 1) * sw + dw * (kw - 1) + 1 + ow)
+    ho, wo = full[0] - 2 * ph, full[1] - 2 * pw
+    if ho < 1 or wo < 1:
+        raise CnnconvError(f"padding {padding} crops the whole {full[0]}x{full[1]} transposed output")
+    x2 = x.reshape(n * h * wd, c_in)
+    yp = np.zeros((n, *full, c_out), dtype=x.dtype)
+    for a in range(kh):
+        taps = np.matmul(x2, w[a])  # (kw, N*H*W, C_out)
+        for c in range(kw):
+            yp[:, a * dh : a * dh + (h - 1) * sh + 1 : sh, c * dw : c * dw + (wd - 1) * sw + 1 : sw, :] += \
+                taps[c].reshape(n, h, wd, c_out)
+    y = yp[:, ph : ph + ho, pw : pw + wo, :]
+    if b is not None:
+        y = y + b.astype(y.dtype)
+    return y, (x2, x.shape, w, stride, padding, dilation, full, b is not None)
+
+
+def conv_transpose2d_backward(dy, cache, *, need_dx=True):
+    """Gradients ``(dx, dw, db)`` of :func:`conv_transpose2d_forward`.
+
+    ``dx`` is the strided correlation of ``dy`` (padded back to the uncropped frame) with the
+    kernel, channels swapped: :func:`conv2d_forward`; its im2col matrix also gives ``dw``.
+    """
+    x2, x_shape, w, stride, (ph, pw), dilation, full, has_bias = cache
+    kh, kw, c_in, c_out = w.shape
+    n, h, wd, _ = x_shape
+    dyp = np.zeros((n, *full, c_out), dtype=dy.dtype)
+    dyp[:, ph : ph + dy.shape[1], pw : pw + dy.shape[2], :] = dy
+    z, (_, _, cols, *_rest) = conv2d_forward(dyp, w.transpose(0, 1, 3, 2), None, stride, ((0, 0), (0, 0)), dilation)
+    zh, zw = z.shape[1:3]  # output_padding can add one more row or column than the input had
+    if (zh, zw) != (h, wd):
+        z = z[:, :h, :wd, :]
+        cols = cols.reshape(n, zh, zw, -1)[:, :h, :wd, :].reshape(n * h * wd, -1) if c_out > 1 else \
+            cols.reshape(-1, n, zh, zw)[:, :, :h, :wd].reshape(cols.shape[0], -1)
+    # cols: (N*H*W, kh*kw*C_out), or tap-major (kh*kw, N*H*W) for one channel
+    g = (cols.T @ x2) if c_out > 1 else (cols @ x2)
+    dw = g.reshape(kh, kw, c_out, c_in).transpose(0, 1, 3, 2).copy()
+    db = dy.reshape(-1, c_out).sum(axis=0) if has_bias else None
+    return (np.ascontiguousarray(z) if need_dx else None), dw, db

@@ -15,14 +15,14 @@ import numpy as np
 
 from cnnconv import pooling as pool
 from cnnconv.errors import CnnconvError
-from cnnconv.nn import activations, dense as D, functional as F, lcn
+from cnnconv.nn import activations, batchnorm as BN, dense as D, functional as F, graph_ops as G, lcn
 from cnnconv.nn.init import glorot_uniform, he_normal
 from cnnconv.shape.arithmetic import conv_out_size, pool_out_size
 
-#: Layer kinds that ``cnnconv train`` can build (tconv and bn are shape-only for now).
+#: Layer kinds that ``cnnconv train`` can build: every kind of the grammar.
 TRAINABLE_KINDS = (
-    "conv", "maxpool", "avgpool", "gap", "gmp", "fc", "flatten", "relu", "sigmoid", "tanh",
-    "softplus", "abs", "softmax", "lcn", "dropout",
+    "conv", "tconv", "maxpool", "avgpool", "gap", "gmp", "fc", "flatten", "relu", "relu6", "sigmoid", "tanh",
+    "softplus", "abs", "softmax", "lcn", "dropout", "bn", "upsample", "add", "cat",
 )
 
 #: Window side of ``lcn`` when the spec gives none.
@@ -35,12 +35,19 @@ class Module:
     Attributes
     ----------
     spec : Layer
-        The parsed layer.
+        The parsed layer (``spec.kind`` says what it computes; for a merge ``"add"``/``"cat"``).
     in_shape, out_shape : tuple of int
-        Per-sample shapes.
+        Per-sample shapes (a merge's ``in_shape`` is its first input's; ``in_shapes`` all).
     params, grads : dict[str, ndarray]
-        ``"weight"``/``"bias"`` for conv and fc, empty otherwise.
+        Trainable arrays: ``"weight"`` (and ``"bias"`` unless ``:nobias``) for conv and fc,
+        ``"gamma"``/``"beta"`` for bn; empty otherwise. Only the optimiser writes them.
+    buffers : dict[str, ndarray]
+        Non-trainable state: bn's ``"running_mean"``/``"running_var"``, updated by the layer's
+        own training forward (:func:`cnnconv.nn.batchnorm.update_running_stats`); empty otherwise.
     """
+
+    #: A merge reads a list of arrays (one per input) and returns one gradient per input.
+    merges = False
 
     def __init__(self, spec, in_shape, out_shape):
         self.spec = spec
@@ -48,6 +55,7 @@ class Module:
         self.out_shape = tuple(out_shape)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
         self.cache = None
 
     def forward(self, x, training=False, rng=None):  # pragma: no cover - overridden
@@ -90,20 +98,80 @@ class Conv(Module):
         self.params["weight"] = (
             he_normal(shape, fan_in, rng, dtype) if relu_next else glorot_uniform(shape, fan_in, fan_out, rng, dtype)
         )
-        self.params["bias"] = np.zeros(spec.out, dtype=dtype)
+        if spec.bias:
+            self.params["bias"] = np.zeros(spec.out, dtype=dtype)
 
     def forward(self, x, training=False, rng=None):
         s = self.spec
         y, cache = F.conv2d_grouped_forward(
-            x, self.params["weight"], self.params["bias"], s.stride, self.padding, s.dilation, self.groups
+            x, self.params["weight"], self.params.get("bias"), s.stride, self.padding, s.dilation, self.groups
         )
         self.cache = cache if training else None
         return y
 
     def backward(self, dy, need_dx=True):
-        dx, self.grads["weight"], self.grads["bias"] = F.conv2d_grouped_backward(
-            dy, self.cache, need_dx=need_dx, groups=self.groups
-        )
+        dx, self.grads["weight"], db = F.conv2d_grouped_backward(dy, self.cache, need_dx=need_dx, groups=self.groups)
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+
+class TConv(Module):
+    """Transposed convolution; weights ``(kh, kw, C_in, C_out / groups)`` (PyTorch's
+    ``(C_in, C_out / groups, kh, kw)`` in channels-last order)."""
+
+    def __init__(self, index, spec, in_shape, rng, dtype, relu_next):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        h, w, c = in_shape
+        groups = c if spec.groups == 0 else spec.groups
+        if c % groups or spec.out % groups:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}': groups={groups} must divide the {c} input "
+                               f"channels and the {spec.out} filters")
+        self.groups = groups
+        kh, kw = spec.kernel
+        out = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, k, s, p, op, d in
+               zip((h, w), spec.kernel, spec.stride, spec.padding, spec.output_padding, spec.dilation)]
+        if min(out) < 1:
+            raise _bad_size(index, spec, in_shape, out)
+        super().__init__(spec, in_shape, (*out, spec.out))
+        shape = (kh, kw, c, spec.out // groups)
+        # fans as PyTorch counts them for a transposed convolution's weight
+        fan_in, fan_out = kh * kw * spec.out // groups, kh * kw * c // groups
+        self.params["weight"] = (he_normal(shape, fan_in, rng, dtype) if relu_next
+                                 else glorot_uniform(shape, fan_in, fan_out, rng, dtype))
+        if spec.bias:
+            self.params["bias"] = np.zeros(spec.out, dtype=dtype)
+
+    def _args(self):
+        s = self.spec
+        return s.stride, s.padding, s.output_padding, s.dilation
+
+    def forward(self, x, training=False, rng=None):
+        w, b, g = self.params["weight"], self.params.get("bias"), self.groups
+        if g == 1:
+            y, cache = F.conv_transpose2d_forward(x, w, b, *self._args())
+        else:
+            ci, co = x.shape[3] // g, w.shape[3]
+            parts = [F.conv_transpose2d_forward(x[..., k * ci:(k + 1) * ci], w[:, :, k * ci:(k + 1) * ci],
+                                                None if b is None else b[k * co:(k + 1) * co], *self._args())
+                     for k in range(g)]
+            y, cache = np.concatenate([p[0] for p in parts], axis=3), [p[1] for p in parts]
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        if self.groups == 1:
+            dx, self.grads["weight"], db = F.conv_transpose2d_backward(dy, self.cache, need_dx=need_dx)
+        else:
+            co = dy.shape[3] // self.groups
+            parts = [F.conv_transpose2d_backward(np.ascontiguousarray(dy[..., k * co:(k + 1) * co]), c,
+                                                 need_dx=need_dx) for k, c in enumerate(self.cache)]
+            dx = np.concatenate([p[0] for p in parts], axis=3) if need_dx else None
+            self.grads["weight"] = np.concatenate([p[1] for p in parts], axis=2)
+            db = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
+        if db is not None:
+            self.grads["bias"] = db
         return dx
 
 
@@ -115,16 +183,39 @@ class Dense(Module):
         self.params["weight"] = (
             he_normal(shape, n_in, rng, dtype) if relu_next else glorot_uniform(shape, n_in, spec.out, rng, dtype)
         )
-        self.params["bias"] = np.zeros(spec.out, dtype=dtype)
+        if spec.bias:
+            self.params["bias"] = np.zeros(spec.out, dtype=dtype)
 
     def forward(self, x, training=False, rng=None):
-        z, cache = D.dense_forward(x, self.params["weight"], self.params["bias"])
+        z, cache = D.dense_forward(x, self.params["weight"], self.params.get("bias"))
         self.cache = cache if training else None
         return z
 
     def backward(self, dy, need_dx=True):
-        dx, self.grads["weight"], self.grads["bias"] = D.dense_backward(dy, self.cache, need_dx=need_dx)
+        dx, self.grads["weight"], db = D.dense_backward(dy, self.cache, need_dx=need_dx)
+        if db is not None:
+            self.grads["bias"] = db
         return dx
+
+
+class PoolSame(Module):
+    """Pooling with ``:same`` padding: output ``ceil(n / stride)``, padded positions left out."""
+
+    def __init__(self, index, spec, in_shape):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        h, w, c = in_shape
+        self.padding = F.resolve_padding("same", (h, w), spec.kernel, spec.stride)
+        self.op = "max" if spec.kind == "maxpool" else "avg"
+        super().__init__(spec, in_shape, (-(-h // spec.stride[0]), -(-w // spec.stride[1]), c))
+
+    def forward(self, x, training=False, rng=None):
+        y, cache = G.pool_same_forward(x, self.spec.kernel, self.spec.stride, self.padding, self.op)
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return G.pool_same_backward(dy, self.cache)
 
 
 class Pool(Module):
@@ -238,11 +329,96 @@ class LCN(Module):
         return lcn.lcn_backward(dy, self.cache)
 
 
+class BatchNorm(Module):
+    """Batch normalisation over the channels (the last axis) of maps or vectors.
+
+    Training normalises with the batch's statistics and then blends them into the
+    running ones (:func:`cnnconv.nn.batchnorm.update_running_stats`, momentum 0.1);
+    inference normalises with the running statistics.
+    """
+
+    def __init__(self, index, spec, in_shape, dtype):
+        super().__init__(spec, in_shape, in_shape)
+        c = in_shape[-1]
+        self.params["gamma"] = np.ones(c, dtype=dtype)
+        self.params["beta"] = np.zeros(c, dtype=dtype)
+        self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
+        self.buffers["running_var"] = np.ones(c, dtype=dtype)
+
+    def forward(self, x, training=False, rng=None):
+        p = self.params
+        if not training:
+            self.cache = None
+            b = self.buffers
+            return BN.batchnorm_infer_forward(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"])
+        y, self.cache = BN.batchnorm_train_forward(x, p["gamma"], p["beta"])
+        BN.update_running_stats(self.buffers["running_mean"], self.buffers["running_var"], self.cache[-1],
+                                x.size // x.shape[-1])
+        return y
+
+    def backward(self, dy, need_dx=True):
+        dx, self.grads["gamma"], self.grads["beta"] = BN.batchnorm_backward(dy, self.cache)
+        return dx
+
+
+class Upsample(Module):
+    def __init__(self, index, spec, in_shape):
+        if len(in_shape) != 3:
+            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        h, w, c = in_shape
+        fh, fw = spec.factor
+        super().__init__(spec, in_shape, (h * fh, w * fw, c))
+        bilinear = spec.op == "bilinear"
+        self.fwd = G.upsample_bilinear_forward if bilinear else G.upsample_nearest_forward
+        self.bwd = G.upsample_bilinear_backward if bilinear else G.upsample_nearest_backward
+
+    def forward(self, x, training=False, rng=None):
+        y, cache = self.fwd(x, self.spec.factor)
+        self.cache = cache if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return self.bwd(dy, self.cache)
+
+
+class Merge(Module):
+    """``add`` or ``cat`` of two or more inputs; a tapped input larger than the others is
+    centre-cropped first (``crops``: per input, (top, bottom, left, right))."""
+
+    merges = True
+
+    def __init__(self, index, spec, in_shapes, out_shape, crops):
+        super().__init__(spec, in_shapes[0], out_shape)
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.crops = [tuple(c) for c in crops] if crops else [(0, 0, 0, 0)] * len(in_shapes)
+        self.fwd, self.bwd = (G.add_forward, G.add_backward) if spec.kind == "add" else (
+            G.concat_forward, G.concat_backward)
+
+    def forward(self, xs, training=False, rng=None):
+        crop_caches = []
+        parts = []
+        for x, crop in zip(xs, self.crops):
+            if any(crop):
+                x, c = G.crop_forward(x, crop)
+                crop_caches.append(c)
+            else:
+                crop_caches.append(None)
+            parts.append(x)
+        y, cache = self.fwd(parts)
+        self.cache = (cache, crop_caches) if training else None
+        return y
+
+    def backward(self, dy, need_dx=True):
+        cache, crop_caches = self.cache
+        return tuple(d if c is None else G.crop_backward(d, c) for d, c in zip(self.bwd(dy, cache), crop_caches))
+
+
 def make_module(index, spec, in_shape, rng, dtype, relu_next=False):
     """Build the :class:`Module` for ``spec`` taking per-sample input ``in_shape``.
 
     Raises CnnconvError for a kind training does not support and for a layer whose
-    output would be empty (naming the layer).
+    output would be empty (naming the layer). Merges (``add``/``cat``) are built as
+    :class:`Merge` by the network builder, which knows all their inputs.
     """
     kind = spec.kind
     if kind not in TRAINABLE_KINDS:
@@ -252,10 +428,16 @@ def make_module(index, spec, in_shape, rng, dtype, relu_next=False):
         )
     if kind == "conv":
         return Conv(index, spec, in_shape, rng, dtype, relu_next)
+    if kind == "tconv":
+        return TConv(index, spec, in_shape, rng, dtype, relu_next)
     if kind == "fc":
         return Dense(index, spec, in_shape, rng, dtype, relu_next)
     if kind in ("maxpool", "avgpool"):
-        return Pool(index, spec, in_shape)
+        return PoolSame(index, spec, in_shape) if spec.padding == "same" else Pool(index, spec, in_shape)
+    if kind == "bn":
+        return BatchNorm(index, spec, in_shape, dtype)
+    if kind == "upsample":
+        return Upsample(index, spec, in_shape)
     if kind in ("gap", "gmp"):
         return GlobalPool(index, spec, in_shape)
     if kind == "flatten":

@@ -254,7 +254,7 @@ def test_resume_refuses_options_that_contradict_the_model(trained, shapes, tmp_p
         (["--epochs", "0"], "--epochs"),
         (["--layers", "conv3x4,bogus"], "unknown layer 'bogus'"),
         (["--layers", "conv3x4,pool2,conv9x9"], "conv9x9"),
-        (["--layers", "tconv3x4"], "cannot be trained"),
+        (["--layers", "tconv3x4"], "predicts a class per pixel"),
         (["--loss", "hinge"], "--loss"),
     ],
 )

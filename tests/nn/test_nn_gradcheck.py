@@ -9,7 +9,7 @@ from cnnconv import pooling as pool
 from cnnconv.shape.grammar import Layer
 from cnnconv.nn import activations as A
 from cnnconv.nn import dense as D, functional as F
-from cnnconv.nn import lcn, losses
+from cnnconv.nn import batchnorm as BN, graph_ops as G, lcn, losses
 from cnnconv.nn.model import build_network
 
 RNG = np.random.default_rng(1234)
@@ -217,3 +217,201 @@ def test_the_check_catches_a_wrong_backward():
     with pytest.raises(AssertionError):  # and a relu that lets negative inputs through
         check_layer(A.relu_forward, lambda dy, mask: dy, RNG.normal(size=(2, 4)))
     check_layer(forward, F.conv2d_backward, x, (w, b))
+
+
+def test_the_check_catches_a_batch_norm_that_treats_its_statistics_as_constants():
+    # the common slip: dx = dy * gamma / std, forgetting that each input moves the mean and variance
+    x, gamma, beta = RNG.normal(size=(4, 3, 3, 2)), RNG.normal(size=2), RNG.normal(size=2)
+
+    def frozen_statistics(dy, cache):
+        _, dgamma, dbeta = BN.batchnorm_backward(dy, cache)
+        x_hat, inv_std, gamma_, *_ = cache
+        return dy * gamma_ * inv_std, dgamma, dbeta
+
+    with pytest.raises(AssertionError):
+        check_layer(BN.batchnorm_train_forward, frozen_statistics, x, (gamma, beta))
+    check_layer(BN.batchnorm_train_forward, BN.batchnorm_backward, x, (gamma, beta))
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 4, 3), (6, 4)], ids=["maps", "vectors"])
+def test_batchnorm_training_gradients(shape):
+    x = RNG.normal(size=shape) * 3 + 1
+    check_layer(BN.batchnorm_train_forward, BN.batchnorm_backward, x,
+                (RNG.normal(size=shape[-1]), RNG.normal(size=shape[-1])))
+
+
+def test_batchnorm_inference_uses_the_running_statistics():
+    x = RNG.normal(size=(3, 2, 2, 2))
+    gamma, beta, mean, var = RNG.normal(size=2), RNG.normal(size=2), RNG.normal(size=2), RNG.random(2) + 0.5
+    expected = (x - mean) / np.sqrt(var + BN.EPS) * gamma + beta
+    assert np.allclose(BN.batchnorm_infer_forward(x, gamma, beta, mean, var), expected)
+    # one image alone gives the same output as in its batch (no batch statistics at inference)
+    assert np.allclose(BN.batchnorm_infer_forward(x[:1], gamma, beta, mean, var), expected[:1])
+
+
+def test_batchnorm_running_statistics_follow_the_pytorch_rule():
+    x = RNG.normal(size=(8, 3)) * 2 + 5
+    _, cache = BN.batchnorm_train_forward(x, np.ones(3), np.zeros(3))
+    rm, rv = np.zeros(3), np.ones(3)
+    BN.update_running_stats(rm, rv, cache[-1], 8)
+    assert np.allclose(rm, 0.1 * x.mean(axis=0))
+    assert np.allclose(rv, 0.9 + 0.1 * x.var(axis=0, ddof=1))
+
+
+def test_relu6_gradient():
+    x = RNG.normal(size=(2, 3, 3, 2)) * 5
+    x[np.abs(x) < 0.05] = 0.3
+    x[np.abs(x - 6) < 0.05] = 5.5
+    assert (x > 6).any() and (x < 0).any()
+    fwd, bwd = A.activation("relu6")
+    check_layer(fwd, bwd, x)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_add_gradients(n):
+    xs = [RNG.normal(size=(2, 3, 3, 2)) for _ in range(n)]
+
+    def forward(*xs):
+        return G.add_forward(list(xs))
+
+    check_layer(lambda x, *rest: forward(x, *rest), G.add_backward, xs[0], tuple(xs[1:]))
+
+
+def test_concat_gradients():
+    a, b, c = RNG.normal(size=(2, 3, 3, 2)), RNG.normal(size=(2, 3, 3, 1)), RNG.normal(size=(2, 3, 3, 3))
+    check_layer(lambda a, b, c: G.concat_forward([a, b, c]), G.concat_backward, a, (b, c))
+
+
+def test_crop_gradients():
+    check_layer(lambda x: G.crop_forward(x, (1, 2, 0, 1)), G.crop_backward, RNG.normal(size=(2, 6, 5, 2)))
+
+
+@pytest.mark.parametrize("factor", [(2, 2), (3, 1)])
+def test_upsample_nearest_gradients(factor):
+    check_layer(lambda x: G.upsample_nearest_forward(x, factor), G.upsample_nearest_backward,
+                RNG.normal(size=(2, 3, 4, 2)))
+
+
+@pytest.mark.parametrize("factor", [(2, 2), (3, 2), (1, 4)])
+def test_upsample_bilinear_gradients(factor):
+    check_layer(lambda x: G.upsample_bilinear_forward(x, factor), G.upsample_bilinear_backward,
+                RNG.normal(size=(2, 3, 4, 2)))
+
+
+def test_upsample_bilinear_matches_a_loop_over_pytorch_s_coordinate_rule():
+    x = RNG.normal(size=(1, 3, 4, 1))
+    y, _ = G.upsample_bilinear_forward(x, (2, 3))
+
+    def sample(img, r, c):  # align_corners=False: source = (o + 0.5) / f - 0.5, clamped at 0
+        h, w = img.shape
+        sr, sc = max((r + 0.5) / 2 - 0.5, 0), max((c + 0.5) / 3 - 0.5, 0)
+        r0, c0 = min(int(sr), h - 1), min(int(sc), w - 1)
+        r1, c1 = min(r0 + 1, h - 1), min(c0 + 1, w - 1)
+        fr, fc = sr - r0, sc - c0
+        top = img[r0, c0] * (1 - fc) + img[r0, c1] * fc
+        bottom = img[r1, c0] * (1 - fc) + img[r1, c1] * fc
+        return top * (1 - fr) + bottom * fr
+
+    expected = [[sample(x[0, :, :, 0], r, c) for c in range(12)] for r in range(6)]
+    assert np.allclose(y[0, :, :, 0], expected)
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_pool_same_gradients(op):
+    x = RNG.permutation(2 * 5 * 7 * 2).reshape(2, 5, 7, 2) / 10.0  # distinct values: no ties
+    check_layer(lambda x: G.pool_same_forward(x, (3, 2), (2, 2), ((1, 1), (0, 1)), op), G.pool_same_backward, x)
+
+
+def test_pool_same_average_counts_only_the_inputs_in_each_window():
+    x = np.ones((1, 5, 5, 1))
+    y, _ = G.pool_same_forward(x, (2, 2), (2, 2), ((0, 1), (0, 1)), "avg")
+    assert y.shape == (1, 3, 3, 1) and np.allclose(y, 1.0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kernel,stride,padding", [((3, 3), (1, 1), ((1, 1), (1, 1))), ((1, 1), (2, 2), ((0, 0), (0, 0))),
+                                                   ((1, 1), (1, 1), ((0, 0), (0, 0)))], ids=["3x3", "1x1s2", "1x1"])
+def test_conv2d_without_bias_gradients(channels, kernel, stride, padding):
+    x = RNG.normal(size=(2, 5, 6, channels))
+    w = RNG.normal(size=(*kernel, channels, 4))
+    y, cache = F.conv2d_forward(x, w, None, stride, padding)
+    assert F.conv2d_backward(np.ones_like(y), cache)[2] is None
+    check_layer(lambda x, w: F.conv2d_forward(x, w, None, stride, padding),
+                lambda dy, c: F.conv2d_backward(dy, c)[:2], x, (w,))
+    # the same as a convolution with a zero bias
+    assert np.allclose(y, F.conv2d_forward(x, w, np.zeros(4), stride, padding)[0])
+
+
+def test_grouped_conv2d_without_bias_gradients():
+    x, w = RNG.normal(size=(2, 4, 4, 4)), RNG.normal(size=(3, 3, 1, 4))
+    check_layer(lambda x, w: F.conv2d_grouped_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 4),
+                lambda dy, c: F.conv2d_grouped_backward(dy, c, groups=4)[:2], x, (w,))
+
+
+def test_dense_without_bias_gradients():
+    check_layer(lambda x, w: D.dense_forward(x, w, None), lambda dy, c: D.dense_backward(dy, c)[:2],
+                RNG.normal(size=(3, 2, 2, 3)), (RNG.normal(size=(12, 5)),))
+
+
+
+TCONV_CASES = {
+    "s1": ((1, 1), (0, 0), (0, 0), (1, 1)),
+    "s2_p1_op1": ((2, 2), (1, 0), (1, 0), (1, 1)),
+    "s23_op": ((2, 3), (0, 1), (1, 2), (1, 1)),
+    "dilated": ((1, 2), (1, 1), (0, 1), (2, 1)),
+}
+
+
+@pytest.mark.parametrize("channels", [(1, 1), (2, 3), (3, 1)], ids=["1to1", "2to3", "3to1"])
+@pytest.mark.parametrize("case", TCONV_CASES, ids=list(TCONV_CASES))
+def test_conv_transpose2d_gradients(case, channels):
+    stride, padding, output_padding, dilation = TCONV_CASES[case]
+    x = RNG.normal(size=(2, 3, 4, channels[0]))
+    w, b = RNG.normal(size=(3, 2, *channels)), RNG.normal(size=channels[1])
+    check_layer(lambda x, w, b: F.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation),
+                F.conv_transpose2d_backward, x, (w, b))
+
+
+def test_conv_transpose2d_is_the_adjoint_of_conv2d():
+    x, w = RNG.normal(size=(2, 7, 8, 3)), RNG.normal(size=(3, 3, 3, 2))
+    y, _ = F.conv2d_forward(x, w, None, (2, 2), ((1, 1), (1, 1)))
+    v = RNG.normal(size=y.shape)
+    # output_padding (0, 1) recovers the 8th column that the stride-2 convolution never ends on
+    t, _ = F.conv_transpose2d_forward(v, w.transpose(0, 1, 3, 2), None, (2, 2), (1, 1), (0, 1))
+    assert t.shape == x.shape
+    assert np.isclose(np.sum(y * v), np.sum(x * t))
+
+
+def test_grouped_transposed_convolution_layer_gradients():
+    net = build_network("tconv3x4:s2:g2,relu,gap", (3, 3, 2), 2, seed=1, dtype=np.float64)
+    x, y = RNG.normal(size=(2, 3, 3, 2)), np.array([0, 1])
+
+    def loss():
+        return losses.softmax_cross_entropy(net.forward(x), y)[0]
+
+    _, dlogits = losses.softmax_cross_entropy(net.forward(x, training=True), y)
+    net.backward(dlogits)
+    for (name, param), analytic in zip(net.parameters(), net.gradients()):
+        assert rel_error(analytic, numeric_grad(loss, param)) < 1e-6, name
+
+
+@pytest.mark.parametrize("spec", [
+    "conv3x4:p1:nobias,bn,relu,add(conv3x4:p1:nobias,bn,relu6,conv3x4:p1|conv1x4:nobias,bn),relu,gap",
+    "conv3x3,@a,pool3:s2:same,conv3x5:p1,up2:bilinear,cat(@a|),conv3x4,relu,tconv2x3:s2,avgpool3:s2:same,gap",
+    "conv3x4:p2,@a,conv3x4,relu,cat(@a|),gap",   # the 8x8 tap is centre-cropped to 6x6
+    "flatten,fc6:nobias,bn,relu,add(fc6|),fc3",
+])
+def test_graph_network_gradients_float64(spec):
+    net = build_network(spec, (6, 6, 2), 3, seed=3, dtype=np.float64)
+    x = RNG.normal(size=(4, 6, 6, 2))
+    y = np.array([0, 2, 1, 1])
+
+    def loss():  # bn in training mode: the batch statistics are part of the function checked
+        return losses.softmax_cross_entropy(net.forward(x, training=True), y)[0]
+
+    _, dlogits = losses.softmax_cross_entropy(net.forward(x, training=True), y)
+    net.backward(dlogits)
+    names = [name for name, _ in net.parameters()]
+    grads = dict(zip(names, net.gradients()))
+    for name, param in net.parameters():
+        assert rel_error(grads[name], numeric_grad(loss, param)) < 1e-6, name

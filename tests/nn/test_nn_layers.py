@@ -250,14 +250,15 @@ def test_the_class_layer_is_appended_or_checked():
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("conv3x4,tconv3x4", r"layer 2 'tconv3x4' cannot be trained; training supports conv, "),
-    ("bn,fc3", r"layer 1 'bn' cannot be trained"),
+    ("conv3x4,tconv3x4", r"layer 2 'tconv3x4' upsamples and nothing after it pools or flattens"),
+    ("add(conv3x4|),gap", r"layer spec: add \(at 0\): cannot add 12×12×1 \(the input\) and 10×10×4 \(row 1\)"),
+    ("conv3x8,pool2,up2,conv1x2", r"layer 3 'up2' upsamples and nothing after it pools or flattens"),
     ("conv5x8,pool2,conv5x16", r"layer 3 'conv5x16' shrinks its 4x4 input to 0x0"),
     ("pool4,pool4", r"layer 2 'pool4' shrinks its 3x3 input to 0x0"),
 ])
 def test_unsupported_or_empty_layers_are_named(spec, message):
     with pytest.raises(CnnconvError, match=message):
-        build_network(parse_layers(spec), (12, 12, 1), 3)
+        build_network(spec, (12, 12, 1), 3)
 
 
 def test_an_even_lcn_window_built_by_hand_is_refused():
