@@ -205,7 +205,7 @@ class PoolSame(Module):
         if len(in_shape) != 3:
             raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
         h, w, c = in_shape
-        self.padding = F.resolve_padding("same", (h, w), spec.kernel, spec.stride)
+        self.padding = F.layer_padding("same", (h, w), spec.kernel, spec.stride)
         self.op = "max" if spec.kind == "maxpool" else "avg"
         super().__init__(spec, in_shape, (-(-h // spec.stride[0]), -(-w // spec.stride[1]), c))
 
