@@ -27,6 +27,7 @@ _COMMANDS = {
     "predict": ("cnnconv.cli.predict", "predict_cmd"),
     "evaluate": ("cnnconv.cli.predict", "evaluate_cmd"),
     "animate": ("cnnconv.cli.animate", "animate_cmd"),
+    "export": ("cnnconv.cli.export", "export_cmd"),
 }
 
 
@@ -112,6 +113,7 @@ def cli() -> None:
       cnnconv shape --input 32x32x3 --layers conv5x8,pool2,conv5x16,pool2,fc120,fc84,fc10
       cnnconv kernels
       cnnconv train DATA_DIR --epochs 3 -o model.npz
+      cnnconv export model.npz -o model.onnx
 
     Run 'cnnconv COMMAND --help' for a command's options and examples.
     """
