@@ -37,16 +37,23 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     >>> out.label, out.samples.tolist()
     ('avg2', [[2, 4], [10, 12]])
     """
-    from cnnconv.pooling import pool
+    from cnnconv.pooling import pool, window_filter
 
     samples = np.asarray(samples)
     has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
-    keywords = settings.pool_keywords()
-    run = lambda v: pool(v, settings.size, **keywords)  # noqa: E731
+    if settings.uses_windows():
+        keywords = settings.window_keywords()
+        run = lambda v: window_filter(v, settings.size, **keywords)  # noqa: E731
+        # 1 - avg(1 - alpha) below: a constant border is opaque, so 1 - alpha pads with 0
+        clear = dict(keywords, boundary="zero", cval=0.0) if keywords.get("boundary") == "constant" else keywords
+        run_clear = lambda v: window_filter(v, settings.size, **clear)  # noqa: E731
+    else:
+        keywords = settings.pool_keywords()
+        run = run_clear = lambda v: pool(v, settings.size, **keywords)  # noqa: E731
     # coverage 1 - avg(1 - alpha): padding that an average counts (--count-pad) counts as opaque, so
     # an opaque image pools exactly as its RGB copy; without --count-pad it is avg(alpha)
-    y, coverage = weighted(run, lambda a: 1 - run(1 - a), x, alpha)
+    y, coverage = weighted(run, lambda a: 1 - run_clear(1 - a), x, alpha)
     rounding = 0.0  # max, min and median pick input values: exact
     if settings.op == "avg" and x.size:
         taps = int(np.prod(np.broadcast_to(settings.size, (2,))))

@@ -126,12 +126,19 @@ class FilterSettings:
 class PoolSettings:
     """What :func:`cnnconv.image.pool_image` does: :func:`cnnconv.pooling.pool`'s options and a range policy.
 
+    ``op="median"`` and ``mode="same"`` go through :func:`cnnconv.pooling.window_filter`:
+    ``mode="same"`` is stride 1 and same-size padding (a median filter, an erosion with
+    ``min``, a dilation with ``max``, a box mean with ``avg``), its padding filled by
+    ``boundary`` (None: padding never counts, pooling's rule).
+
     Examples
     --------
     >>> PoolSettings(size=2).label()
     'max2'
     >>> PoolSettings(size=(2, 3), op="avg").label()
     'avg2x3'
+    >>> PoolSettings(size=3, op="median", mode="same", boundary="reflect").label()
+    'median3'
     """
 
     size: object
@@ -141,15 +148,38 @@ class PoolSettings:
     ceil_mode: bool = False
     count_include_pad: bool = False
     range: str = "clip"
+    mode: str | None = None
+    boundary: str | None = None
+    cval: float = 0.0
 
     def __post_init__(self):
-        _choice(self.op, ("max", "avg", "min"), "op")
+        _choice(self.op, ("max", "avg", "min", "median"), "op")
         _choice(self.range, RANGE_POLICIES, "range")
+        if self.mode is not None:
+            _choice(self.mode, ("same",), "mode")
+            if self.stride not in (None, 1, (1, 1)) or self.padding not in (0, (0, 0)) or self.ceil_mode:
+                raise CnnconvError("mode 'same' is stride 1 with same-size padding: give no stride, padding or "
+                                   "ceil mode with it")
+        elif self.boundary is not None:
+            raise CnnconvError("a boundary fills the padding of mode 'same'; pooling's own padding never counts")
+        if self.count_include_pad and (self.mode is not None or self.op != "avg"):
+            raise CnnconvError("count_include_pad is for average pooling without mode 'same'")
 
     def label(self) -> str:
         """``op`` and the window size, as output names use it."""
         size = self.size if isinstance(self.size, int) else "x".join(map(str, self.size))
         return f"{self.op}{size}"
+
+    def uses_windows(self) -> bool:
+        """Whether :func:`cnnconv.pooling.window_filter` runs (median, same mode), not :func:`cnnconv.pooling.pool`."""
+        return self.op == "median" or self.mode is not None
+
+    def window_keywords(self) -> dict:
+        """The options as keywords for :func:`cnnconv.pooling.window_filter`."""
+        if self.mode == "same":
+            return {"op": self.op, "boundary": self.boundary, "cval": self.cval}
+        return {"op": self.op, "stride": self.size if self.stride is None else self.stride,
+                "padding": self.padding, "ceil_mode": self.ceil_mode}
 
     def pool_keywords(self) -> dict:
         """The options as keywords for :func:`cnnconv.pooling.pool`."""

@@ -23,6 +23,8 @@ _EXPORTS = {
     "pool": "cnnconv.pooling.forward",
     "pool2d_forward": "cnnconv.pooling.forward",
     "POOL_OPS": "cnnconv.pooling.geometry",
+    "RANK_OPS": "cnnconv.pooling.rank",
+    "window_filter": "cnnconv.pooling.rank",
 }
 
 __all__ = list(_EXPORTS)

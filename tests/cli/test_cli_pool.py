@@ -107,7 +107,10 @@ def test_one_dimensional_numbers(tmp_path):
     [
         (["--size", "0"], "--size"),
         (["--size", "2", "--padding", "1,1,1,1"], "pads both sides alike"),
-        (["--size", "2", "--op", "median"], "median"),
+        (["--size", "2", "--op", "mode"], "mode"),
+        (["--size", "3", "--mode", "same", "--stride", "2"], "--mode same is stride 1"),
+        (["--size", "3", "--boundary", "edge"], "add --mode same"),
+        (["--size", "3", "--op", "max", "--count-pad"], "--count-pad is for --op avg"),
         (["--size", "2", "--jobs", "0"], "--jobs"),
         (["--size", "2", "--max-pixels", "-5"], "pixel count"),
     ],
