@@ -26,6 +26,7 @@ Examples:
 """
 
 _SIZE = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+))?\s*\Z")
+_NUMBERS = re.compile(r"(?=.*[0-9])[\s0-9.,;eE+\-\u2212]+")
 _CROP = re.compile(r"\s*([0-9]*)\s*:\s*([0-9]*)\s*\Z")
 
 
@@ -309,10 +310,11 @@ def _check_trace(trace) -> None:
 
 def _load_kernel(spec, ndim: int, layer_kernel):
     """(weights, geometry_only) for -k (or the layer's kernel size, as ones)."""
+    from pathlib import Path
+
     import numpy as np
 
     from cnnconv.errors import CnnconvError
-    from cnnconv.io.kernels import load_kernel
 
     size = _SIZE.match(spec) if spec is not None else None
     if spec is None or size:
@@ -327,7 +329,16 @@ def _load_kernel(spec, ndim: int, layer_kernel):
             raise click.BadParameter(f"{spec!r}: a kernel size is 1 to 64 per side", param_hint="--kernel")
         return np.ones(dims), True
     try:
-        w = load_kernel(spec).effective()
+        if _NUMBERS.fullmatch(spec) and not Path(spec).exists():
+            # plain numbers are what load_kernel would parse last; parsing them here spares the
+            # start-up the name, ImageMagick and parametric kernel machinery
+            from cnnconv.kernels.parsers import parse_inline
+
+            w = parse_inline(spec).effective()
+        else:
+            from cnnconv.io.kernels import load_kernel
+
+            w = load_kernel(spec).effective()
     except CnnconvError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel") from None
     if ndim == 1:

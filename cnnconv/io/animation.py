@@ -126,6 +126,7 @@ class Style:
     def __init__(self, data: dict):
         self.font, self.small, self.text = _font(15), _font(11), _font(13)
         self.one_d = data["ndim"] == 1
+        self.wrapped: dict[str, list[str]] = {}
         widest = max((self.font.getlength(s) for s in _numbers(data)), default=10)
         self.cw = max(34, math.ceil(widest) + 12)
         self.ch = 34
@@ -344,6 +345,8 @@ def _notes(data: dict) -> list[str]:
 
 
 def _wrap(text: str, font, width: float) -> list[str]:
+    if font.getlength(text) <= width:  # most lines fit: one measure, not one per word
+        return [text]
     words, lines, line = text.split(" "), [], ""
     for word in words:
         trial = f"{line} {word}" if line else word
@@ -485,7 +488,9 @@ def draw_frame(data: dict, number: int, lay: Layout | None = None, style: Style 
         lines.insert(0, frame["expression"])
     y = lay.text_top
     for line in lines:
-        for part in _wrap(line, style.text, lay.width - 2 * MARGIN):
+        if line not in style.wrapped:  # the notes and formulas are the same on every frame
+            style.wrapped[line] = _wrap(line, style.text, lay.width - 2 * MARGIN)
+        for part in style.wrapped[line]:
             if y + 16 > lay.height:
                 break
             cv.text((MARGIN, y), part)
