@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+import warnings
 from dataclasses import dataclass
 
 from cnnconv.cli._common import EXIT_USAGE, CliError
@@ -131,7 +133,7 @@ def as_given(value, undo: list[tuple[str, str]]):
     return value
 
 
-def run_on_worker(call, job, base: str) -> dict:
+def run_on_worker(job, *, call, base: str) -> dict:
     """The task a cluster worker runs: ``call`` of the job placed at ``base``, its record said as given."""
     placed, undo = absolute_job(job, base)
     return as_given(call(placed), undo)
@@ -184,12 +186,12 @@ class DaskCluster:
         client, cluster = self._connect()
         futures = {}
         try:
-            base = os.getcwd()
-            for index, job in enumerate(jobs):
-                future = client.submit(run_on_worker, call, job, base, pure=False,
-                                       key=f"cnnconv-{index}-{os.getpid()}-{id(futures):x}")
-                futures[future] = job
-            for future in as_completed(futures):
+            # One map, not a submit per file: the scheduler gets the batch in one message.
+            prefix = f"cnnconv-{os.getpid()}-{time.time_ns():x}"
+            mapped = client.map(run_on_worker, jobs, call=call, base=os.getcwd(), pure=False,
+                                key=[f"{prefix}-{index}" for index in range(len(jobs))])
+            futures = dict(zip(mapped, jobs))
+            for future in as_completed(mapped):
                 job = futures[future]
                 if future.status == "finished":
                     yield future.result()
@@ -208,8 +210,19 @@ class DaskCluster:
 
         quiet_logs()
         if self.address == "local":
-            cluster = LocalCluster(n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL)
+            import dask
+
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in their workers, which turns off glibc's
+            # adaptive mmap threshold: every image-sized array is then a fresh mmap and its page
+            # faults (NumPy allocation loops ran ~10x slower in a worker here). cnnconv's tasks
+            # allocate and free image-sized arrays all the time, so the local workers go without.
+            with warnings.catch_warnings(), dask.config.set(
+                    {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                # e.g. "Port 8787 is already in use": not the user's concern
+                warnings.simplefilter("ignore")
+                # The dashboard on a free port: even "disabled", the scheduler would try 8787 and warn.
+                cluster = LocalCluster(n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=":0", silence_logs=logging.CRITICAL)
             return Client(cluster), cluster
         try:
             return Client(self.address, timeout=CONNECT_TIMEOUT), None

@@ -67,6 +67,14 @@ def wait_for(predicate, what: str, procs=()) -> None:
         time.sleep(0.1)
 
 
+def scheduler_address(info: Path) -> str | None:
+    """The address the scheduler wrote, once its file is there whole."""
+    try:
+        return json.loads(info.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @pytest.fixture
 def cluster(tmp_path, request):
     """A scheduler and two single-thread workers on 127.0.0.1; the first dies on its third task.
@@ -91,8 +99,8 @@ def cluster(tmp_path, request):
     try:
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
               "--scheduler-file", str(info))
-        wait_for(info.exists, "scheduler", procs)
-        address = json.loads(info.read_text())["address"]
+        wait_for(lambda: scheduler_address(info), "scheduler", procs)
+        address = scheduler_address(info)
         common = ("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
                   "--death-timeout", str(START_TIMEOUT))
         doomed = start("doomed", *common, "--preload", str(KILL_ON_THIRD_TASK), "--name", "doomed")
