@@ -2,10 +2,11 @@
 
     python benchmarks/train_mnist.py                    # 3 epochs, Adam 1e-3, batch 64, 2 threads
     python benchmarks/train_mnist.py --no-torch --epochs 1
-    python benchmarks/train_mnist.py --as-folder /tmp/mnist_folder   # PNG folder data set, then exit
+    python benchmarks/train_mnist.py --as-folder mnist_folder   # PNG folder data set, then exit
 
-The network is the issue's ``conv5x8:p2,relu,pool2,conv5x16,relu,pool2,fc120,relu,fc84,relu,fc10``.
-MNIST is read from the IDX ``.gz`` files directly. PyTorch runs in a separate process
+The network is LeNet-5 as the course writes it, ``conv5x8:p2,relu,pool2,conv5x16,relu,pool2,fc120,relu,fc84,relu,fc10``.
+MNIST is read from the IDX ``.gz`` files directly, by default from ``../shared/datasets/mnist``
+beside the repository (``--data DIR`` for another folder). PyTorch runs in a separate process
 (benchmarks/train_mnist_torch.py) and the two take turns — 50 NumPy batches, then 50
 PyTorch batches (``--chunk``) — so they never share the 2 cores and both see the same
 machine load, which other jobs change from minute to minute.
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 if __name__ == "__main__":
-    # BLAS reads these when numpy loads: the issue's target is 2 cores
+    # BLAS reads these when numpy loads: the target machine has 2 cores
     _flag = "--blas-threads" if "--blas-threads" in sys.argv else "--threads"
     _threads = sys.argv[sys.argv.index(_flag) + 1] if _flag in sys.argv else "2"
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -37,7 +38,8 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-DEFAULT_DATA = "/work/shared/datasets/mnist"
+#: The course's shared folder sits beside the repository: ../shared/datasets/mnist from its root.
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 SPEC = "conv5x8:p2,relu,pool2,conv5x16,relu,pool2,fc120,relu,fc84,relu,fc10"
 
 
@@ -55,6 +57,8 @@ def read_idx(path: Path) -> np.ndarray:
 def load_mnist(root=DEFAULT_DATA, limit=None):
     """``(x_train, y_train, x_test, y_test)``: uint8 images (N, 28, 28, 1) and labels."""
     root = Path(root)
+    if not (root / "train-images.idx3-ubyte.gz").is_file():
+        raise SystemExit(f"{root}: no MNIST IDX files (train-images.idx3-ubyte.gz ...) here; give the folder with --data DIR")
     xt = read_idx(root / "train-images.idx3-ubyte.gz")[..., None]
     yt = read_idx(root / "train-labels.idx1-ubyte.gz")
     xv = read_idx(root / "t10k-images.idx3-ubyte.gz")[..., None]
@@ -132,7 +136,7 @@ class Interleaver:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MNIST IDX .gz files (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)

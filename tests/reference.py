@@ -54,7 +54,7 @@ def pad_reference(x, pads, boundary="zero", cval=0.0) -> np.ndarray:
 
 
 def mode_pads(mode, spatial_in, spatial_k, stride, dilation, mirror=False):
-    """(before, after) per axis for valid/same/full, from the definitions in the issue."""
+    """(before, after) per axis for valid/same/full, from the definitions of the 'What is mode?' notes."""
     pads = []
     for n, k, s, d in zip(spatial_in, spatial_k, stride, dilation):
         if mode == "valid":

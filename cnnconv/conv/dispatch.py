@@ -16,7 +16,7 @@ from cnnconv.errors import CnnconvError
 METHODS = ("auto", "direct", "banded", "toeplitz", "im2col", "separable", "fft")
 
 # Thresholds for "auto", measured with `python benchmarks/crossover.py` and by hand on the
-# project's 2-core machine (Intel Xeon with AVX-512 and 2 MiB L2 per core, 2026-11-27;
+# project's 2-core machine (Intel Xeon with AVX-512 and 2 MiB L2 per core;
 # BENCHMARKS.md "Crossovers behind auto" has the run). Medians in ms, float32 unless said.
 # From ~180² up the banded engine wins for general 2-D kernels (also on each channel of RGB)
 # until the FFT takes over: 192² 5x5 banded 0.16 / Toeplitz 0.28, 3x3 0.10 / direct 0.12;
@@ -24,8 +24,8 @@ METHODS = ("auto", "direct", "banded", "toeplitz", "im2col", "separable", "fft")
 # 2.95 / FFT 2.80, 19x19 4.2 / FFT 3.7; float64 512² 11x11 4.0 / FFT 4.5, 15x15 6.4 / 3.8
 # (256²: 1.70 / 1.64); 512²x3 per channel 11x11 7.0 / FFT 11.4, 15x15 10.8 / 10.6. FFT times
 # move by up to 2x with the transform sizes, so the FFT thresholds sit where both are close.
-# Below ~180² a call is mostly fixed cost and the earlier rules (set on an AMD EPYC) still
-# hold: 128² 3x3 direct 0.07 / banded 0.12, 7x7 Toeplitz 0.21 / banded 0.22, 11x11 FFT
+# Below ~180² a call is mostly fixed cost and the rules measured on an AMD EPYC hold as
+# well: 128² 3x3 direct 0.07 / banded 0.12, 7x7 Toeplitz 0.21 / banded 0.22, 11x11 FFT
 # 0.27 / Toeplitz 0.32; they are also the only rules for horizontal strides and for
 # channel-summing kernels and banks. Gaussian (rank 1) 512² 3x3: separable 0.7 vs banded 0.9.
 BANDED_MIN_PIXELS = 1 << 15  # H*W of the padded input, per channel

@@ -37,7 +37,7 @@ def describe(exc: BaseException) -> str:
     --------
     >>> describe(OSError(errno.ELOOP, "Too many levels of symbolic links"))
     'symbolic link loop (a link that leads back to itself); fix or remove the link'
-    >>> describe(RuntimeError("Symlink loop from '/tmp/a'"))
+    >>> describe(RuntimeError("Symlink loop from 'photos/a'"))
     'symbolic link loop (a link that leads back to itself); fix or remove the link'
     >>> describe(OSError(errno.ENOTSUP, "Operation not supported"))
     'Operation not supported'

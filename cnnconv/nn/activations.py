@@ -46,7 +46,7 @@ def relu6_backward(dy, mask):
 
 
 def sigmoid_forward(x):
-    """``1 / (1 + exp(-x))`` (seed 002), evaluated without overflow for large ``|x|``.
+    """``1 / (1 + exp(-x))`` (Mendez-Vazquez's Convolutional Networks), evaluated without overflow for large ``|x|``.
 
     Examples
     --------
@@ -81,7 +81,7 @@ def tanh_backward(dy, y):
 
 
 def softplus_forward(x):
-    """``ln(1 + e^x)`` (seed 002's soft non-linearity with k = 1), as ``logaddexp(0, x)``.
+    """``ln(1 + e^x)`` (Mendez-Vazquez's Convolutional Networks's soft non-linearity with k = 1), as ``logaddexp(0, x)``.
 
     Examples
     --------
@@ -92,12 +92,12 @@ def softplus_forward(x):
 
 
 def softplus_backward(dy, x):
-    """``dy * sigmoid(x)``, the derivative ``e^x / (1 + e^x)`` of seed 002."""
+    """``dy * sigmoid(x)``, the derivative ``e^x / (1 + e^x)`` of Mendez-Vazquez's Convolutional Networks."""
     return dy * sigmoid_forward(x)[0]
 
 
 def abs_forward(x):
-    """Rectification ``|x|`` (seed 002, the ``R_abs`` layer).
+    """Rectification ``|x|`` (Mendez-Vazquez's Convolutional Networks, the ``R_abs`` layer).
 
     Examples
     --------

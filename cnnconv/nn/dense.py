@@ -14,7 +14,7 @@ from cnnconv.nn.functional import column_sums
 
 
 def dense_forward(x, w, b):
-    """Fully connected layer ``z = x W + b`` (seed 002: ``z_i = sum_k w_ik y_k``).
+    """Fully connected layer ``z = x W + b`` (Mendez-Vazquez's Convolutional Networks: ``z_i = sum_k w_ik y_k``).
 
     A batch of feature maps is flattened first in (H, W, C) order. ``b=None`` is a
     layer without bias (``fc{N}:nobias``).

@@ -88,7 +88,7 @@ def _pad(x: np.ndarray, padding) -> np.ndarray:
 
 
 def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1)):
-    """Batched multi-channel correlation ``Y_i = B_i + sum_j K_ij * Y_j`` (seed 002, eq. 10).
+    """Batched multi-channel correlation ``Y_i = B_i + sum_j K_ij * Y_j`` (Mendez-Vazquez's Convolutional Networks, eq. 10).
 
     The input is padded, every (dilated, strided) window is gathered once through
     ``sliding_window_view`` into an im2col matrix ``(N*Ho*Wo, kh*kw*C_in + 1)`` in the
@@ -118,7 +118,7 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
 
     Examples
     --------
-    The vertical edge detector of seed 003 on its 6x6 example image:
+    The vertical edge detector of the Computer Vision notes on its 6x6 example image:
 
     >>> img = np.array([[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
     ...                 [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]], float)

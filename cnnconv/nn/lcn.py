@@ -1,4 +1,4 @@
-"""Local contrast normalisation (seed 002): subtractive, then divisive, with its backward.
+"""Local contrast normalisation (Mendez-Vazquez's Convolutional Networks): subtractive, then divisive, with its backward.
 
 For a batch ``x`` (N, H, W, C) and a normalised Gaussian window ``G`` (size ``k``,
 ``sigma``):
@@ -23,7 +23,7 @@ from cnnconv.errors import CnnconvError
 def gaussian_taps(size: int, sigma: float | None = None, dtype=np.float64) -> np.ndarray:
     """1-D Gaussian of ``size`` taps summing to 1; ``sigma`` defaults to ``size / 4``.
 
-    The 2-D window of seed 002 (eq. 16) is the outer product of two of these.
+    The 2-D window of Mendez-Vazquez's Convolutional Networks (eq. 16) is the outer product of two of these.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Losses over a batch of logits: softmax cross-entropy and seed 002's sum of squared errors.
+"""Losses over a batch of logits: softmax cross-entropy and Mendez-Vazquez's Convolutional Networks's sum of squared errors.
 
 Each returns ``(loss, dlogits)``: the mean loss over the batch (a Python float) and its
 gradient with respect to the logits, so a training step needs one call.
@@ -22,7 +22,7 @@ def _check(logits: np.ndarray, labels: np.ndarray) -> None:
 def softmax_cross_entropy(logits, labels):
     """``mean_n( -log softmax(z_n)[t_n] )`` and its gradient ``(softmax(z) - onehot(t)) / N``.
 
-    The cross-entropy error of seed 002 with the softmax folded in; computed as
+    The cross-entropy error of Mendez-Vazquez's Convolutional Networks with the softmax folded in; computed as
     ``logsumexp(z) - z[t]`` with the maximum subtracted, so it is finite for any finite
     logits.
 
@@ -51,7 +51,7 @@ def softmax_cross_entropy(logits, labels):
 
 
 def sse(logits, labels):
-    """Sum of squared errors (seed 002): ``mean_n( 1/2 sum_k (p_nk - t_nk)^2 )``.
+    """Sum of squared errors (Mendez-Vazquez's Convolutional Networks): ``mean_n( 1/2 sum_k (p_nk - t_nk)^2 )``.
 
     ``p = softmax(z)`` are the class probabilities and ``t`` the one-hot targets, so
     the outputs compared with the targets are the ones ``predict`` reports. The 1/2 is

@@ -5,7 +5,7 @@ array is built, so a 10**9-pixel input costs what a 28×28 one does. Conventions
 
 - shapes are (H, W, C); a flat vector of N features is (1, 1, N) with ``flat=True``;
 - parameters are counted the standard (PyTorch/Keras) way, weights and biases apart;
-  ``course_params`` applies the simplifications of the course table (the lecture notes' CNN Example, seed 003): one
+  ``course_params`` applies the simplifications of the course table (the CNN Example table of the Computer Vision notes): one
   k×k kernel per filter shared by all input channels, and one bias per fc layer;
 - MACs are the multiply-accumulates of conv, tconv and fc weights for one sample; bias
   adds, activations, pooling and normalisation are not counted;
@@ -48,7 +48,7 @@ class LayerRow:
         Values in the output, and their float32 size in bytes.
     weights, biases, params, buffers, course_params : int
         Trainable counts (params = weights + biases); non-trainable buffers (bn's running
-        statistics); the count under the course's simplifications (seed 003).
+        statistics); the count under the course's simplifications (the Computer Vision notes' CNN Example table).
     macs : int
         Multiply-accumulates of the layer's weights (bias adds not counted).
     rf, jump, start : (int, int), (int, int) or None, (int, int) or None

@@ -1,11 +1,11 @@
-"""The bad-input matrix of issue 7: every bad input gets one clear line, and nothing is lost.
+"""The bad-input matrix (docs/errors.md): every bad input gets one clear line, and nothing is lost.
 
 One table, :data:`ROWS`. Each row builds its input in ``tmp_path``, runs one command line
 in-process (``CliRunner`` on ``cnnconv.cli.cli``) and states the exit code and a regex for
 the one stderr line that must say what happened (an error line ``cnnconv: error: ...`` when
 the command fails, a note or warning when it succeeds with something to say).
 
-For every row, whatever it tests, the harness also checks the promises of the issue:
+For every row, whatever it tests, the harness also checks the promises every command makes:
 
 * no traceback and no exception other than a clean exit;
 * the exit code is exactly 0 (success), 1 (some work failed), 2 (usage) or 130 (interrupted);

@@ -1,7 +1,7 @@
 """Every registered subcommand loads, and one that cannot is an error that says so.
 
-A subcommand whose module fails to import used to vanish ("No such command"), so a broken
-import passed every test that did not call that command and sent users hunting for a typo.
+A subcommand whose module fails to import must not vanish as "No such command": a broken
+import would pass every test that does not call that command and send users hunting for a typo.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Golden values from the worked examples of the lecture notes in /work/shared/seeds/.
+"""Golden values from the worked examples of the lecture notes in ../shared/seeds/ (beside the repository).
 
 Where the slide text is garbled or wrong the true value is derived here from the slide's
 own numbers, and the test says so.

@@ -24,14 +24,14 @@ from cnnconv.conv.engines._rows import PaddedRows, strip_buffer, strip_groups
 
 #: Bytes of one strip's product P: with the strip's input it stays in this machine's 2 MiB L2.
 #: Strip heights: fewer rows waste fewer multiplications by zero, more make a larger GEMM.
-#: Measured 2026-11-27 with grouped strips (ms, 3x3 / 5x5 / 7x7): 512² 8 rows 0.48 / 0.71 /
+#: Measured with grouped strips (ms, 3x3 / 5x5 / 7x7): 512² 8 rows 0.48 / 0.71 /
 #: 0.97, 12 rows 0.57 / 0.85 / 1.15, 4-12 by this budget 0.54 / 0.86 / 1.16; 4096² 8 rows
 #: 22.2 / 32.0 / 43.5, 12 rows 23.2 / 35.3 / 48.7, 16 rows 29.4 / 45.4 / 62.0.
 PRODUCT_BYTES = 384 * 1024
 MIN_ROWS, MAX_ROWS = 4, 8
 #: Bytes of one kernel column's product for a group of strips (see ``correlate_banded``):
 #: 1 MiB, or 256 KiB when the input (band) is under 2 MiB, where allocating and faulting in a
-#: larger buffer on every call costs more than it saves (2026-11-27, ms for 3x3 / 7x7, group
+#: larger buffer on every call costs more than it saves (ms for 3x3 / 7x7, group
 #: budget 256 KiB / 1 MiB: 512² 0.56 / 1.32 and 1.25 / 2.09; 1024² 3.4 / 2.1 and 6.1 / 3.9;
 #: 4096² 34 / 28 and 72 / 46).
 GROUP_BYTES = 1024 * 1024

@@ -4,10 +4,10 @@ Summing k² shifted slices over the whole image would stream it through memory k
 working on row strips keeps them in cache: 38 ms for 3x3 at 4096x4096 with 1 MiB strips
 against 57 ms with 256 KiB strips, and 44 ms against 102 ms for the whole image in one strip
 (BENCHMARKS.md, "Engine tuning", direct strip size). Strips are 1 MiB, half the 2 MiB L2 of
-the Intel Xeon the project now runs on (2026-11-27, 4096² 3x3, one band / two bands in
+the project's 2-core Intel Xeon (4096² 3x3, one band / two bands in
 threads, ``cnnconv.conv.engines._split``): 512 KiB 61 / 63 ms, 1 MiB 62 / 45, 2 MiB 77 / 44,
-4 MiB 103 / 54. (The AMD EPYC of the first measurements, 1 MiB of L2, preferred 4 MiB with
-two bands.) Loops run over strips and taps, never over pixels.
+4 MiB 103 / 54. (An AMD EPYC with 1 MiB of L2 preferred 4 MiB with two
+bands.) Loops run over strips and taps, never over pixels.
 """
 
 from __future__ import annotations

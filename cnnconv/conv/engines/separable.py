@@ -26,7 +26,7 @@ HORIZONTAL_TAPS_MAX = 7
 BAND_ROWS_MAX = 32
 #: Without horizontal stride (``_separable_gemm``): rows per vertical strip and values per
 #: horizontal block (at least the kernel's reach); a group's vertical result takes an eighth
-#: of the input (band), within these bounds. Measured 2026-11-27 (Gaussian 5x5 / 31x31, ms):
+#: of the input (band), within these bounds. Measured (Gaussian 5x5 / 31x31, ms):
 #: 512² with 128 KiB groups 0.73 / 1.11, 512 KiB 0.91 / 1.59 (each call allocating and
 #: faulting in more); 4096² with 2 MiB 28.7 / 41.9, 512 KiB 33.5 / 51.5. 8 rows and 16-value
 #: blocks were best or within 5 % everywhere.

@@ -1,6 +1,6 @@
 """Banded-Toeplitz correlation: each row block's correlation is one BLAS matrix product.
 
-The lecture's "convolution as matrix multiplication" (seed 004) applied to column blocks: the
+The lecture's "convolution as matrix multiplication" (the 'What is mode?' notes) applied to column blocks: the
 Bo outputs of a block depend on Bi = (Bo-1)*sw + (kw-1)*dw + 1 input columns of kh input rows,
 and the map from those kh*Bi*C numbers to the Bo*N outputs is a fixed banded matrix built once
 from the kernel. A row strip copies its kh input rows per block into one cache-sized buffer
@@ -58,7 +58,7 @@ def correlate_toeplitz(xp, w, stride=(1, 1), dilation=(1, 1), bo=None, budget=4 
 
     ``bo`` overrides :func:`block_width`; ``budget`` is the strip size in bytes (1 MiB, half
     the L2: 4096² 5x5 in two bands took 58 ms against 63 ms with 4 MiB strips, 7x7 79 against
-    85, on the Intel Xeon of 2026-11-27; 512² 1.5 ms either way). ``out``, a
+    85, on the project's 2-core Intel Xeon; 512² 1.5 ms either way). ``out``, a
     C-contiguous array of the result's shape and dtype, receives the result if given.
 
     Shape
