@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from cnnconv.animate.records import PoolFrame, Tap, Trace, format_number, nested
-from cnnconv.animate.windows import as_2d, finite_input, index
+from cnnconv.animate.windows import as_2d, finite_input, finite_result, index
 from cnnconv.pooling.forward import pool
 from cnnconv.pooling.geometry import Geometry, signal_settings
 
@@ -54,8 +54,10 @@ def trace_pool(
     """
     x = finite_input(x)
     nd = x.ndim
-    out = pool(x, kernel_size, stride=stride, padding=padding, op=op, ceil_mode=ceil_mode,
-               count_include_pad=count_include_pad, dilation=dilation)  # fmt: skip
+    with np.errstate(over="ignore"):  # an overflow is refused below, not warned about
+        out = pool(x, kernel_size, stride=stride, padding=padding, op=op, ceil_mode=ceil_mode,
+                   count_include_pad=count_include_pad, dilation=dilation)  # fmt: skip
+        finite_result(out, "the pooling")
     k2, s2, p2, d2 = _settings(nd, kernel_size, stride, padding, dilation)
     x2 = as_2d(x)
     h, wd = x2.shape
@@ -92,7 +94,7 @@ def trace_pool(
                 expression = f"({' + '.join(map(format_number, values))}) / {count} = {format_number(value)}"
             frames.append(PoolFrame(
                 kind="pool", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw), taps=tuple(taps),
-                winner=winner, count=int(divisor[i, j]), total=math.fsum(values), value=value, expression=expression,
+                winner=winner, count=int(divisor[i, j]), total=_window_sum(values), value=value, expression=expression,
             ))  # fmt: skip
     canvas = np.full((h + 2 * ph, wd + 2 * pw), None, dtype=object)
     canvas[ph : ph + h, pw : pw + wd] = x2
@@ -113,6 +115,15 @@ def trace_pool(
         frames=tuple(frames), op=op, size=pick(g.k), ceil_mode=bool(ceil_mode),
         count_include_pad=bool(count_include_pad),
     )  # fmt: skip
+
+
+def _window_sum(values) -> float:
+    """The exact sum of a window's values, refused when it is beyond float64."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        finite_result(np.array([np.inf]), "a window's sum")
+        raise
 
 
 def _axis_formula(name, n, k, s, p, d, ceil_mode, out) -> str:

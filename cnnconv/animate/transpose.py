@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.animate.records import CropFrame, StampFrame, Tap, Trace, factor, nested
-from cnnconv.animate.windows import as_2d, finite_input, index
+from cnnconv.animate.windows import as_2d, finite_input, finite_result, index
 from cnnconv.conv.padding import explicit_padding, finite_kernel, per_axis
 from cnnconv.conv.transpose import correlate_transpose
 from cnnconv.errors import CnnconvError
@@ -45,7 +45,11 @@ def trace_transpose(y, w, *, stride=1, padding=0, output_padding=0, dilation=1) 
     y, w = finite_input(y), finite_kernel(w).astype(np.float64)
     if w.ndim != y.ndim:
         raise CnnconvError(f"a {y.ndim}-D input needs a {y.ndim}-D kernel, got kernel shape {w.shape}")
-    out = correlate_transpose(y, w, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    with np.errstate(over="ignore"):  # an overflow is refused below, not warned about
+        out = correlate_transpose(y, w, stride=stride, padding=padding, output_padding=output_padding,
+                                  dilation=dilation)  # fmt: skip
+        finite_result(out, "the transposed convolution")
+        finite_result(np.abs(y).max() * np.abs(w).sum(), "a sum of the stamps")
     nd = y.ndim
     s, d = per_axis(stride, nd, "stride"), per_axis(dilation, nd, "dilation")
     op = per_axis(output_padding, nd, "output_padding", minimum=0)

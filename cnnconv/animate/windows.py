@@ -37,6 +37,19 @@ def finite_input(x, ndims=(1, 2)) -> np.ndarray:
     return x.astype(np.float64)
 
 
+def finite_result(values, operation: str) -> None:
+    """Refuse a result that overflowed float64 (every number a trace holds is finite).
+
+    >>> finite_result(np.array([np.inf]), "the correlation")
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: the correlation overflows float64 (beyond +-1.8e308) on this input; scale the input or kernel down
+    """
+    if not np.all(np.isfinite(values)):
+        raise CnnconvError(f"{operation} overflows float64 (beyond +-1.8e308) on this input; "
+                           "scale the input or kernel down")  # fmt: skip
+
+
 def as_2d(a: np.ndarray) -> np.ndarray:
     """A signal as one row, an image as it is."""
     return a[None, :] if a.ndim == 1 else a
@@ -103,7 +116,10 @@ def trace_correlate(
         raise CnnconvError(f"a {x.ndim}-D input needs a {x.ndim}-D kernel, got kernel shape {w.shape}")
     geometry = dict(mode=mode, padding=padding, stride=stride, dilation=dilation, boundary=boundary, cval=cval)
     plan = conv_plan(x.shape, w.shape, flip=flip, dtype=x.dtype, kernel=w, **geometry)
-    out = (convolve if flip else correlate)(x, w, **geometry)
+    with np.errstate(over="ignore"):  # an overflow is refused below, not warned about
+        out = (convolve if flip else correlate)(x, w, **geometry)
+        finite_result(out, f"the {plan.operation.replace('correlate', 'correlation').replace('convolve', 'convolution')}")
+        finite_result(np.abs(x).max() * np.abs(w).max(), "a product of the window")
     nd = x.ndim
     xp = as_2d(pad_array(x, plan.padding, plan.boundary, plan.cval))
     src = as_2d(sources(x.shape, plan.padding, plan.boundary))
@@ -135,7 +151,7 @@ def trace_correlate(
             frames.append(WindowFrame(
                 kind="window", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw),
                 anchor=index(nd, i * sh + pads[0][0], j * sw + pads[1][0]), taps=tuple(taps),
-                total=math.fsum(v * wt for v, wt in pairs), value=value, expression=sum_expression(pairs, value),
+                total=_products_sum(pairs), value=value, expression=sum_expression(pairs, value),
             ))  # fmt: skip
     names = ("length",) if nd == 1 else ("rows", "cols")
     formula = tuple(
@@ -150,6 +166,15 @@ def trace_correlate(
         origin=plan.origin, origin_tap=tuple(b for b, _ in plan.padding), unread=plan.unread,
         output=nested(out), formula=formula, frames=tuple(frames),
     )  # fmt: skip
+
+
+def _products_sum(pairs) -> float:
+    """The exact sum of a window's products, refused when it is beyond float64."""
+    try:
+        return math.fsum(v * wt for v, wt in pairs)
+    except OverflowError:
+        finite_result(np.array([np.inf]), "a window's sum of products")
+        raise
 
 
 def _source_rows(src: np.ndarray, width: int, nd: int):

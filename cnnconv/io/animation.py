@@ -158,6 +158,15 @@ def _extent(data: dict) -> tuple[int, int]:
     return rows, cols
 
 
+def _stack(panels: list[Panel], style: Style, top: int) -> None:
+    """Tapes one above the other, their titles in a column at the left margin."""
+    left = MARGIN + max(90, max(math.ceil(style.text.getlength(p.title)) for p in panels) + 14)
+    y = top
+    for p in panels:
+        p.x, p.y = left, y
+        y = p.bottom + 26
+
+
 def layout(data: dict) -> Layout:
     """The layout of every frame of a trace (the same for all of its frames).
 
@@ -184,10 +193,7 @@ def layout(data: dict) -> Layout:
         fh, fw = _shape(data["output"])
         panels.append(Panel("output", "output", _after(panels[-1], style), top, fh, fw, style.cw, style.ch))
         if one_d:  # tapes one above the other
-            y = top
-            for p in panels:
-                p.x, p.y = MARGIN + 90, y
-                y = p.bottom + 26
+            _stack(panels, style, top)
     else:
         rows, cols = _extent(data)
         panels = [Panel("input", "input", MARGIN, top, rows, cols, style.cw, style.ch)]
@@ -201,10 +207,7 @@ def layout(data: dict) -> Layout:
         oh, ow = _shape(data["output"])
         panels.append(Panel("output", "output", _after(panels[-1], style), top, oh, ow, style.cw, style.ch))
         if one_d:
-            y = top
-            for p in panels:
-                p.x, p.y = MARGIN + 90, y
-                y = p.bottom + 26
+            _stack(panels, style, top)
     lay.panels = {p.name: p for p in panels}
     lay.text_top = max(p.bottom for p in panels) + 16
     lines = len(data["formula"]) + 4

@@ -211,6 +211,11 @@ def test_a_closed_pipe_ends_quietly():
     (["--input", "{tmp}/rgb.npy", "-k", "2x2"], "one-channel image"),
     (["--input", "{tmp}/broken.png", "-k", "2x2"], "not an image Pillow can read"),
     (["--input", "{tmp}/in.csv", "-k", "2x2", "-o", "{tmp}/in.csv"], "the suffix picks the picture"),
+    (["--input", "1e308,1e308", "-k", "10,10"], "the correlation overflows float64"),
+    (["--input", "1e308,1e308", "--pool", "avg", "--size", 2], "overflows float64"),
+    (["--input", "1e308,1e308", "-k", "10,10", "--transpose"], "the transposed convolution overflows"),
+    (["--input", "3x3", "-k", "2x2", "--frames", "1,7"], "the steps are 1 to 4"),
+    (["--input", "3x3", "-k", "2x2", "--frames", "x"], "is not a step"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     np.save(tmp_path / "rgb.npy", np.zeros((4, 4, 3)))
@@ -230,3 +235,13 @@ def test_the_picture_is_not_written_over_the_input(tmp_path):
     before = image.read_bytes()
     result = run("--input", image, "-k", "2x2", "-o", image)
     assert result.exit_code == 2 and "is the input" in result.stderr and image.read_bytes() == before
+
+
+def test_frames_picks_the_steps_drawn_in_the_order_given(tmp_path):
+    out = tmp_path / "some.gif"
+    assert run("--input", X7, "-k", K7, "--stride", 2, "--frames", "2,1-2,last", "-o", out).exit_code == 0
+    data = trace_of("--input", X7, "-k", K7, "--stride", 2)
+    frames, panel = frames_of(out), layout(data).panels["output"]
+    assert len(frames) == 4
+    for pixels, k in zip(frames, [1, 0, 1, 8]):
+        assert inside(cells_of(pixels, HIGHLIGHT), panel.box(*rc(data["frames"][k]["output_index"])))
