@@ -67,6 +67,60 @@ def test_every_chain_layer_kind_matches_cnnconv(spec):
     assert (got_probs.argmax(axis=1) == probs.argmax(axis=1)).all()
 
 
+GRAPH_SPECS = [  # the graph layers: merges, crops, upsampling, batch norm, bias-free and transposed layers
+    "conv3x4:p1:nobias,bn,relu6,add(conv3x4:p1,bn|),cat(|conv1x2:nobias),gap,bn,fc3:nobias",
+    "conv3x4,@a,pool2,conv3x4:p1,up2,cat(@a|),conv3x3,@b,conv3x3:p1:s2,up2:bilinear,add(@b|),fc3",  # crops 11 -> 10
+    "conv3x4,@a,maxpool3:s2:same,conv3x4:p1,tconv3x4:s2:p1,add(@a|),avgpool2:s3:same,tconv3x2:g2:s2:d2,flatten,bn,fc3",
+    "up2:bilinear,tconv3x5:s2:p1:op1:nobias,conv1x10:dw,cat(conv1x2|pool3:s1:p1|),gmp,fc3",
+]
+
+
+def _randomise_buffers(net, seed=3):
+    """Running statistics far from their initial 0 and 1, so a batch norm exported wrong shows."""
+    rng = np.random.default_rng(seed)
+    for module in net.modules:
+        for key, value in getattr(module, "buffers", {}).items():
+            value[...] = rng.uniform(0.5, 2.0, value.shape) if "var" in key else rng.normal(0.0, 0.5, value.shape)
+    return net
+
+
+@pytest.mark.parametrize("spec", GRAPH_SPECS)
+def test_every_graph_layer_kind_matches_cnnconv(spec):
+    net = _randomise_buffers(_randomise(build_network(spec, (13, 13, 3), 3, seed=2)))
+    images = _images((13, 13, 3))
+    logits, probs = _cnnconv_side(net, images)
+    got_logits, got_probs = _onnx_side(network_to_onnx(net, mean=MEAN, std=STD), images)
+    assert np.abs(got_logits - logits).max() <= 1e-5 * max(1.0, float(np.abs(logits).max()))
+    assert np.abs(got_probs - probs).max() <= 1e-5
+    assert (got_probs.argmax(axis=1) == probs.argmax(axis=1)).all()
+
+
+def test_the_exported_kinds_cover_every_kind_training_builds():
+    from cnnconv.io.onnx_export import EXPORTABLE_KINDS
+    from cnnconv.nn.layers import TRAINABLE_KINDS
+
+    assert set(TRAINABLE_KINDS) <= set(EXPORTABLE_KINDS)
+    tested = set()
+    for spec in CHAIN_SPECS + GRAPH_SPECS:
+        tested |= {m.spec.kind for m in build_network(spec, (13, 13, 3), 3).modules}
+    assert set(TRAINABLE_KINDS) <= tested
+
+
+def test_a_zoo_network_with_trained_batch_statistics():
+    """resnet20 after a few training steps (running statistics updated by training), at inference."""
+    net = _randomise(build_network("resnet20", (32, 32, 3), 3, seed=0), seed=5)
+    x = np.random.default_rng(4).normal(size=(8, 32, 32, 3)).astype(np.float32)
+    for _ in range(3):
+        net.forward(x, training=True, rng=np.random.default_rng(0))
+    images = _images((32, 32, 3), n=4)
+    logits, probs = _cnnconv_side(net, images)
+    model = network_to_onnx(net, mean=MEAN, std=STD)
+    got_logits, got_probs = _onnx_side(model, images)
+    assert np.abs(got_logits - logits).max() <= 1e-5 * max(1.0, float(np.abs(logits).max()))
+    assert np.abs(got_probs - probs).max() <= 1e-5
+    assert sum(n.op_type == "Sum" for n in model.graph.node) == 9  # its nine residual adds
+
+
 def test_a_wrong_weight_layout_would_be_caught():
     """The comparison can fail: the same network with one conv weight changed differs."""
     net = _randomise(build_network("conv3x4:p1,relu,fc3", (8, 8, 1), 3))
