@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass
 
 from cnnconv.cli._common import EXIT_USAGE, CliError
+from cnnconv.cli._signals import stop_requests
 
 #: The extra that installs the cluster scheduler, named in the message when it is missing.
 EXTRA = "dask"
@@ -216,13 +218,24 @@ class DaskCluster:
             # adaptive mmap threshold: every image-sized array is then a fresh mmap and its page
             # faults (NumPy allocation loops ran ~10x slower in a worker here). cnnconv's tasks
             # allocate and free image-sized arrays all the time, so the local workers go without.
-            with warnings.catch_warnings(), dask.config.set(
+            # A signal while the cluster starts waits until it is up (interrupted half-way, Dask's
+            # exit handler fails on it with a traceback); then the cluster is closed and the
+            # signal delivered again, to do what it does anywhere else in the command.
+            with stop_requests() as stop, warnings.catch_warnings(), dask.config.set(
                     {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
                 # e.g. "Port 8787 is already in use": not the user's concern
                 warnings.simplefilter("ignore")
                 # The dashboard on a free port: even "disabled", the scheduler would try 8787 and warn.
                 cluster = LocalCluster(n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
                                        host="127.0.0.1", dashboard_address=":0", silence_logs=logging.CRITICAL)
+                if stop.requested:
+                    cluster.close()
+            if stop.requested:
+                signal.raise_signal(stop.signum)
+                import click  # the signal's handler did not end the command: end it here
+
+                click.echo(f"cnnconv: {stop.what}", err=True)
+                raise click.exceptions.Exit(stop.exit_code)
             return Client(cluster), cluster
         try:
             return Client(self.address, timeout=CONNECT_TIMEOUT), None

@@ -208,3 +208,29 @@ def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.stderr.startswith("cnnconv: error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answers")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("when", ["starting", "mid-batch"])
+def test_ctrl_c_on_a_local_cluster_ends_cleanly(tmp_path, when):
+    """Ctrl-C while the local cluster starts or once outputs appear: exit 130, one line, whole files only."""
+    inputs = make_inputs(tmp_path / "in", 150)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnconv", "filter", "in", "-k", "gaussian:sigma=3", "--out-dir",
+                             "out", "--scheduler", "local", "--jobs", "2"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        if when == "starting":
+            time.sleep(0.5)  # distributed is still importing or the workers starting
+        else:
+            wait_for(lambda: out.is_dir() and any(out.iterdir()), "first output", [proc])
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err == "cnnconv: interrupted\n"
+    assert not out.is_dir() or len(os.listdir(out)) < len(inputs)  # it was stopped, not finished
+    for path in (out.iterdir() if out.is_dir() else ()):
+        assert not path.name.startswith("."), path  # no temporary file left behind
+        Image.open(path).load()  # every output there is whole
