@@ -362,19 +362,23 @@ def _one_axis(value, ndim: int, name: str):
 
 
 def _trace(operation: str, x, w, s: dict):
-    from cnnconv.animate import trace_correlate, trace_pool, trace_transpose
-
     nd = x.ndim
     stride = _one_axis(s["stride"], nd, "--stride")
     dilation = _one_axis(s["dilation"], nd, "--dilation")
     padding = s["padding"]
     if operation == "pool":
+        from cnnconv.animate.pooling import trace_pool  # only the operation's own modules: start-up
+
         size = _one_axis(s["size"], nd, "--size")
         return trace_pool(x, size, stride=stride, padding=padding or 0, op=s["pool_op"], ceil_mode=s["ceil_mode"],
                           count_include_pad=s["count_include_pad"], dilation=dilation)  # fmt: skip
     if operation == "transpose":
+        from cnnconv.animate.transpose import trace_transpose
+
         return trace_transpose(x, w, stride=stride or 1, padding=padding or 0, dilation=dilation,
                                output_padding=_one_axis(s["output_padding"], nd, "--output-padding"))  # fmt: skip
+    from cnnconv.animate.windows import trace_correlate
+
     boundary, cval = s["boundary"]
     return trace_correlate(x, w, flip=s["flip"], mode=s["mode"], padding=padding, stride=stride or 1,
                            dilation=dilation, boundary=boundary, cval=cval)  # fmt: skip
