@@ -199,6 +199,49 @@ def write_tiff(array: np.ndarray, colour: str, meta) -> bytes:
     return buffer.getvalue()
 
 
+_PFM_HEADER = re.compile(rb"\A(P[Ff])\s+(\d+)\s+(\d+)\s+([-+]?[0-9.eE+-]+)\s")
+
+
+def pfm_header(data: bytes) -> tuple[int, int, int, str, int] | None:
+    """(channels, width, height, byte order, data offset) of a Portable Float Map, or None.
+
+    >>> pfm_header(b"PF\\n3 2\\n-1.0\\n" + bytes(72))
+    (3, 3, 2, '<', 12)
+    """
+    match = _PFM_HEADER.match(data[:256])
+    if match is None:
+        return None
+    try:
+        scale = float(match.group(4))
+    except ValueError:
+        return None
+    return (3 if match.group(1) == b"PF" else 1, int(match.group(2)), int(match.group(3)),
+            "<" if scale < 0 else ">", match.end())
+
+
+def read_pfm(data: bytes, name: str, header: tuple[int, int, int, str, int]) -> np.ndarray:
+    """Float32 samples of a PFM (rows stored bottom to top), (H, W) or (H, W, 3)."""
+    channels, width, height, order, offset = header
+    count = channels * width * height
+    if len(data) - offset < 4 * count:
+        raise CnnconvError(f"{name}: corrupt or truncated image (the PFM header promises {count} samples); "
+                           "re-export the file")
+    array = np.frombuffer(data, dtype=order + "f4", count=count, offset=offset).astype(np.float32)
+    array = array.reshape((height, width, channels) if channels == 3 else (height, width))
+    return np.ascontiguousarray(array[::-1])
+
+
+def write_pfm(array: np.ndarray) -> bytes:
+    """A little-endian PFM of float32 (H, W) gray or (H, W, 3) colour, rows bottom to top.
+
+    >>> write_pfm(np.array([[1.5]], np.float32))
+    b'Pf\\n1 1\\n-1.0\\n\\x00\\x00\\xc0?'
+    """
+    magic = "Pf" if array.ndim == 2 else "PF"
+    header = f"{magic}\n{array.shape[1]} {array.shape[0]}\n-1.0\n".encode("ascii")
+    return header + np.ascontiguousarray(array[::-1], dtype="<f4").tobytes()
+
+
 def write_pnm(array: np.ndarray) -> bytes:
     """A binary 16-bit PGM (H, W) or PPM (H, W, 3), maxval 65535.
 

@@ -24,7 +24,7 @@ from cnnconv.io.formats import IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, dropped_note, pillow_save_options, png_chunks
 
 _FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif",
-                  "PPM": ".ppm", "PGM": ".pgm", "PBM": ".pbm"}
+                  "PPM": ".ppm", "PGM": ".pgm", "PBM": ".pbm", "PFM": ".pfm"}
 _DEEP = {m + d for m in ("LA", "RGB", "RGBA") for d in (";16", ";F")} | {"CMYK;16", "CMYK;F"}
 _CAN_HOLD = {  # format -> modes it stores without loss of channels or depth (";16"/";F": 16-bit/float colour)
     "PNG": {"L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16"},
@@ -36,6 +36,7 @@ _CAN_HOLD = {  # format -> modes it stores without loss of channels or depth (";
     "PPM": {"RGB", "RGB;16"},
     "PGM": {"L", "I;16"},
     "PBM": {"1"},
+    "PFM": {"F", "RGB;F"},
 }
 _WIDENED = {  # (mode, format) -> the mode written instead, exactly (the same samples in more channels)
     ("L", "WEBP"): "RGB", ("L", "PPM"): "RGB", ("I;16", "PPM"): "RGB;16",
@@ -119,6 +120,9 @@ def encode_image(
     if quality is not None and fmt not in LOSSY:
         notes.append(f"--quality is for JPEG and WebP; {fmt} is lossless, so it was not used")
     meta = metadata or None
+    if fmt == "PFM":
+        note = dropped_note(meta, fmt)
+        return _deep.write_pfm(array), tuple(notes + [note] if note else notes)
     if mode_out in _DEEP or (mode_out in ("I;16", "RGB;16") and fmt in ("PPM", "PGM")):
         return _encode_deep(array, fmt, mode_out, colour, meta, notes)
     if array.dtype == np.uint16:

@@ -21,7 +21,7 @@ from pathlib import Path
 #: Image file suffix -> Pillow's format name, for the formats cnnconv reads and writes.
 IMAGE_FORMATS = {
     ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
-    ".bmp": "BMP", ".webp": "WEBP", ".gif": "GIF", ".ppm": "PPM", ".pgm": "PGM", ".pbm": "PBM",
+    ".bmp": "BMP", ".webp": "WEBP", ".gif": "GIF", ".ppm": "PPM", ".pgm": "PGM", ".pbm": "PBM", ".pfm": "PFM",
 }  # fmt: skip
 #: Suffixes (lower case, with the dot) read as pictures.
 IMAGE_SUFFIXES = frozenset(IMAGE_FORMATS)

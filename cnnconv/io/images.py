@@ -105,8 +105,14 @@ def read_image(
     notes: list[str] = []
     try:
         with pillow_messages_to(notes):
-            im = _open(data, name, max_pixels)
-            if im is None:  # a TIFF layout Pillow has no mode for (16-bit gray+alpha, float RGB, ...)
+            pfm = _deep.pfm_header(data)
+            im = None if pfm else _open(data, name, max_pixels)
+            if pfm:  # a Portable Float Map: read here (Pillow reads gray ones only)
+                _check_pixels(name, pfm[1], pfm[2], max_pixels)
+                array = _deep.read_pfm(data, name, pfm)
+                colour, file_format, metadata, orientation = "gray" if array.ndim == 2 else "rgb", "PFM", ImageMetadata(), 1
+                deep = array, colour
+            elif im is None:  # a TIFF layout Pillow has no mode for (16-bit gray+alpha, float RGB, ...)
                 array, colour, file_format, metadata, orientation = _tiff_pillow_cannot_open(
                     data, name, max_pixels, notes)
                 deep = array, colour

@@ -139,3 +139,21 @@ def test_strip_drops_the_icc_profile_and_quality_sets_the_jpeg_quality(tmp_path)
     assert result.exit_code == 2 and "--quality" in result.output
     from cnnconv.io._image_write import DEFAULT_JPEG_QUALITY  # noqa: F401 - the default stays documented there
     assert io  # the module is used by the helpers above
+
+
+def test_depth_float_writes_the_computed_values_to_pfm_and_reads_them_back(tmp_path):
+    x = RNG.integers(0, 256, (6, 5, 3)).astype(np.uint8)
+    Image.fromarray(x).save(tmp_path / "rgb.png")
+    result = run("filter", tmp_path / "rgb.png", "-k", "sobel-x", "--depth", "float", "-o", tmp_path / "edges.pfm")
+    assert result.exit_code == 0, result.output
+    back, info = read_image(str(tmp_path / "edges.pfm"))
+    (expected,) = filter_image(x, FilterSettings((Kernel("s", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),)),
+                               dtype=np.dtype(np.float32))
+    assert info.format == "PFM" and back.dtype == np.float32
+    np.testing.assert_array_equal(back, expected.samples)  # rows come back top to bottom, values as computed
+    gray = tmp_path / "g.npy"
+    np.save(gray, RNG.normal(size=(4, 3)))
+    assert run("filter", gray, "-k", "box3", "-o", tmp_path / "g.pfm").exit_code == 0  # an array: float32 PFM
+    assert read_image(str(tmp_path / "g.pfm"))[0].shape == (4, 3)
+    result = run("filter", tmp_path / "rgb.png", "-k", "box3", "-o", tmp_path / "o.pfm")
+    assert result.exit_code == 1 and "PFM cannot hold RGB samples" in result.output and "--depth" not in result.output

@@ -217,8 +217,8 @@ def test_path_with_spaces_and_non_ascii(tmp_path):
                                               "or add --depth 8"),
         (np.zeros((2, 2, 3), np.uint16), "WEBP", "16-bit RGB samples; write .png or .ppm or .tif instead, "
                                                  "or add --depth 8"),
-        (np.zeros((2, 2), np.float32), "PNG", "float gray samples; write .tif instead, or add --depth 8"),
-        (np.zeros((2, 2, 3), np.float32), "PNG", "float RGB samples; write .tif"),
+        (np.zeros((2, 2), np.float32), "PNG", "float gray samples; write .pfm or .tif instead, or add --depth 8"),
+        (np.zeros((2, 2, 3), np.float32), "PNG", "float RGB samples; write .pfm or .tif"),
         (np.zeros((2, 2, 2), np.uint8), "PGM", "PGM cannot hold gray\\+alpha"),
         (np.zeros((2, 2, 3), np.uint8), "PBM", "PBM cannot hold RGB"),
         (np.zeros((2, 2, 5), np.uint8), "PNG", "write .npy"),
