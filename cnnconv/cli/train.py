@@ -115,12 +115,16 @@ def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | No
 
 
 def _parse_spec(spec):
-    """Parse --layers before any image is decoded; a bad token is shown with a caret (exit 2)."""
+    """Parse --layers before any image is decoded; a bad token, or a network that cannot be trained
+    as a classifier of whole images (a U-Net's per-pixel output), is shown with a caret (exit 2)."""
     from cnnconv.cli.shape import LayerSpecUsageError
-    from cnnconv.shape.grammar import LayerSpecError, parse_layers
+    from cnnconv.nn.head import refuse_dense_prediction
+    from cnnconv.shape.grammar import LayerSpecError, parse_network
 
     try:
-        return parse_layers(spec)
+        graph = parse_network(spec)
+        refuse_dense_prediction(graph)
+        return graph
     except LayerSpecError as exc:
         raise LayerSpecUsageError(f"--layers: {exc}", spec, exc.pos, exc.length) from None
 
@@ -129,10 +133,19 @@ def _resume(resume, spec, channels, size):
     """Load the model to continue; options that contradict it are usage errors."""
     from cnnconv.io.model import load_model
 
+    from cnnconv.errors import CnnconvError
+    from cnnconv.nn.head import classifier_graph
+
     network, meta = load_model(resume)
     compact = "".join((spec or "").split())
+    same = {compact, f"{compact},fc{meta['num_classes']}"}
+    if spec is not None:
+        try:
+            same.add(classifier_graph(spec, meta["num_classes"])[1])
+        except CnnconvError:
+            pass  # not a spec this model could have: the clash below says so
     conflicts = [
-        ("--layers", spec is not None and meta["spec"] not in (compact, f"{compact},fc{meta['num_classes']}"), meta["spec"]),
+        ("--layers", spec is not None and meta["spec"] not in same, meta["spec"]),
         ("--gray/--rgb", channels is not None and channels != meta["channels"], meta["channels"]),
         ("--size", size is not None and tuple(size) != tuple(meta["input_shape"][:2]),
          "x".join(map(str, meta["input_shape"][:2]))),
@@ -173,9 +186,8 @@ def _check_memory(data, network, layers, options, limit: int | None, spec) -> No
     from cnnconv.shape.memory import optimizer_slots, training_bytes
     from cnnconv.cli.shape import format_bytes
     from cnnconv.errors import CnnconvError
-    from cnnconv.nn.head import with_class_layer
+    from cnnconv.nn.head import classifier_graph
     from cnnconv.nn.model import default_spec
-    from cnnconv.shape.grammar import parse_layers
     from cnnconv.shape.summary import summarize_network
 
     if limit is None:
@@ -185,7 +197,7 @@ def _check_memory(data, network, layers, options, limit: int | None, spec) -> No
         layers = network.spec
     else:
         try:
-            layers = with_class_layer(layers if layers is not None else parse_layers(default_spec(input_shape)),
+            layers = classifier_graph(layers if layers is not None else default_spec(input_shape),
                                       len(data.class_names))[0]
         except CnnconvError:
             return  # a class layer of the wrong size: building the network says so
@@ -237,7 +249,7 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 
 @click.command("train", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar), or a zoo network's name "
+@click.option("-l", "--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar), or a zoo network's name "
                    "(cnnconv shape --list), e.g. lenet5; default: LeNet-like for the input size.")
 @click.option("--gray", "channels", flag_value="gray", help="Train on gray images (default: gray if every image is gray).")
 @click.option("--rgb", "channels", flag_value="rgb", help="Train on colour images.")

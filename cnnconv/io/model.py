@@ -1,14 +1,20 @@
 """Model files: one ``.npz`` holding the weights and a JSON entry that describes them.
 
-Layout of a cnnconv model file (format version 1):
+Layout of a cnnconv model file (format version 2):
 
 * ``cnnconv.json`` -- a uint8 array of UTF-8 JSON: ``format`` (``"cnnconv-model"``),
-  ``format_version``, ``cnnconv_version``, ``spec``, ``input_shape`` [H, W, C],
-  ``num_classes``, ``class_names``, ``channels``, ``mean``/``std`` (the standardisation),
-  ``history``, ``training`` (the options used) and ``optimizer`` (the skeleton of the
-  optimiser state for ``--resume``; its arrays are stored under ``optim/...``);
-* ``w/<name>`` -- one array per entry of ``Network.state()``;
+  ``format_version``, ``cnnconv_version``, ``spec`` (the whole network, class layer
+  included: a chain or a graph with ``add``/``cat``/taps, never a zoo name),
+  ``input_shape`` [H, W, C], ``num_classes``, ``class_names``, ``channels``, ``mean``/``std``
+  (the standardisation), ``buffers`` (the names of the ``buf/`` entries), ``history``,
+  ``training`` (the options used) and ``optimizer`` (the skeleton of the optimiser state for
+  ``--resume``; its arrays are stored under ``optim/...``);
+* ``w/<name>`` -- one array per trainable parameter (``Network.parameters()``);
+* ``buf/<name>`` -- one array per buffer (``Network.buffers()``: bn's running mean and variance);
 * ``optim/<n>`` -- the arrays of the optimiser state.
+
+Version 1 (chains only, before graphs and batch norm) is version 2 without ``buffers`` and
+``buf/`` entries; such files still load: a chain's spec and parameter names are unchanged.
 
 Files are read with ``allow_pickle=False``: an object array is refused, never unpickled.
 """
@@ -28,9 +34,10 @@ from cnnconv.errors import CnnconvError
 from cnnconv.io.formats import DEFAULT_MAX_PIXELS
 
 FORMAT_NAME = "cnnconv-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "cnnconv.json"
 WEIGHT_PREFIX = "w/"
+BUFFER_PREFIX = "buf/"
 OPTIM_PREFIX = "optim/"
 
 
@@ -85,7 +92,9 @@ def save_model(path: str | Path, network, meta: dict[str, Any]) -> None:
     from cnnconv import __version__
     from cnnconv.io.atomic import write_atomic
 
-    arrays = {f"{WEIGHT_PREFIX}{name}": np.asarray(value) for name, value in network.state().items()}
+    arrays = {f"{WEIGHT_PREFIX}{name}": np.asarray(value) for name, value in network.parameters()}
+    buffers = network.buffers() if hasattr(network, "buffers") else []
+    arrays.update({f"{BUFFER_PREFIX}{name}": np.asarray(value) for name, value in buffers})
     optim_arrays: dict[str, np.ndarray] = {}
     optimizer = _pack(meta.get("optimizer_state"), optim_arrays)
     header = {
@@ -99,6 +108,7 @@ def save_model(path: str | Path, network, meta: dict[str, Any]) -> None:
         "channels": meta["channels"],
         "mean": [float(v) for v in np.ravel(meta["mean"])],
         "std": [float(v) for v in np.ravel(meta["std"])],
+        "buffers": [name for name, _ in buffers],
         "history": _jsonable(meta.get("history") or []),
         "training": _jsonable(meta.get("training") or {}),
         "optimizer": optimizer,
@@ -310,6 +320,12 @@ def check_header(meta: Any, path: str | Path) -> None:
         raise bad("'training' must be a dict of the options used")
     if "seed" in training and not (_is_int(training["seed"]) and 0 <= training["seed"] < 2**63):
         raise bad(f"'training' seed is {_shown(training['seed'])}, not a non-negative integer")
+    buffers = meta.get("buffers", [])
+    if version == 1 and "buffers" in meta:
+        raise bad("'buffers' appears in a version 1 file (buffers came with version 2)")
+    if not isinstance(buffers, list) or not all(isinstance(b, str) and b for b in buffers) \
+            or len(set(buffers)) != len(buffers):
+        raise bad(f"'buffers' is {_shown(buffers)}, not a list of distinct names")
     _check_skeleton(meta.get("optimizer"), path)
 
 
@@ -360,23 +376,21 @@ def _shown(value: Any) -> str:
 
 
 def _check_size(meta: dict, path: Path, limit: int) -> int:
-    """The float32 bytes of the weights of a valid header's network, checked against ``limit``."""
-    from cnnconv.shape.grammar import Layer, parse_layers
+    """The float32 bytes of the weights and buffers of a valid header's network, checked against
+    ``limit``; a spec that cannot be trained as a classifier is refused here, before any array."""
+    from cnnconv.nn.head import classifier_graph
     from cnnconv.shape.summary import summarize_network
 
     try:
-        layers = parse_layers(meta["spec"])
-        stack = list(layers)
-        kinds = [layer.kind for layer in stack]
-        if kinds[-2:] != ["fc", "softmax"] and kinds[-1:] != ["fc"]:
-            stack.append(Layer("fc", out=meta["num_classes"], text=f"fc{meta['num_classes']}"))
-        totals = summarize_network(tuple(meta["input_shape"]), stack).totals()
+        graph = classifier_graph(meta["spec"], meta["num_classes"])[0]
+        totals = summarize_network(tuple(meta["input_shape"]), graph).totals()
     except CnnconvError as exc:
         raise InvalidModel(path, f"its layer spec {_shown(meta['spec'])} does not build: {exc}") from None
-    for what, size in (("its weights", totals["param_bytes"]), ("one image's activations", totals["activation_bytes"])):
+    for what, size in (("its weights", totals["param_bytes"] + 4 * totals["buffers"]),
+                       ("one image's activations", totals["activation_bytes"])):
         if size > limit:
             raise InvalidModel(path, f"{what} would take {size} bytes, more than the limit of {limit}")
-    return totals["param_bytes"]
+    return totals["param_bytes"] + 4 * totals["buffers"]
 
 
 def read_meta(path: str | Path, *, max_bytes: int = MAX_MODEL_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray], Any]:
@@ -411,6 +425,16 @@ def read_meta(path: str | Path, *, max_bytes: int = MAX_MODEL_BYTES) -> tuple[di
             return array
 
         weights = {k[len(WEIGHT_PREFIX):]: read(k) for k in keys if k.startswith(WEIGHT_PREFIX)}
+        listed = meta.get("buffers", [])
+        stray = sorted(k for k in keys if k.startswith(BUFFER_PREFIX) and k[len(BUFFER_PREFIX):] not in listed)
+        if stray:
+            raise InvalidModel(path, f"it holds buffers its description does not list: {', '.join(stray[:4])}")
+        for name in listed:
+            if BUFFER_PREFIX + name not in keys:
+                raise InvalidModel(path, f"the buffer entry {BUFFER_PREFIX + name!r} is missing; the file is damaged")
+            if name in weights:
+                raise InvalidModel(path, f"{name!r} is stored both as a weight and as a buffer")
+            weights[name] = read(BUFFER_PREFIX + name)
         optim_cache: dict[str, np.ndarray] = {}
 
         def optim_array(key: str) -> np.ndarray:
@@ -435,14 +459,22 @@ def load_model(path: str | Path, *, max_bytes: int = MAX_MODEL_BYTES):
     :class:`InvalidModel` (a ``CnnconvError``): ``'<file>' is not a valid cnnconv model: <why>``.
     """
     from cnnconv.nn.model import build_network
-    from cnnconv.shape.grammar import parse_layers
 
     path = Path(path)
     meta, weights, optimizer = read_meta(path, max_bytes=max_bytes)
     try:
-        network = build_network(parse_layers(meta["spec"]), tuple(meta["input_shape"]), meta["num_classes"])
+        network = build_network(meta["spec"], tuple(meta["input_shape"]), meta["num_classes"])
     except CnnconvError as exc:
         raise InvalidModel(path, f"its layer spec {_shown(meta['spec'])} does not build: {exc}") from None
+    buffer_names = [name for name, _ in network.buffers()]
+    if buffer_names and meta.get("format_version") == 1:
+        raise InvalidModel(path, "a version 1 file cannot hold batch norm statistics, but its spec has bn layers")
+    if sorted(buffer_names) != sorted(meta.get("buffers", [])):
+        raise InvalidModel(path, f"its buffers {_shown(meta.get('buffers', []))} are not its network's "
+                                 f"{_shown(buffer_names)}; the file is damaged")
+    for name in buffer_names:
+        if name.endswith("running_var") and not (weights[name] > 0).all():
+            raise InvalidModel(path, f"buffer {name!r} holds a variance that is not positive")
     expected = network.state()
     missing = sorted(set(expected) - set(weights))
     if missing:

@@ -7,7 +7,7 @@ a run before anything is built), so it imports neither NumPy nor the layers.
 from __future__ import annotations
 
 from cnnconv.errors import CnnconvError
-from cnnconv.shape.layer import Layer
+from cnnconv.shape.layer import Layer, LayerSpecError
 
 
 def with_class_layer(layers, num_classes: int) -> tuple[list[Layer], bool]:
@@ -74,7 +74,7 @@ def refuse_dense_prediction(graph) -> None:
     >>> refuse_dense_prediction(parse_network("conv3x8,pool2,up2,conv1x2"))
     Traceback (most recent call last):
     ...
-    cnnconv.errors.CnnconvError: layer 3 'up2' upsamples and nothing after it pools or flattens: the network predicts a class per pixel (an encoder-decoder such as a U-Net), but training learns one class per image; end it with gap and an fc, or use a network that classifies whole images
+    cnnconv.shape.layer.LayerSpecError: layer spec: up2 (at 14): layer 3 upsamples and nothing after it pools or flattens: the network predicts a class per pixel (an encoder-decoder such as a U-Net), but training learns one class per image; end it with gap and an fc, or use a network that classifies whole images
     """
     last_up = max((k for k, node in enumerate(graph.nodes) if node.layer.kind in _UPSAMPLING), default=None)
     if last_up is None:
@@ -82,10 +82,11 @@ def refuse_dense_prediction(graph) -> None:
     if any(node.layer.kind in _REDUCING for node in graph.nodes[last_up + 1:]):
         return
     layer = graph.nodes[last_up].layer
-    raise CnnconvError(
-        f"layer {last_up + 1} '{layer.text or layer.kind}' upsamples and nothing after it pools or flattens: the "
-        f"network predicts a class per pixel (an encoder-decoder such as a U-Net), but training learns one class "
-        f"per image; end it with gap and an fc, or use a network that classifies whole images")
+    raise LayerSpecError(
+        layer.text or layer.kind, layer.pos,
+        f"layer {last_up + 1} upsamples and nothing after it pools or flattens: the network predicts a class "
+        f"per pixel (an encoder-decoder such as a U-Net), but training learns one class per image; end it with "
+        f"gap and an fc, or use a network that classifies whole images")
 
 
 def classifier_graph(spec, num_classes: int):

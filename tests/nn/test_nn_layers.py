@@ -250,9 +250,9 @@ def test_the_class_layer_is_appended_or_checked():
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("conv3x4,tconv3x4", r"layer 2 'tconv3x4' upsamples and nothing after it pools or flattens"),
+    ("conv3x4,tconv3x4", r"layer spec: tconv3x4 \(at 8\): layer 2 upsamples and nothing after it pools or flattens"),
     ("add(conv3x4|),gap", r"layer spec: add \(at 0\): cannot add 12×12×1 \(the input\) and 10×10×4 \(row 1\)"),
-    ("conv3x8,pool2,up2,conv1x2", r"layer 3 'up2' upsamples and nothing after it pools or flattens"),
+    ("conv3x8,pool2,up2,conv1x2", r"layer spec: up2 \(at 14\): layer 3 upsamples and nothing after it pools or flattens"),
     ("conv5x8,pool2,conv5x16", r"layer 3 'conv5x16' shrinks its 4x4 input to 0x0"),
     ("pool4,pool4", r"layer 2 'pool4' shrinks its 3x3 input to 0x0"),
 ])
