@@ -337,6 +337,12 @@ class BatchNorm(Module):
     inference normalises with the running statistics.
     """
 
+    #: Set by :class:`cnnconv.nn._step.Stepper` while a batch is split between two threads:
+    #: sums this half's statistics with the other's (None: the array is the whole batch).
+    reduce = None
+    #: False on the second thread's twin: the running statistics are updated once per batch.
+    updates_running = True
+
     def __init__(self, index, spec, in_shape, dtype):
         super().__init__(spec, in_shape, in_shape)
         c = in_shape[-1]
@@ -351,9 +357,9 @@ class BatchNorm(Module):
             self.cache = None
             b = self.buffers
             return BN.batchnorm_infer_forward(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"])
-        y, self.cache = BN.batchnorm_train_forward(x, p["gamma"], p["beta"])
-        BN.update_running_stats(self.buffers["running_mean"], self.buffers["running_var"], self.cache[-1],
-                                x.size // x.shape[-1])
+        y, self.cache = BN.batchnorm_train_forward(x, p["gamma"], p["beta"], reduce=self.reduce)
+        if self.updates_running:
+            BN.update_running_stats(self.buffers["running_mean"], self.buffers["running_var"], self.cache[-1])
         return y
 
     def backward(self, dy, need_dx=True):

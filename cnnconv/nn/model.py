@@ -213,11 +213,6 @@ class Network:
         twin._steps = [(key, pairs[id(m)], ins, needs) for key, m, ins, needs in self._steps]
         return twin
 
-    def has_batch_statistics(self) -> bool:
-        """True when a layer (bn) normalises by the statistics of its training batch: splitting a
-        batch between threads would then change what is computed, not only its rounding."""
-        return any(m.spec.kind == "bn" for m in self.modules)
-
     # -- passes ----------------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:
         x = np.asarray(x)

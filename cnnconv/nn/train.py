@@ -49,8 +49,8 @@ class FitOptions:
     threads : {None, 1, 2}
         2 splits each batch between two threads (the gradients of the halves summed); None
         does so when two CPUs are usable and batches have at least 16 images. The result
-        depends on it by rounding only, and is repeatable for a given value. A network with
-        batch norm always runs whole batches (its statistics are those of the whole batch).
+        depends on it by rounding only, and is repeatable for a given value (batch norm uses
+        the whole batch's statistics either way: ``cnnconv.nn._step``).
 
     Examples
     --------
@@ -262,8 +262,7 @@ def fit(net, x_train, y_train, x_val=None, y_val=None, options: FitOptions | Non
     result = FitResult(history, best.state, best.epoch, "completed", opt.state())
     # many small GEMMs: OpenBLAS's second thread only waits, and when another process holds
     # a core every call stalls (see BENCHMARKS.md, "Training")
-    # bn normalises by its batch's statistics: halves on two threads would each use their own
-    split = split_threads(options.threads, options.batch_size, usable_cpus()) == 2 and not _batch_statistics(net)
+    split = split_threads(options.threads, options.batch_size, usable_cpus()) == 2
     epoch_start = None
     try:
         with single_threaded_blas(), ThreadPoolExecutor(1) if split else contextlib.nullcontext() as pool:
@@ -300,10 +299,6 @@ def fit(net, x_train, y_train, x_val=None, y_val=None, options: FitOptions | Non
     result.history = history
     result.best_state, result.best_epoch = best.state, best.epoch
     return result
-
-
-def _batch_statistics(net) -> bool:
-    return bool(getattr(net, "has_batch_statistics", lambda: False)())
 
 
 def _validate(net, x_val, y_val) -> tuple[float, float]:

@@ -774,7 +774,7 @@ row("model: object array refused without unpickling", build=both(IMG, object_arr
 row("model: object array, evaluate", build=both(dataset, object_array_model), cmd="evaluate m.npz data", code=1,
     message=r"'m\.npz' is not a valid cnnconv model: entry 'w/.*' is an object array; refused", check=no_unpickling)
 row("model: newer format version", build=both(IMG, newer_version_model), cmd=P, code=1,
-    message=r"'m\.npz' is not a valid cnnconv model: it has model format version 2, newer than this cnnconv reads .*upgrade cnnconv")
+    message=r"'m\.npz' is not a valid cnnconv model: it has model format version \d+, newer than this cnnconv reads .*upgrade cnnconv")
 row("model: truncated", build=both(IMG, lambda t: write(t, "m.npz", _trained_model_bytes()[:-200])), cmd=P,
     code=1, message=r"'m\.npz' is not a valid cnnconv model: ")
 row("model: a folder", build=both(IMG, lambda t: (t / "m.npz").mkdir()), cmd=P, code=2,

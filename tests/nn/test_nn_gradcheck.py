@@ -253,7 +253,7 @@ def test_batchnorm_running_statistics_follow_the_pytorch_rule():
     x = RNG.normal(size=(8, 3)) * 2 + 5
     _, cache = BN.batchnorm_train_forward(x, np.ones(3), np.zeros(3))
     rm, rv = np.zeros(3), np.ones(3)
-    BN.update_running_stats(rm, rv, cache[-1], 8)
+    BN.update_running_stats(rm, rv, cache[-1])
     assert np.allclose(rm, 0.1 * x.mean(axis=0))
     assert np.allclose(rv, 0.9 + 0.1 * x.var(axis=0, ddof=1))
 
