@@ -83,6 +83,15 @@ class _LazyGroup(click.Group):
                 return super().invoke(ctx)
             except CnnconvError as exc:
                 raise CliError(str(exc)) from None
+            except BrokenPipeError:
+                raise
+            except (OSError, RuntimeError) as exc:
+                # One mapping of what the system answers (ELOOP, ENAMETOOLONG, EACCES...) to one line.
+                from cnnconv.io.oserrors import describe, file_error
+
+                if isinstance(exc, RuntimeError) and describe(exc) == str(exc):
+                    raise  # not an OS error: the last line of defence reports it
+                raise CliError(file_error(exc)) from None
             except click.UsageError as exc:
                 # Click's usage block is four lines; scripts get one, with where to look for help.
                 where = exc.ctx.command_path if exc.ctx is not None else "cnnconv"
@@ -121,15 +130,20 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: never ends in a traceback."""
+    from cnnconv.cli._streams import ReaderGone, guard_standard_streams
+
+    guard_standard_streams(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="cnnconv")
+        try:
+            cli.main(args=argv, prog_name="cnnconv")
+        finally:
+            sys.stdout.flush()  # inside the try: a reader gone at the last line is handled here too
+    except ReaderGone:
+        # The reader of a text product went away (e.g. `| head -1`): it has what it wanted.
+        sys.exit(0)
     except KeyboardInterrupt:
         click.echo("cnnconv: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # The reader of our stdout went away (e.g. `| head`): not an error of ours.
-        sys.stderr.close()
-        sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("CNNCONV_DEBUG"):
             raise

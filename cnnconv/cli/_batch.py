@@ -175,6 +175,13 @@ def safe_call(worker, job, task) -> dict:
         return worker(job, task)
     except CnnconvError as exc:
         message = str(exc)
+    except (OSError, RuntimeError) as exc:  # a read the io layer did not wrap: ELOOP, EACCES, EIO...
+        from cnnconv.io.oserrors import describe, file_error
+
+        if isinstance(exc, RuntimeError) and describe(exc) == str(exc):
+            message = f"internal error: {type(exc).__name__}: {exc} (please report it)"
+        else:
+            message = file_error(exc, name)
     except MemoryError:
         message = "not enough memory for this image; try --gray, a smaller image, or fewer --jobs"
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a batch

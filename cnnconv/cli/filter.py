@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -65,7 +66,8 @@ def filter_cmd(**options) -> None:
         raise click.UsageError("several kernels give several outputs: '-o -' takes one; add --combine")
     task = Task(reading(options), settings, writing(options))
     scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read
-    jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""})
+    kernel_files = tuple((spec, "the kernel file") for spec in options["kernel_specs"] if os.path.isfile(spec))
+    jobs, failures = prepare_jobs(options, labels, {"op": "filter", "size": ""}, also_read=kernel_files)
     check_range_for_outputs(options, jobs)
     if options["explain"] and jobs:
         _explain(jobs[0], task)

@@ -9,6 +9,7 @@ temporary file and leaves the previous content of the target, if any, untouched.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +32,13 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         # One of them does not exist yet: compare the resolved paths instead.
-        return Path(a).resolve() == Path(b).resolve()
+        return _resolved(a) == _resolved(b)
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    # os.path.realpath, not Path.resolve: a symbolic link loop is no exception here (the
+    # read or write that follows reports it as a one-line error).
+    return Path(os.path.realpath(path))
 
 
 class InputFiles:
@@ -55,7 +62,7 @@ class InputFiles:
         for source in inputs:
             if str(source) == "-":
                 continue
-            self._by_path.setdefault(Path(source).resolve(), str(source))
+            self._by_path.setdefault(_resolved(source), str(source))
             try:
                 info = os.stat(source)
             except OSError:
@@ -71,7 +78,7 @@ class InputFiles:
         except OSError:
             # Not reachable as written (e.g. "missing/../in.png"): compare the paths as
             # resolved, which folds ".." lexically past a missing folder.
-            return self._by_path.get(Path(output).resolve())
+            return self._by_path.get(_resolved(output))
         return self._by_inode.get((info.st_dev, info.st_ino))
 
     def refuse(self, output: str | os.PathLike) -> None:
@@ -116,18 +123,22 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     >>> target.read_bytes()
     b'data'
     """
+    from cnnconv.io.oserrors import describe
+
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise CnnconvError(f"{path}: is a directory; give a file name for the output")
-    if not directory.is_dir():
-        if directory.exists():
-            raise CnnconvError(f"{path}: {directory} is a file, not a directory; choose another output path")
-        raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        if path.is_dir():
+            raise CnnconvError(f"{path}: is a directory; give a file name for the output")
+        try:
+            os.stat(directory)
+        except FileNotFoundError:
+            raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first") from None
+        if not directory.is_dir():
+            raise CnnconvError(f"{path}: {directory} is a file, not a directory; choose another output path")
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=directory)
     except OSError as exc:
-        raise CnnconvError(f"{path}: cannot write here: {exc.strerror or exc}") from None
+        raise CnnconvError(f"{path}: cannot write here: {describe(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -141,8 +152,70 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise CnnconvError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            raise CnnconvError(f"{path}: cannot write: {describe(exc)}") from None
         raise
+
+
+#: Every temporary output ends so, after ``.cnnconv-<pid>-<random>``: no user file is named like it.
+TEMP_SUFFIX = ".part"
+_TEMP_NAME = re.compile(r"^\..*\.cnnconv-(\d+)-[A-Za-z0-9_]+\.part$", re.S)
+
+
+def temporary_prefix(name: str) -> str:
+    """The start of a temporary file's name for the output ``name`` (hidden, with this process's id).
+
+    The name is cut so the temporary's stays within 255 bytes whatever the output's.
+
+    >>> temporary_prefix("out.png") == f".out.png.cnnconv-{os.getpid()}-"
+    True
+    """
+    short = os.fsencode(name)[:120].decode("utf-8", "ignore") if isinstance(name, str) else name
+    return f".{short}.cnnconv-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process, alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Remove the temporary outputs in ``directory`` left by cnnconv processes that are gone.
+
+    A run killed by SIGKILL (``timeout -s KILL``, the out-of-memory killer) cannot remove
+    its temporaries; the next run writing into the same folder removes those whose
+    process no longer exists and returns their paths, so the command can say so. A
+    temporary of a running process (this one or another) is left alone.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".out.png.cnnconv-999999999-abc.part").write_bytes(b"half")
+    >>> _ = (d / f".b.png.cnnconv-{os.getpid()}-abc.part").write_bytes(b"mine")
+    >>> [pathlib.Path(p).name for p in remove_stale_temporaries(d)]
+    ['.out.png.cnnconv-999999999-abc.part']
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError:
+            pass
+    return sorted(removed)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 _MESSAGES = {
     errno.ENOENT: "no such file; check the path",
@@ -45,9 +46,33 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, RuntimeError) and "symlink loop" in str(exc).lower():
         return _MESSAGES[errno.ELOOP]
     code = getattr(exc, "errno", None)
-    if code in _MESSAGES:
-        return _MESSAGES[code]
+    strerror = getattr(exc, "strerror", None)
+    if code in _MESSAGES and (strerror is None or strerror == os.strerror(code) or code == errno.ENOENT):
+        return _MESSAGES[code]  # the system's words replaced; a sentence of cnnconv's own is kept
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def file_error(exc: BaseException, name: str | os.PathLike | None = None) -> str:
+    """``<file>: <reason>`` for an ``OSError``: the file it names (or ``name``), then :func:`describe`.
+
+    Examples
+    --------
+    >>> file_error(OSError(errno.ENAMETOOLONG, "File name too long", "a" * 3 + ".png"))
+    'aaa.png: a name in the path is too long (file systems allow 255 bytes per name); use a shorter name'
+    >>> file_error(RuntimeError("Symlink loop from 'x'"), "x")
+    'x: symbolic link loop (a link that leads back to itself); fix or remove the link'
+    """
+    target = getattr(exc, "filename", None) or name
+    if target is None and isinstance(exc, RuntimeError):  # Path.resolve's "Symlink loop from '<path>'"
+        quoted = re.search(r"'(.*)'", str(exc))
+        target = quoted.group(1) if quoted else None
+    reason = describe(exc)
+    if target is None:
+        return reason
+    text = shown(target)
+    if len(text) > 80:  # a name over the file system's limit is shown cut, not 4 KiB wide
+        text = text[:40] + "..." + text[-20:]
+    return f"{text}: {reason}"
 
 
 def shown(name: str | os.PathLike) -> str:

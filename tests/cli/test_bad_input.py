@@ -839,7 +839,7 @@ row("output: parent is a regular file", build=both(IMG, files(notadir="x")),
 row("output: --out-dir is a regular file", build=both(IMG, files(notadir="x")),
     cmd="filter in.png -k box3 --out-dir notadir", code=2, message=r"--out-dir notadir: cannot create it")
 row("output: directory refuses new files", build=IMG, patch=deny_temp_files, cmd="filter in.png -k box3 -o out.png",
-    code=1, message=r"^in\.png: out\.png: cannot write here: Permission denied", check=no_output("out.png"))
+    code=1, message=r"^in\.png: out\.png: cannot write here: [Pp]ermission denied", check=no_output("out.png"))
 row("output: equal to the input", build=IMG, cmd="filter in.png -k box3 -o in.png", code=1,
     message=r"^in\.png: the output in\.png is this input file", check=unchanged("in.png", png()))
 row("output: the input by another path", build=IMG, cmd="pool in.png --size 2 -o ./sub/../in.png", code=1,
@@ -852,16 +852,75 @@ row("output: a template naming an input", build=files(a__png=png()), cmd="filter
 row("output: train -o equal to --resume", build=lambda t: (dataset(t), model_file(t)),
     cmd="train data --resume m.npz -o m.npz --epochs 1", code=2, message=r"-o/--output.*m\.npz.*is this input file")
 row("output: full disk", build=IMG, patch=fail_writes(errno.ENOSPC), cmd="filter in.png -k box3 -o out.png",
-    code=1, message=r"^in\.png: out\.png: cannot write: No space left on device", check=no_output("out.png"))
+    code=1, message=r"^in\.png: out\.png: cannot write: [Nn]o space left on device", check=no_output("out.png"))
 row("output: full disk keeps the previous output", build=both(IMG, files(out__png=b"previous")),
     patch=fail_writes(errno.ENOSPC), cmd="filter in.png -k box3 -o out.png", code=1,
-    message=r"cannot write: No space left on device", check=unchanged("out.png", b"previous"))
+    message=r"cannot write: [Nn]o space left on device", check=unchanged("out.png", b"previous"))
 row("output: full disk while saving a model", build=dataset, patch=fail_writes(errno.ENOSPC), cmd=T, code=1,
-    message=r"m\.npz: cannot write: No space left on device", check=no_output("m.npz"))
+    message=r"m\.npz: cannot write: [Nn]o space left on device", check=no_output("m.npz"))
 row("output: batch interrupted (Ctrl-C) during the second file",
     build=files(a__png=png(), b__png=png(), c__png=png()), patch=fail_writes(0, on_call=2, exc=KeyboardInterrupt()),
     cmd="filter a.png b.png c.png -k box3 --out-dir out", code=130, message=r"^cnnconv: interrupted$",
     check=interrupted_batch)
+
+
+# Faults a hostile probe found: inputs against outputs, the output-name planner, OS errors
+def symlink_loop(*names):
+    """Links ``a -> b -> a`` for each name pair, or a link to itself."""
+    def build(tmp):
+        for name in names:
+            os.symlink(name + ".other", tmp / name)
+            os.symlink(name, tmp / (name + ".other"))
+    return build
+
+
+KERNEL_TXT = "0.5 0.3 0.2\n"
+POS = files(pos__txt="1\n2\n4\n8\n16\n", k__txt=KERNEL_TXT)
+row("fault: -o names the kernel file", build=POS, cmd="filter pos.txt -k k.txt -o k.txt", code=2,
+    message=r"the output k\.txt is the kernel file k\.txt", check=unchanged("k.txt", KERNEL_TXT.encode()))
+row("fault: --out-dir/--name names the kernel file", build=POS, cmd="filter pos.txt -k k.txt --out-dir . --name k.txt",
+    code=2, message=r"the output \./k\.txt is the kernel file k\.txt", check=unchanged("k.txt", KERNEL_TXT.encode()))
+row("fault: -o names a .npy kernel through ./ and a hard link",
+    build=both(IMG, lambda t: (np.save(t / "kk.npy", np.ones((3, 3))), os.link(t / "kk.npy", t / "hard.npy"))),
+    cmd="filter in.png -k kk.npy -o ./hard.npy", code=2, message=r"the output \./hard\.npy is the kernel file kk\.npy",
+    check=lambda t, r: np.testing.assert_array_equal(np.load(t / "kk.npy"), np.ones((3, 3))))
+row("fault: two kernels with one label and -o", build=IMG, cmd="filter in.png -k '1,2;1,2' -k '1,2,1,2' -o dup.png",
+    code=2, message=r"two outputs would both be dup-1-2-1-2\.png \(kernels 1 and 2 have the same label.*kernel_index",
+    check=no_output("dup-1-2-1-2.png"))
+row("fault: the same kernel twice with -o", build=IMG, cmd="filter in.png -k sobel-x -k sobel-x -o d.png", code=2,
+    message=r"two outputs would both be d-sobel-x\.png", check=no_output("d-sobel-x.png"))
+row("fault: {kernel_index:03d} numbers the outputs", build=IMG,
+    cmd="filter in.png -k sobel-x -k sobel-x --out-dir o --name '{stem}-{kernel_index:03d}.png' -q", code=0, message=None,
+    check=lambda t, r: sorted(p.name for p in (t / "o").iterdir()) == ["in-001.png", "in-002.png"] or pytest.fail(r.output))
+row("fault: a bad format spec in --name", build=IMG, cmd="filter in.png -k box3 --out-dir o --name '{index:q}.png'",
+    code=2, message=r"--name: '\{index:q\}\.png': Unknown format code 'q'")
+row("fault: a bad conversion in --name", build=IMG, cmd="filter in.png -k box3 --out-dir o --name '{stem!x}.png'",
+    code=2, message=r"--name: '\{stem!x\}\.png': Unknown conversion specifier x")
+row("fault: --name giving a name over 255 bytes", build=IMG, cmd="filter in.png -k box3 --out-dir o --name '{stem:>300}.png'",
+    code=2, message=r"gives names of at least 304 bytes \(file systems allow 255\)")
+row("fault: a symbolic link loop among the inputs", build=both(IMG, symlink_loop("loop.png")),
+    cmd="filter loop.png in.png -k box3 --out-dir out", code=1, errors=1,
+    message=r"^loop\.png: symbolic link loop", check=lambda t, r: (t / "out" / "in-box3.png").exists() or pytest.fail())
+row("fault: -o inside a symbolic link loop", build=both(IMG, symlink_loop("loop")),
+    cmd="filter in.png -k box3 -o loop/out.png", code=1, message=r"^in\.png: loop/out\.png: cannot write here: symbolic link loop")
+row("fault: --out-dir a symbolic link loop", build=both(IMG, symlink_loop("loop")),
+    cmd="filter in.png -k box3 --out-dir loop", code=2, message=r"--out-dir loop: cannot create it: symbolic link loop")
+row("fault: a data folder that is a symbolic link loop", build=symlink_loop("data"),
+    cmd=f"train data -o m.npz {TRAIN}", code=1, message=r"data: symbolic link loop", check=no_output("m.npz"))
+row("fault: an input name over 255 bytes", build=IMG, cmd=f"filter {'a' * 300}.png in.png -k box3 --out-dir out",
+    code=1, message=r"^a{300}\.png: (a name in the path is too long|its output name would be 309 bytes)")
+row("fault: -o with a name over 255 bytes", build=IMG, cmd=f"filter in.png -k box3 -o {'a' * 300}.png",
+    code=1, message=r"^in\.png: its output name would be 304 bytes long \(file systems allow 255\); give -o a shorter name")
+row("fault: a model path over 255 bytes", build=IMG, cmd=f"predict {'m' * 300}.npz in.png", code=1,
+    message=r"(too long|does not exist)")
+row("fault: a data folder over 255 bytes", cmd=f"train {'d' * 300} -o m.npz {TRAIN}", code=1,
+    message=r"a name in the path is too long")
+row("fault: a missing input folder beside a good file", build=IMG, cmd="filter nodir/ in.png -k box3 --out-dir x",
+    code=1, message=r"^nodir/: no such file", check=lambda t, r: (t / "x" / "in-box3.png").exists() or pytest.fail())
+row("fault: an input without a suffix beside a good file", build=both(IMG, files(noext=png())),
+    cmd="filter noext in.png -k box3 --out-dir x", code=1,
+    message=r"^noext: the output x/noext-box3 takes its suffix '\(none\)' from this input",
+    check=lambda t, r: (t / "x" / "in-box3.png").exists() or pytest.fail())
 
 
 ROWS = [pytest.param(name, r, id=name, marks=[pytest.mark.xfail(strict=True, reason=m["xfail"])] if m["xfail"] else [])
