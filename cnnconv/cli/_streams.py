@@ -10,7 +10,7 @@ its output into ``head``. :func:`guard_standard_streams` runs before any command
 * when the reader of stdout goes away (``EPIPE``), stdout is pointed at the null device
   and the rest of the output is dropped. What happens next depends on the product of the
   command: where it is the text itself (``kernels``, ``shape``, ``predict``,
-  ``evaluate``, and ``filter``/``pool`` writing to ``-o -``) there is nothing left to
+  ``evaluate``, ``animate`` without ``-o``, and ``filter``/``pool`` writing to ``-o -``) there is nothing left to
   do, so the command stops quietly with exit 0 (:class:`ReaderGone`); where the product
   is files (``filter``, ``pool``, ``train``, ``animate``) the work goes on to the end and
   writes them, and the exit code is the work's.
@@ -107,6 +107,9 @@ def product_is_text(argv: list[str]) -> bool:
     """
     command = next((a for a in argv if not a.startswith("-")), None)
     if command in TEXT_PRODUCT:
+        return True
+    writes_file = any(a in ("-o", "--output") or a.startswith("--output=") for a in argv)
+    if command == "animate" and not writes_file:  # the terminal view
         return True
     pairs = zip(argv, argv[1:])
     return any(a in ("-o", "--output") and b == "-" for a, b in pairs) or "--output=-" in argv
