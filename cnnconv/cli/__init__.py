@@ -102,12 +102,15 @@ class _LazyGroup(click.Group):
             if ctx.meta.get("cnnconv.json"):
                 click.echo(json.dumps({"ok": False, "error": exc.format_message(), "exit_code": exc.exit_code}))
             raise
-        except KeyboardInterrupt:
-            # Click would say "Aborted!" and exit 1, as if the work had failed; Ctrl-C is 130 everywhere.
+        except KeyboardInterrupt as exc:
+            # Click would say "Aborted!" and exit 1, as if the work had failed; a signal is 128 + its number.
+            from cnnconv.cli._signals import ending
+
+            code, line = ending(exc)
             if ctx.meta.get("cnnconv.json"):
-                click.echo(json.dumps({"ok": False, "error": "interrupted", "exit_code": EXIT_INTERRUPTED}))
-            click.echo("cnnconv: interrupted", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+                click.echo(json.dumps({"ok": False, "error": line.removeprefix("cnnconv: "), "exit_code": code}))
+            click.echo(line, err=True)
+            raise click.exceptions.Exit(code) from None
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,9 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     except ReaderGone:
         # The reader of a text product went away (e.g. `| head -1`): it has what it wanted.
         sys.exit(0)
-    except KeyboardInterrupt:
-        click.echo("cnnconv: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        from cnnconv.cli._signals import ending
+
+        code, line = ending(exc)
+        click.echo(line, err=True)
+        sys.exit(code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("CNNCONV_DEBUG"):
             raise

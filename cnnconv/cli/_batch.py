@@ -43,13 +43,19 @@ def run_batch(
     failed = [{"input": name, "ok": False, "error": f"{name}: {reason}"} for name, reason in failures]
     for record in failed:
         _report(record, console, json_lines, verbose, quiet, to_stdout)
+    if not quiet:
+        for line in _stale_temporaries(jobs):
+            click.echo(line, err=True)
     executor = executor_for(n_jobs, len(jobs), scheduler)
-    for record in _results(jobs, worker, task, executor, show_bar, console):
-        if "stdout" in record:
-            _to_stdout(record)
-        _report(record, console, json_lines, verbose, quiet, to_stdout)
-        if not record["ok"]:
-            failed.append(record)
+    from cnnconv.cli._signals import stop_raising
+
+    with stop_raising():  # SIGTERM and SIGHUP end the batch as Ctrl-C does (exit 143, 129, 130)
+        for record in _results(jobs, worker, task, executor, show_bar, console):
+            if "stdout" in record:
+                _to_stdout(record)
+            _report(record, console, json_lines, verbose, quiet, to_stdout)
+            if not record["ok"]:
+                failed.append(record)
     if failed:
         for record in failed:
             click.echo(error_line(record["error"]), err=True)
@@ -57,6 +63,22 @@ def run_batch(
         if total > 1:
             click.echo(f"cnnconv: {len(failed)} of {total} inputs failed", err=True)
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _stale_temporaries(jobs: list) -> list[str]:
+    """Remove what killed runs left in the output folders; a note line per folder that had some."""
+    import os
+
+    from cnnconv.io.atomic import remove_stale_temporaries
+
+    folders = sorted({os.path.dirname(o) or "." for job in jobs for o in job.outputs if o != "-"})
+    lines = []
+    for folder in folders:
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            lines.append(notice("note", f"{folder}: removed {len(removed)} temporary file{'s' * (len(removed) != 1)} "
+                                        "left by a cnnconv run that was killed before it could clean up"))
+    return lines
 
 
 def _to_stdout(record: dict) -> None:
@@ -100,31 +122,22 @@ class InProcess:
             yield call(job)
 
 
-class ProcessPool:
-    """The jobs spread over ``workers`` processes of this machine (``--jobs N``)."""
+def ProcessPool(workers: int):  # noqa: N802 - the name the Executor protocol's docs and callers use
+    """The jobs spread over ``workers`` processes of this machine (``--jobs N``).
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    A :class:`cnnconv.cli._workers.WorkerPool`: workers that die with their parent, stop
+    cleanly on a signal, and whose death fails only the file they held.
+    """
+    from cnnconv.cli._workers import WorkerPool
 
-    def results(self, call, jobs):
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
-            futures = [pool.submit(call, job) for job in jobs]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            except BaseException:  # GeneratorExit included: an interrupted batch starts nothing more
-                for future in futures:
-                    future.cancel()
-                raise
+    return WorkerPool(workers)
 
 
 def executor_for(n_jobs: int, n_inputs: int, scheduler: str | None = None) -> Executor:
     """The executor ``--jobs`` and ``--scheduler`` ask for (the cluster is connected when it runs).
 
     >>> type(executor_for(1, 10)).__name__, type(executor_for(4, 10)).__name__, type(executor_for(4, 1)).__name__
-    ('InProcess', 'ProcessPool', 'InProcess')
+    ('InProcess', 'WorkerPool', 'InProcess')
     """
     if scheduler is not None:
         from cnnconv.cli._cluster import DaskCluster

@@ -1,9 +1,18 @@
-"""Signals that end long work cleanly: Ctrl-C (SIGINT), SIGTERM and SIGHUP become a request to stop.
+"""Signals that end long work cleanly: Ctrl-C (SIGINT), SIGTERM and SIGHUP, handled alike.
 
-Inside :func:`stop_requests`, a signal does not raise in the middle of whatever runs: it
-sets an event that the work checks at its next safe point (training checks it before each
-batch), so what is being written is written whole. The exit status is the shell's
-convention for the signal: 128 + its number (130, 143, 129).
+Two ways, for two kinds of work:
+
+* :func:`stop_requests` (training): a signal does not raise in the middle of whatever
+  runs; it sets an event that the work checks at its next safe point (before each batch),
+  so the best model so far is saved whole;
+* :func:`stop_raising` (a batch of files): a signal raises :class:`Stopped` (a
+  ``KeyboardInterrupt``) where the work is, so the file being written is abandoned at
+  once, its temporary removed by the atomic writer, the workers stopped
+  (:mod:`cnnconv.cli._workers`) and what is whole kept.
+
+The exit status is the shell's convention for the signal: 128 + its number (130, 143, 129),
+and the last stderr line says it: ``cnnconv: interrupted`` (Ctrl-C) or ``cnnconv:
+stopped by SIGTERM``.
 """
 
 from __future__ import annotations
@@ -70,6 +79,70 @@ def stop_requests():
         for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, request)
         yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal raised where the work is: ``signum``, its :attr:`exit_code` and :attr:`what`."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return STOP_SIGNALS.get(self.signum, 130)
+
+    @property
+    def what(self) -> str:
+        return StopRequest(signum=self.signum).what
+
+
+def ending(exc: BaseException) -> tuple[int, str]:
+    """The exit status and last stderr line for an interrupt (:class:`Stopped` or Ctrl-C).
+
+    >>> ending(Stopped(signal.SIGTERM)), ending(KeyboardInterrupt())
+    ((143, 'cnnconv: stopped by SIGTERM'), (130, 'cnnconv: interrupted'))
+    """
+    if isinstance(exc, Stopped):
+        return exc.exit_code, f"cnnconv: {exc.what}"
+    return 130, "cnnconv: interrupted"
+
+
+@contextmanager
+def stop_raising():
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` (once; later ones wait).
+
+    The handlers in force before are restored afterwards; outside the main thread the
+    block runs with the signals as they are.
+
+    Examples
+    --------
+    >>> import os
+    >>> try:
+    ...     with stop_raising():
+    ...         os.kill(os.getpid(), signal.SIGHUP)
+    ... except Stopped as exc:
+    ...     exc.exit_code
+    129
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def stop(signum, frame):
+        if not raised:  # a second signal (the group's, or an impatient user) must not cut the cleanup short
+            raised.append(signum)
+            raise Stopped(signum)
+
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, stop)
+        yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

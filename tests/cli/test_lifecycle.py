@@ -1,0 +1,159 @@
+"""Signals, worker deaths and stale temporaries in real processes (cnnconv.cli._workers, _signals).
+
+Every test starts ``python -m cnnconv filter`` on a folder of pictures big enough that the
+batch is still running when the signal comes, sends a real signal (to the parent, or to
+the whole process group as ``timeout`` and systemd do) or SIGKILLs one real worker, and
+then checks what the promise says: the exit code, no worker left alive, no temporary file
+left, every output present either whole or absent, and the files a dead worker did not
+hold finished. Waits are bounded (a stuck process fails the test, it does not hang it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ENV = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="120")
+KERNEL = "gaussian:sigma=6"  # slow enough per file that a batch of 24 runs for seconds
+N_FILES = 24
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pictures")
+    values = np.random.default_rng(0).integers(0, 256, (700, 700), dtype=np.uint8)
+    for i in range(N_FILES):
+        Image.fromarray(np.roll(values, i, axis=1)).save(folder / f"in{i:02d}.png")
+    return folder
+
+
+def start(pictures: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnnconv", "filter", str(pictures), "-k", KERNEL, "--out-dir", str(out), *extra],
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def wait_for(predicate, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+def outputs_whole(out: Path) -> list[str]:
+    """The output names; every one must open as a whole PNG and no temporary may be left."""
+    names = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert not [n for n in names if n.startswith(".") or n.endswith(".part")], names
+    for name in names:
+        with Image.open(out / name) as im:
+            im.load()
+    return names
+
+
+def finish(proc: subprocess.Popen, seconds: float = 60.0) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the command did not end after the signal")
+    return proc.returncode, err
+
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [
+    (signal.SIGTERM, 143, "cnnconv: stopped by SIGTERM"),
+    (signal.SIGHUP, 129, "cnnconv: stopped by SIGHUP"),
+    (signal.SIGINT, 130, "cnnconv: interrupted"),
+])
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "group"])
+def test_a_stop_signal_ends_the_batch_cleanly(pictures, tmp_path, signum, code, line, group):
+    out = tmp_path / "out"
+    proc = start(pictures, out, "--jobs", "2")
+    wait_for(lambda: len(children(proc.pid)) == 2 and out.exists() and any(out.iterdir()))
+    workers = children(proc.pid)
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    returncode, err = finish(proc)
+    assert returncode == code, err
+    assert err.splitlines()[-1] == line, err
+    assert "Traceback" not in err
+    wait_for(lambda: not any(alive(w) for w in workers), 10)
+    assert len(outputs_whole(out)) < N_FILES
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "group"])
+def test_workers_die_with_a_parent_killed_by_sigkill(pictures, tmp_path, group):
+    out = tmp_path / "out"
+    proc = start(pictures, out, "--jobs", "2")
+    wait_for(lambda: len(children(proc.pid)) == 2 and out.exists() and any(out.iterdir()))
+    workers = children(proc.pid)
+    (os.killpg if group else os.kill)(proc.pid, signal.SIGKILL)
+    finish(proc)
+    wait_for(lambda: not any(alive(w) for w in workers), 10)  # the pdeath signal reached them
+    time.sleep(0.5)
+    names = sorted(p.name for p in out.iterdir())
+    temporaries = [n for n in names if n.endswith(".part")]
+    if not group:
+        assert temporaries == [], names  # the workers got SIGTERM and removed what they were writing
+    # A later run into the same folder removes what a SIGKILLed process group left, and says so.
+    again = subprocess.run([sys.executable, "-m", "cnnconv", "filter", str(pictures / "in00.png"), "-k", "box3",
+                            "--out-dir", str(out), "--name", "again.png"], env=ENV, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0, again.stderr
+    if temporaries:
+        assert re.search(rf"removed {len(temporaries)} temporary file", again.stderr), again.stderr
+    outputs_whole(out)
+
+
+def test_a_killed_worker_fails_only_its_file(pictures, tmp_path):
+    out = tmp_path / "out"
+    proc = start(pictures, out, "--jobs", "2", "--json")
+    wait_for(lambda: len(children(proc.pid)) == 2 and out.exists() and any(out.iterdir()))
+    victim = children(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    proc_out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    failed = [line for line in err.splitlines() if line.startswith("cnnconv: error: ")]
+    assert len(failed) == 1 and "killed by SIGKILL (the out-of-memory killer" in failed[0], err
+    assert f"cnnconv: 1 of {N_FILES} inputs failed" in err
+    assert len(outputs_whole(out)) == N_FILES - 1
+    assert sum('"ok": false' in line for line in proc_out.splitlines()) == 1
+
+
+def test_a_stop_signal_in_a_serial_batch(pictures, tmp_path):
+    out = tmp_path / "out"
+    proc = start(pictures, out)
+    wait_for(lambda: out.exists() and any(out.iterdir()))
+    proc.send_signal(signal.SIGTERM)
+    returncode, err = finish(proc)
+    assert returncode == 143 and err.splitlines()[-1] == "cnnconv: stopped by SIGTERM", err
+    assert 0 < len(outputs_whole(out)) < N_FILES
