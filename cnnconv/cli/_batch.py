@@ -207,7 +207,9 @@ def safe_call(worker, job, task) -> dict:
 
 def _report(record: dict, console, json_lines: bool, verbose: bool, quiet: bool, to_stdout: bool) -> None:
     if json_lines:
-        click.echo(json.dumps(record, default=str), err=to_stdout)
+        from cnnconv.io import numbers  # strict JSON: a NaN is null and a field says why
+
+        click.echo(numbers.dumps(record), err=to_stdout)
         return
     if not record["ok"]:
         return  # listed together at the end

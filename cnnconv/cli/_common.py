@@ -58,6 +58,10 @@ def notice(kind: str, message: str) -> str:
     >>> notice("warning", "skipped notes.txt: not an image")
     'cnnconv: warning: skipped notes.txt: not an image'
     """
+    if not message.isprintable():  # a newline in a file name must not split the line a script reads
+        from cnnconv.io.oserrors import shown
+
+        message = shown(message)
     return f"cnnconv: {kind}: {message}"
 
 

@@ -161,7 +161,7 @@ def finish(run: Run, result, options, stop, *, plots) -> None:
     stopped = "interrupted" if stop.requested else result.stopped
     data, network = run.data, run.network
     if run.as_json:
-        click.echo(json.dumps({
+        click.echo(_dumps({
             "ok": stopped in ("completed", "early"), "model": str(run.output), "stopped": stopped,
             "best_epoch": result.best_epoch, "classes": data.class_names, "input_shape": list(network.input_shape),
             "spec": network.spec, "train_images": len(data.y_train), "val_images": len(data.y_val),
@@ -208,3 +208,10 @@ def _describe_best(history, best_epoch: int) -> str:
     if entry.get("val_acc") is None:
         return f"epoch {best_epoch}"
     return f"epoch {best_epoch}, validation accuracy {entry['val_acc']:.1%}"
+
+
+def _dumps(value) -> str:
+    """Strict JSON (:func:`cnnconv.io.numbers.dumps`: a NaN is null and a field says why)."""
+    from cnnconv.io.numbers import dumps
+
+    return dumps(value)

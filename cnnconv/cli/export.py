@@ -62,7 +62,7 @@ def export_cmd(model: Path, output: Path | None, input_type: str, check: bool, a
     if check:
         record["check"] = _check(model, output, input_type)
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(_dumps(record))
     else:
         n, h, w, c = summary.input_shape
         click.echo(f"wrote {summary.path}: input 'image' {input_type} {n}x{h}x{w}x{c} (NHWC, "
@@ -108,3 +108,10 @@ def _check(model: Path, output: Path, input_type: str) -> dict:
     top1 = bool((got.argmax(axis=1) == expected.argmax(axis=1)).all())
     return {"images": CHECK_IMAGES, "top1_equal": top1, "max_abs_diff": diff,
             "ok": top1 and diff <= CHECK_TOLERANCE}
+
+
+def _dumps(value) -> str:
+    """Strict JSON (:func:`cnnconv.io.numbers.dumps`: a NaN is null and a field says why)."""
+    from cnnconv.io.numbers import dumps
+
+    return dumps(value)

@@ -41,7 +41,7 @@ def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
         infos = [kernel_info(k) for k in list_bundled()]
         if as_json:
             kernels = {k.name: k for k in list_bundled()}
-            objects = [json.dumps({**i, "weights": kernels[i["name"]].weights.tolist()}) for i in infos]
+            objects = [_dumps({**i, "weights": kernels[i["name"]].weights.tolist()}) for i in infos]
             click.echo("[\n" + ",\n".join(objects) + "\n]")
         elif sys.stdout.isatty():
             _rich_list(infos)
@@ -55,7 +55,7 @@ def kernels_cmd(spec: str | None, as_json: bool, digits: int | None) -> None:
     infos = [kernel_info(kernel) for kernel in kernels]
     if as_json:
         objects = [{**info, "weights": kernel.weights.tolist()} for kernel, info in zip(kernels, infos)]
-        click.echo(json.dumps(objects[0] if len(objects) == 1 else objects))
+        click.echo(_dumps(objects[0] if len(objects) == 1 else objects))
     else:  # a list (ImageMagick's ';' or rotation flags): one kernel after another, a blank line between
         click.echo("\n".join(kernel_text(kernel, info, digits) for kernel, info in zip(kernels, infos)), nl=False)
 
@@ -142,3 +142,10 @@ def kernel_text(kernel, info: dict, digits: int | None = None) -> str:
     if kernel.origin is not None:
         lines.append(f"origin {kernel.origin[0]} {kernel.origin[1]}")
     return "\n".join(lines) + "\n"
+
+
+def _dumps(value) -> str:
+    """Strict JSON (:func:`cnnconv.io.numbers.dumps`: a NaN is null and a field says why)."""
+    from cnnconv.io.numbers import dumps
+
+    return dumps(value)

@@ -104,7 +104,7 @@ def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
 def _report_predictions(results, top_k, as_json) -> None:
     if as_json:  # one JSON line per input, failures included
         for record in results:
-            click.echo(json.dumps(record))
+            click.echo(_dumps(record))
         return
     if not any("top" in r for r in results):
         return
@@ -178,7 +178,7 @@ def evaluate_cmd(model, data_dir, as_json, max_pixels):
     recall = [float(r) if cm[k].sum() else None for k, r in enumerate(recall)]
     acc = accuracy(y, predicted)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(_dumps({
             "model": str(model), "data": folder, "images": int(len(y)), "accuracy": acc,
             "classes": [{"class": n, "precision": p, "recall": r, "support": int(cm[k].sum())}
                         for k, (n, p, r) in enumerate(zip(names, precision, recall))],
@@ -211,3 +211,10 @@ def _print_evaluation(folder, acc, correct, names, precision, recall, cm) -> Non
     for k, name in enumerate(names):
         matrix.add_row(escape(name), *(str(int(v)) for v in cm[k]))
     out.print(matrix)
+
+
+def _dumps(value) -> str:
+    """Strict JSON (:func:`cnnconv.io.numbers.dumps`: a NaN is null and a field says why)."""
+    from cnnconv.io.numbers import dumps
+
+    return dumps(value)

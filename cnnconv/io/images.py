@@ -127,7 +127,7 @@ def read_image(
                 deep = _deep_samples(data, im, file_format, name, notes)
             if deep is None:
                 im.load()
-                if orientation not in (1, None):
+                if orientation in _TURNS:
                     im = ImageOps.exif_transpose(im)
                 im = _normalise_mode(im, notes, gray, name)
                 array = _to_array(im, name)
@@ -143,8 +143,10 @@ def read_image(
                     notes.append("converted to gray (ITU-R 601 luminance)")
                 mode = _deep_mode(array, colour, has_alpha)
                 file_mode = mode
-            if orientation not in (1, None):
+            if orientation in _TURNS:
                 notes.append(f"EXIF orientation {orientation} applied (the image is turned upright)")
+            elif orientation not in (1, None):
+                notes.append(f"EXIF orientation {orientation!r} is not one of 1..8; ignored (the image is used as stored)")
     except CnnconvError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
@@ -152,12 +154,20 @@ def read_image(
         raise CnnconvError(f"{name}: corrupt or truncated image ({exc}); re-export the file") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - our own check comes first
         raise CnnconvError(f"{name}: {exc}") from None
+    if array.dtype.kind == "f":  # a float TIFF: refused as a .npy with NaN is, not spread by the kernel
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise CnnconvError(f"{name}: {bad} NaN or infinite values; replace them with numbers first")
     info = ImageInfo(
         format=file_format, mode=file_mode, bit_depth={"uint8": 8, "uint16": 16}.get(array.dtype.name, 32),
         has_alpha=has_alpha, colour=colour, width=array.shape[1], height=array.shape[0],
         notes=tuple(notes), metadata=metadata,
     )
     return array, info
+
+
+#: The EXIF orientations that turn or mirror the image (1 is upright; others are not valid).
+_TURNS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def _format_name(pillow_format: str, data: bytes) -> str:
@@ -252,7 +262,7 @@ def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) ->
     pixels = width * height
     if max_pixels is not None and pixels > max_pixels:
         raise CnnconvError(
-            f"{name}: {width}x{height} = {pixels} pixels is over the limit of {max_pixels} "
+            f"{name}: {height}x{width} (HxW) = {pixels} pixels is over the limit of {max_pixels} "
             f"that guards against decompression bombs; if you trust the file, allow it with "
             f"--max-pixels {pixels}"
         )

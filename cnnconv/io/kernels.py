@@ -162,6 +162,13 @@ def _unknown(spec: str) -> CnnconvError:
             spelled = IM_KERNEL_NAMES.get(guess, guess)
             return CnnconvError(f"unknown kernel {spec!r}; did you mean '{spelled}:{rest}'? (cnnconv kernels lists them)")
     guess = closest_name(spec.strip().lower().replace("_", "-"), names + [f.split(":")[0] for f in PARAMETRIC_FORMS])
+    heads = {f.split(":")[0]: f for f in PARAMETRIC_FORMS}
+    if guess in heads:  # a parametric kernel needs its parameters: give an example and the bundled ones
+        example = {"gaussian": "gaussian:sigma=1", "log": "log:sigma=1.4", "dog": "dog:1,2", "box": "box:3",
+                   "unsharp": "unsharp:sigma=1"}.get(guess, heads[guess])
+        similar = [n for n in names if n.startswith(guess)]
+        also = "".join(f" or {n!r}" for n in similar[:3])
+        return CnnconvError(f"unknown kernel {spec!r}; did you mean {example!r}{also}? (cnnconv kernels lists them)")
     if guess:
         return CnnconvError(f"unknown kernel {spec!r}; did you mean {guess!r}? (cnnconv kernels lists them)")
     return CnnconvError(

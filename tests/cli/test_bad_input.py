@@ -504,9 +504,9 @@ row("image: EXIF-rotated JPEG", build=exif_jpeg, cmd="pool photo.jpg --size 1 -o
     message=r"^photo\.jpg: EXIF orientation 6 applied", check=upright)
 row("image: over the decompression-bomb limit", build=files(big__png=bomb_header(10_000, 10_000)),
     cmd="filter big.png -k box3 -o out.png", code=1, max_alloc=30 << 20,
-    message=r"^big\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
+    message=r"^big\.png: 10000x10000 \(HxW\) = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
 row("image: over --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixels 63 -o out.png", code=1,
-    message=r"^in\.png: 8x8 = 64 pixels is over the limit of 63 .*--max-pixels 64$")
+    message=r"^in\.png: 8x8 \(HxW\) = 64 pixels is over the limit of 63 .*--max-pixels 64$")
 row("image: within --max-pixels", build=IMG, cmd="filter in.png -k box3 --max-pixels 64 -o out.png", code=0,
     message=None)
 row("image: bomb allowed by --max-pixels reaches the decoder", build=files(big__png=bomb_header(5000, 4000)),
@@ -739,7 +739,7 @@ row("train: corrupt file among good ones", build=both(dataset, files(**{"data/a/
     code=0, message=r"^cnnconv: warning: skipped .*bad\.png: ", check=model_loads())
 row("train: an image over Pillow's pixel limit among good ones",
     build=both(dataset, files(**{"data/a/bomb.png": bomb_header(10_000, 10_000)})), cmd=T, code=0, max_alloc=60 << 20,
-    message=r"^cnnconv: warning: skipped .*bomb\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 "
+    message=r"^cnnconv: warning: skipped .*bomb\.png: 10000x10000 \(HxW\) = 100000000 pixels is over the limit of 89478485 "
             r".*--max-pixels 100000000$",
     check=model_loads())
 row("train: a TIFF with a damaged tag among good ones",
@@ -820,15 +820,15 @@ row("model: the schema check in --resume", build=both(dataset, changed_model(lam
     cmd="train data --resume m.npz -o m2.npz --epochs 1", code=1, message=M + r"'num_classes' is true, not an integer")
 row("predict: an image over Pillow's pixel limit", build=lambda t: (model_file(t), write(t, "big.png", bomb_header(10_000, 10_000))),
     cmd="predict m.npz big.png", code=1, max_alloc=60 << 20,
-    message=r"^big\.png: 10000x10000 = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
+    message=r"^big\.png: 10000x10000 \(HxW\) = 100000000 pixels is over the limit of 89478485 .*--max-pixels 100000000$")
 row("predict: a big image allowed by --max-pixels", build=lambda t: (model_file(t), write(t, "big.png", png((40, 30), "L"))),
     cmd="predict m.npz big.png --max-pixels 1200", code=0, message=r"^big\.png: resized from 30x40 to the model's 8x8")
 row("predict: an image over --max-pixels", build=lambda t: (model_file(t), write(t, "big.png", png((40, 30), "L"))),
     cmd="predict m.npz big.png --max-pixels 1199", code=1,
-    message=r"^big\.png: 40x30 = 1200 pixels is over the limit of 1199 .*--max-pixels 1200$")
+    message=r"^big\.png: 30x40 \(HxW\) = 1200 pixels is over the limit of 1199 .*--max-pixels 1200$")
 row("evaluate: an image over --max-pixels is skipped", build=both(dataset, model_file, files(**{"data/a/big.png": png((40, 30), "L")})),
     cmd="evaluate m.npz data --max-pixels 1199", code=0,
-    message=r"^cnnconv: warning: skipped data/a/big\.png: 40x30 = 1200 pixels is over the limit of 1199 ")
+    message=r"^cnnconv: warning: skipped data/a/big\.png: 30x40 \(HxW\) = 1200 pixels is over the limit of 1199 ")
 row("predict: a good model and a corrupt image", build=lambda t: (model_file(t), write(t, "in.png", b"junk")),
     cmd=P, code=1, message=r"^in\.png: (not an image|cannot read the image)")
 
@@ -921,6 +921,37 @@ row("fault: an input without a suffix beside a good file", build=both(IMG, files
     cmd="filter noext in.png -k box3 --out-dir x", code=1,
     message=r"^noext: the output x/noext-box3 takes its suffix '\(none\)' from this input",
     check=lambda t, r: (t / "x" / "in-box3.png").exists() or pytest.fail())
+
+
+
+def nan_tiff(tmp):
+    values = np.ones((8, 8), np.float32)
+    values[2, 2] = np.nan
+    Image.fromarray(values, "F").save(tmp / "fnan.tif")
+
+
+def exif_orientation(value):
+    def build(tmp):
+        im = Image.fromarray((np.arange(32).reshape(4, 8) * 7 % 256).astype(np.uint8))
+        exif = im.getexif()
+        exif[0x0112] = value
+        im.save(tmp / "in.jpg", exif=exif)
+    return build
+
+
+row("fault: a NaN in a float TIFF is refused as in a .npy", build=nan_tiff, cmd="filter fnan.tif -k box3 -o out.tif",
+    code=1, message=r"^fnan\.tif: 1 NaN or infinite values; replace them with numbers first$", check=no_output("out.tif"))
+row("fault: a newline in a file name stays on one line", build=files(**{"c\nd.png": "not an image"}),
+    cmd="filter 'c\nd.png' -k box3 -o out.png", code=1, message=r"^c\\nd\.png: not an image",
+    json_message=r"c\nd\.png: not an image")  # JSON escapes the newline itself
+row("fault: EXIF orientation 9 is not applied", build=exif_orientation(9), cmd="filter in.jpg -k box3 -o out.png",
+    code=0, message=r"EXIF orientation 9 is not one of 1\.\.8; ignored")
+row("fault: a large file that is not an image is refused before it is read",
+    build=lambda t: (t / "fake.png").open("wb").truncate(80 << 20), cmd="filter fake.png -k box3 -o out.png",
+    code=1, message=r"^fake\.png: not an image: its first bytes are no image format's.*refused before reading",
+    max_alloc=40 << 20)
+row("fault: 'gauss' suggests a gaussian with its sigma and the bundled ones", cmd="kernels gauss", code=2,
+    message=r"did you mean 'gaussian:sigma=1' or 'gaussian3'")
 
 
 ROWS = [pytest.param(name, r, id=name, marks=[pytest.mark.xfail(strict=True, reason=m["xfail"])] if m["xfail"] else [])

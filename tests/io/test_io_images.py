@@ -162,7 +162,7 @@ def test_exif_orientation_of_deep_samples_turns_them_as_pillow_turns_8_bit():
 
 def test_decompression_bomb_limit_and_its_override():
     data = _bytes(Image.new("L", (100, 60)), "PNG")
-    with pytest.raises(CnnconvError, match=r"100x60 = 6000 pixels .* --max-pixels 6000"):
+    with pytest.raises(CnnconvError, match=r"60x100 \(HxW\) = 6000 pixels .* --max-pixels 6000"):
         read_image(data, max_pixels=5000)
     assert read_image(data, max_pixels=6000)[0].shape == (60, 100)
     assert read_image(data, max_pixels=None)[0].shape == (60, 100)
