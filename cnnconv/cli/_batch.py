@@ -49,13 +49,21 @@ def run_batch(
     executor = executor_for(n_jobs, len(jobs), scheduler)
     from cnnconv.cli._signals import stop_raising
 
-    with stop_raising():  # SIGTERM and SIGHUP end the batch as Ctrl-C does (exit 143, 129, 130)
-        for record in _results(jobs, worker, task, executor, show_bar, console):
-            if "stdout" in record:
-                _to_stdout(record)
-            _report(record, console, json_lines, verbose, quiet, to_stdout)
-            if not record["ok"]:
-                failed.append(record)
+    try:
+        with stop_raising():  # SIGTERM and SIGHUP end the batch as Ctrl-C does (exit 143, 129, 130)
+            for record in _results(jobs, worker, task, executor, show_bar, console):
+                if "stdout" in record:
+                    _to_stdout(record)
+                _report(record, console, json_lines, verbose, quiet, to_stdout)
+                if not record["ok"]:
+                    failed.append(record)
+    except KeyboardInterrupt:  # the signal may have landed inside mkstemp: sweep this process's temporaries
+        import os
+
+        from cnnconv.io.atomic import remove_own_temporaries
+
+        remove_own_temporaries(os.path.dirname(o) for job in jobs for o in job.outputs if o != "-")
+        raise
     if failed:
         for record in failed:
             click.echo(error_line(record["error"]), err=True)

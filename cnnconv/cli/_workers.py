@@ -86,6 +86,7 @@ def die_with_parent(parent: int) -> str:
 
 def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
     busy = [False]
+    folders: list[str] = []
 
     def stop(signum, frame):
         if busy[0]:
@@ -95,23 +96,30 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
     die_with_parent(parent)
-    while True:
-        try:
-            item = conn.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        if item is None:
-            os._exit(0)
-        index, job = item
-        busy[0] = True
-        try:
+    try:
+        while True:
+            try:
+                item = conn.recv()
+            except (EOFError, OSError):
+                os._exit(0)
+            if item is None:
+                os._exit(0)
+            index, job = item
+            folders[:] = [os.path.dirname(o) for o in getattr(job, "outputs", ()) if o != "-"]
+            busy[0] = True
             record = call(job)
             busy[0] = False
             conn.send((index, record))
-        except _Stop as exc:
-            os._exit(128 + exc.signum)
-        finally:
-            busy[0] = False
+    except _Stop as exc:
+        _sweep(folders)
+        os._exit(128 + exc.signum)
+
+
+def _sweep(folders) -> None:
+    """Remove this process's temporaries (a signal may have landed inside ``mkstemp``)."""
+    from cnnconv.io.atomic import remove_own_temporaries
+
+    remove_own_temporaries(folders)
 
 
 def death_cause(exitcode: int | None) -> str:

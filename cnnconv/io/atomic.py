@@ -180,7 +180,38 @@ def _alive(pid: int) -> bool:
         return False
     except OSError:  # PermissionError: another user's process, alive
         return True
-    return True
+    try:  # a zombie (killed, not yet reaped by whoever inherited it) is gone too
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_own_temporaries(directories, pid: int | None = None) -> None:
+    """Remove the temporaries process ``pid`` (default: this one) has in ``directories``.
+
+    For a process stopped by a signal: the signal may land between the temporary's
+    creation and the writer's cleanup handler (inside ``mkstemp``), so the stopping code
+    sweeps by name as well.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / f".o.png.cnnconv-{os.getpid()}-abc.part").write_bytes(b"half")
+    >>> remove_own_temporaries([d]); list(d.iterdir())
+    []
+    """
+    mark = f".cnnconv-{os.getpid() if pid is None else pid}-"
+    for directory in set(map(str, directories)):
+        try:
+            entries = list(os.scandir(directory or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            if mark in entry.name and _TEMP_NAME.match(entry.name):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
