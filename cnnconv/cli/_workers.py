@@ -205,6 +205,11 @@ class WorkerPool:
                         elif w.process.sentinel in ready or not w.process.is_alive():
                             w.process.join()
                             _, job = w.current
+                            from cnnconv.io.atomic import remove_own_temporaries
+
+                            # what the dead worker was writing: it could not remove it itself
+                            remove_own_temporaries([os.path.dirname(o) for o in getattr(job, "outputs", ()) if o != "-"],
+                                                   pid=w.process.pid)
                             workers.remove(w)
                             w.conn.close()
                             if pending:
