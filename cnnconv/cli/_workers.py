@@ -90,6 +90,14 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
 
     def stop(signum, frame):
         if busy[0]:
+            # A signal sent to the process group reaches this worker twice (from the sender
+            # and from the parent passing it on): a second _Stop raised while the first one
+            # unwinds would escape the handler below as a traceback, so later ones are ignored.
+            # (A no-op handler, not SIG_IGN: a signal already pending when the handler becomes
+            # SIG_IGN makes CPython raise "ignored due to race condition".)
+            busy[0] = False
+            for other in STOP_SIGNALS:
+                signal.signal(other, lambda *_: None)
             raise _Stop(signum)
         os._exit(128 + signum)
 
