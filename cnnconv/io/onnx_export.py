@@ -169,22 +169,24 @@ def _flatten_nhwc(g: _Graph, value: str, is_map: bool) -> str:
     return g.op("Flatten", [g.op("Transpose", [value], "to_nhwc", perm=[0, 2, 3, 1])], "flatten", axis=1)
 
 
+def _weighted_inputs(g: _Graph, m, x: str, name: str, axes: tuple[int, ...]) -> list[str]:
+    """``x``, the layer's HWIO weights transposed by ``axes`` to ONNX's layout, and its bias if it has one."""
+    inputs = [x, g.const(f"{name}_w", np.asarray(m.params["weight"], dtype=np.float32).transpose(axes))]
+    if "bias" in m.params:
+        inputs.append(g.const(f"{name}_b", m.params["bias"]))
+    return inputs
+
+
 def _conv(g: _Graph, m, x: str) -> str:
     s = m.spec
-    w = np.asarray(m.params["weight"], dtype=np.float32).transpose(3, 2, 0, 1)
-    inputs = [x, g.const("conv_w", w)]
-    if "bias" in m.params:
-        inputs.append(g.const("conv_b", m.params["bias"]))
+    inputs = _weighted_inputs(g, m, x, "conv", (3, 2, 0, 1))  # HWIO -> OIHW
     return g.op("Conv", inputs, "conv", kernel_shape=list(s.kernel), strides=list(s.stride),
                 dilations=list(s.dilation), pads=_pads_2d(m.padding), group=int(m.groups))
 
 
 def _tconv(g: _Graph, m, x: str) -> str:
     s = m.spec
-    w = np.asarray(m.params["weight"], dtype=np.float32).transpose(2, 3, 0, 1)
-    inputs = [x, g.const("tconv_w", w)]
-    if "bias" in m.params:
-        inputs.append(g.const("tconv_b", m.params["bias"]))
+    inputs = _weighted_inputs(g, m, x, "tconv", (2, 3, 0, 1))  # HWIO -> IOHW, ConvTranspose's layout
     ph, pw = s.padding
     return g.op("ConvTranspose", inputs, "tconv", kernel_shape=list(s.kernel), strides=list(s.stride),
                 dilations=list(s.dilation), pads=[ph, pw, ph, pw], output_padding=list(s.output_padding),

@@ -65,6 +65,17 @@ class Module:
         raise NotImplementedError
 
 
+def feature_maps(index, spec, in_shape) -> tuple[int, int, int]:
+    """``(H, W, C)`` of a layer's per-sample input, or the error that the layer needs feature maps.
+
+    >>> feature_maps(0, None, (4, 4, 2))
+    (4, 4, 2)
+    """
+    if len(in_shape) != 3:
+        raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+    return tuple(in_shape)
+
+
 def _bad_size(index, spec, in_shape, out):
     return CnnconvError(
         f"layer {index + 1} '{spec.text or spec.kind}' shrinks its {in_shape[0]}x{in_shape[1]} input "
@@ -74,9 +85,7 @@ def _bad_size(index, spec, in_shape, out):
 
 class Conv(Module):
     def __init__(self, index, spec, in_shape, rng, dtype, relu_next):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
-        h, w, c = in_shape
+        h, w, c = feature_maps(index, spec, in_shape)
         groups = c if spec.groups == 0 else spec.groups
         if c % groups or spec.out % groups:
             raise CnnconvError(
@@ -121,9 +130,7 @@ class TConv(Module):
     ``(C_in, C_out / groups, kh, kw)`` in channels-last order)."""
 
     def __init__(self, index, spec, in_shape, rng, dtype, relu_next):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
-        h, w, c = in_shape
+        h, w, c = feature_maps(index, spec, in_shape)
         groups = c if spec.groups == 0 else spec.groups
         if c % groups or spec.out % groups:
             raise CnnconvError(f"layer {index + 1} '{spec.text}': groups={groups} must divide the {c} input "
@@ -202,9 +209,7 @@ class PoolSame(Module):
     """Pooling with ``:same`` padding: output ``ceil(n / stride)``, padded positions left out."""
 
     def __init__(self, index, spec, in_shape):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
-        h, w, c = in_shape
+        h, w, c = feature_maps(index, spec, in_shape)
         self.padding = F.layer_padding("same", (h, w), spec.kernel, spec.stride)
         self.op = "max" if spec.kind == "maxpool" else "avg"
         super().__init__(spec, in_shape, (-(-h // spec.stride[0]), -(-w // spec.stride[1]), c))
@@ -220,8 +225,7 @@ class PoolSame(Module):
 
 class Pool(Module):
     def __init__(self, index, spec, in_shape):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        feature_maps(index, spec, in_shape)
         if isinstance(spec.padding, str):
             raise CnnconvError(f"layer {index + 1} '{spec.text}': pooling takes a number as padding, got {spec.padding!r}")
         self.kw = dict(
@@ -248,8 +252,7 @@ class Pool(Module):
 
 class GlobalPool(Module):
     def __init__(self, index, spec, in_shape):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        feature_maps(index, spec, in_shape)
         super().__init__(spec, in_shape, (in_shape[2],))
         self.op = "avg" if spec.kind == "gap" else "max"
 
@@ -307,8 +310,7 @@ class Dropout(Module):
 
 class LCN(Module):
     def __init__(self, index, spec, in_shape):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
+        feature_maps(index, spec, in_shape)
         super().__init__(spec, in_shape, in_shape)
         k = spec.kernel[0] if spec.kernel != (1, 1) else LCN_DEFAULT_SIZE
         if k % 2 == 0 or spec.kernel[0] != spec.kernel[1]:
@@ -369,9 +371,7 @@ class BatchNorm(Module):
 
 class Upsample(Module):
     def __init__(self, index, spec, in_shape):
-        if len(in_shape) != 3:
-            raise CnnconvError(f"layer {index + 1} '{spec.text}' needs feature maps, got a vector of {in_shape}")
-        h, w, c = in_shape
+        h, w, c = feature_maps(index, spec, in_shape)
         fh, fw = spec.factor
         super().__init__(spec, in_shape, (h * fh, w * fw, c))
         bilinear = spec.op == "bilinear"
