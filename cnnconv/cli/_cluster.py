@@ -194,11 +194,14 @@ class DaskCluster:
                                 key=[f"{prefix}-{index}" for index in range(len(jobs))])
             futures = dict(zip(mapped, jobs))
             for future in as_completed(mapped):
-                job = futures[future]
-                if future.status == "finished":
-                    yield future.result()
-                else:
-                    yield lost(job, future)
+                # A task can finish on a worker that dies before its record is fetched: the
+                # future is then 'lost' and the scheduler runs it again, so result() waits for
+                # that run. Only a task that errs (KilledWorker) or is cancelled is a failure.
+                try:
+                    record = future.result()
+                except Exception:
+                    record = lost(futures[future], future)
+                yield record
         finally:
             for future in futures:  # an interrupted batch leaves nothing queued on the cluster
                 future.cancel()

@@ -145,13 +145,10 @@ def test_a_task_the_scheduler_gives_up_on_is_that_files_failure(tmp_path, cluste
     assert doomed.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["input"] for r in records) == sorted(f"in/{p.name}" for p in inputs + [tmp_path / "broken.png"])
-    # A task on the killed worker is either given up on or, when the worker's death reaches the
-    # scheduler as a lost connection first, reported lost: either way it is named, never missing.
-    killed = [r for r in records if not r["ok"]
-              and ("every worker that ran it died" in r["error"] or "the cluster lost its task" in r["error"])]
+    killed = [r for r in records if not r["ok"] and "every worker that ran it died" in r["error"]]
     assert killed and all(r["error"].startswith(f"{r['input']}: ") for r in killed)
     done = {Path(r["outputs"][0]["output"]).name for r in records if r["ok"]}
-    assert len(done) == len(inputs) - len(killed), "\n".join(r["error"][:200] for r in records if not r["ok"])
+    assert len(done) == len(inputs) - len(killed)
     # A task may have written its output whole just before its worker died, unreported: never a partial one.
     written = set(os.listdir(tmp_path / "out"))
     assert done <= written <= {f"{p.stem}-max2.png" for p in inputs}
