@@ -52,6 +52,15 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _data_folder(root: str | Path) -> Path:
+    """``root`` as a Path, refused by name unless it is a folder (the one check of a data folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
+    return root
+
+
 def _scan_classes(folder: Path, what: str) -> dict[str, list[Path]]:
     """Map each class folder name under ``folder`` to its image files (sorted)."""
     classes = {d.name: input_files(d, ("image",), recursive=True) for d in _class_dirs(folder)}
@@ -83,10 +92,7 @@ def find_layout(root: str | Path) -> tuple[dict[str, list[Path]], dict[str, list
     validation : str
         Where the validation images come from: ``"test"``, ``"val"`` or ``"split"``.
     """
-    root = Path(root)
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
+    root = _data_folder(root)
     train_dir = root / "train"
     if train_dir.is_dir() and _class_dirs(train_dir):
         train = _scan_classes(train_dir, "train folder")
@@ -242,10 +248,7 @@ def load_eval_set(
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]], str]:
     """The images to evaluate a model on: ``root/test`` (or ``root/val``) if there is one,
     else every ``root/<class>/`` image. Returns ``(x, y, skipped, folder)``."""
-    root = Path(root)
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
+    root = _data_folder(root)
     _, held_out, validation = find_layout(root) if (root / "train").is_dir() else (None, None, "")
     folder = root / validation if held_out is not None else root
     classes = held_out if held_out is not None else _scan_classes(root, "data folder")
