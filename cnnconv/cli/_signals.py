@@ -22,8 +22,10 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from cnnconv.cli._common import EXIT_INTERRUPTED
+
 #: The signals that ask a command to stop, and the exit status each ends with.
-STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+STOP_SIGNALS = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
 @dataclass
@@ -39,7 +41,7 @@ class StopRequest:
 
     @property
     def exit_code(self) -> int:
-        return STOP_SIGNALS.get(self.signum, 130)
+        return STOP_SIGNALS.get(self.signum, EXIT_INTERRUPTED)
 
     @property
     def what(self) -> str:
@@ -93,7 +95,7 @@ class Stopped(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return STOP_SIGNALS.get(self.signum, 130)
+        return STOP_SIGNALS.get(self.signum, EXIT_INTERRUPTED)
 
     @property
     def what(self) -> str:
@@ -108,7 +110,7 @@ def ending(exc: BaseException) -> tuple[int, str]:
     """
     if isinstance(exc, Stopped):
         return exc.exit_code, f"cnnconv: {exc.what}"
-    return 130, "cnnconv: interrupted"
+    return EXIT_INTERRUPTED, "cnnconv: interrupted"
 
 
 @contextmanager
