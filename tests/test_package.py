@@ -38,3 +38,20 @@ def test_version_matches_the_installed_metadata():
     from importlib.metadata import version
 
     assert version("cnnconv") == cnnconv.__version__
+
+
+def test_pyproject_lists_every_package_folder_and_nothing_else():
+    # A folder left out of the list would be missing from an installed (non-editable) cnnconv.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {
+        ".".join(p.parent.relative_to(root).parts)
+        for p in (root / "cnnconv").rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
+    mapped = setup["package-dir"]  # packages whose folder lies elsewhere: the bundled kernels
+    assert set(setup["packages"]) - set(mapped) == folders
+    assert all((root / folder / "__init__.py").is_file() for folder in mapped.values())
