@@ -63,6 +63,7 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
     shell did not expand is globbed here.
     """
     from cnnconv.io.formats import describe_suffixes, input_files  # the registry of input kinds
+    from cnnconv.io.oserrors import describe
 
     paths: list[str] = []
     problems: list[tuple[str, str]] = []
@@ -75,14 +76,20 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
         elif os.path.isdir(argument):
             root = Path(argument)
             within = lambda p: skip is not None and (_real(p) == skip or skip in _real(p).parents)  # noqa: E731
-            found = [p for p in input_files(root, recursive=recursive) if not within(p)]
+            unreadable: list = []
+            try:
+                found = [p for p in input_files(root, recursive=recursive, unreadable=unreadable) if not within(p)]
+            except OSError as exc:  # a folder that cannot be read is this argument's failure, not the batch's
+                problems.append((argument, describe(exc)))
+                continue
+            problems.extend((str(folder), describe(exc)) for folder, exc in unreadable)
             others = sum(1 for p in (root.rglob("*") if recursive else root.iterdir())
                          if p.is_file() and not within(p)
                          and not any(part.startswith(".") for part in p.relative_to(root).parts)) - len(found)
             if others:
                 notes.append(f"{argument}: skipped {others} file{'s' * (others != 1)} whose suffix is not an image or "
                              f"array cnnconv reads ({describe_suffixes()})")
-            if not found:
+            if not found and not unreadable:
                 problems.append((argument, f"no images or arrays in this directory ({describe_suffixes()})"))
             for p in found:
                 if p.parent != root:
@@ -217,12 +224,13 @@ def _make_folder(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except (OSError, ValueError) as exc:
         why = describe(exc)
-        try:
-            os.stat(folder)
-            if not os.path.isdir(folder):
-                why = "it is a file, not a directory"
-        except OSError as real:  # "File exists" for a symbolic link loop or a dangling link: say which
-            why = describe(real) if real.errno != errno.ENOENT else "a symbolic link to nothing; fix or remove it"
+        if getattr(exc, "errno", None) == errno.EEXIST:  # something is there, but no folder: say what
+            try:
+                os.stat(folder)
+                if not os.path.isdir(folder):
+                    why = "it is a file, not a directory"
+            except OSError as real:  # a symbolic link loop or a dangling link
+                why = describe(real) if real.errno != errno.ENOENT else "a symbolic link to nothing; fix or remove it"
         raise click.UsageError(f"--out-dir {shown(folder)}: cannot create it: {why}") from None
 
 

@@ -18,6 +18,19 @@ _SPLIT = re.compile(r"\s*[,x×]\s*")
 FLOAT32_MAX = 3.4028234663852886e38
 
 
+def PathArg(**kwargs) -> click.Path:
+    """``click.Path`` without its ``os.access`` checks: the read or the write itself says what is wrong.
+
+    Click's "is not readable" is exit 2 for the whole command and never seen as root; a file
+    that cannot be read is the failure of that file (exit 1, the batch goes on), in the words
+    of :mod:`cnnconv.io.oserrors`.
+
+    >>> PathArg(dir_okay=False).readable
+    False
+    """
+    return click.Path(readable=False, **kwargs)
+
+
 def _ints(value: str, counts: tuple[int, ...], minimum: int, param, ctx, what: str) -> tuple[int, ...]:
     parts = [p for p in _SPLIT.split(str(value).strip())]
     try:

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from cnnconv.cli._options import BoundaryType, PaddingType, PairType
+from cnnconv.cli._options import BoundaryType, PaddingType, PairType, PathArg
 
 #: Largest input drawn: the numbers must stay legible and the frames few enough to follow.
 MAX_ROWS, MAX_COLS, MAX_LENGTH = 16, 16, 40
@@ -58,7 +58,7 @@ _CROP = re.compile(r"\s*([0-9]*)\s*:\s*([0-9]*)\s*\Z")
               help="Transposed convolution: extra rows/cols at the end (less than the stride).")
 @click.option("--layer", "layer_token", metavar="TOKEN",
               help="One layer of the 'cnnconv shape' grammar instead: conv3:s2:p1, maxpool3:s2:ceil, avgpool2, tconv2:s2.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("-o", "--output", type=PathArg(dir_okay=False), metavar="FILE",
               help="Write the animation: .gif, .apng, or .png (a sheet of every frame). Default: show it here.")
 @click.option("--frame-ms", type=click.IntRange(20, 60000), default=900, show_default=True,
               help="Time each frame stays on screen (GIF, APNG).")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_FAILED, EXIT_USAGE, CliError
+from cnnconv.cli._options import PathArg
 
 EXAMPLES = """
 \b
@@ -32,8 +33,8 @@ CHECK_TOLERANCE = 1e-5
 
 
 @click.command("export", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("model", type=PathArg(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path),
               help="ONNX file to write (atomically); default: MODEL with the suffix .onnx.")
 @click.option("--input-type", type=click.Choice(["uint8", "float"]), default="uint8", show_default=True,
               help="What the graph's input holds: raw 8-bit samples, or float32 in [0, 1].")

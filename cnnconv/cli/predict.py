@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_FAILED, CliError, say, stderr_console
+from cnnconv.cli._options import PathArg
 from cnnconv.cli._training import max_pixels_option, pixel_limit
 
 PREDICT_EXAMPLES = """
@@ -48,11 +49,11 @@ def _percent(value: float) -> str:
 
 
 @click.command("predict", epilog=PREDICT_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("model", type=PathArg(dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=PathArg(path_type=Path))
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True, help="Classes to show per image.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per image on stdout.")
-@click.option("--feature-maps", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--feature-maps", type=PathArg(file_okay=False, path_type=Path), metavar="DIR",
               help="Write each convolution layer's feature maps of each image as a PNG grid here.")
 @max_pixels_option
 def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
@@ -150,8 +151,8 @@ def _write_feature_maps(folder: Path, network, paths, x, console, as_json) -> li
 
 
 @click.command("evaluate", epilog=EVALUATE_EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("model", type=PathArg(dir_okay=False, path_type=Path))
+@click.argument("data_dir", type=PathArg(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 @max_pixels_option
 def evaluate_cmd(model, data_dir, as_json, max_pixels):

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
+from cnnconv.cli._options import PathArg
 from cnnconv.cli._training import (Run, decode_progress, fit_and_report, finish, max_pixels_option, pixel_limit,
                                    warn_skipped)
 
@@ -73,6 +74,8 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         raise CliError(f"{output}: the directory {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):  # find out now, not after the training
         raise CliError(f"{output}: cannot write to the directory {folder} (permission denied)")
+    if plots is not None:
+        _check_plots_folder(plots)
     layers = _parse_spec(spec) if spec is not None else None
     previous = None
     if resume is not None:
@@ -96,6 +99,19 @@ def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, 
         _print_shape_table(network)
     return Run(data=data, network=network, output=output, resume=resume, console=console, as_json=as_json,
                data_dir=data_dir, history=tuple(history), optimizer_state=optimizer_state)
+
+
+def _check_plots_folder(plots: Path) -> None:
+    """Find out before the training, not after it, that the plots cannot be written."""
+    existing = plots
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CliError(f"--plots {plots}: {existing} is a file, not a folder; choose another --plots folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "write into" if existing == plots else "create a folder in"
+        raise CliError(f"--plots {plots}: cannot {what} {existing} (permission denied); "
+                       "check the permissions (ls -l) or choose another --plots folder")
 
 
 def _refuse_writing_into_the_data(data_dir: Path, output: Path, plots: Path | None) -> None:
@@ -248,7 +264,7 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 
 
 @click.command("train", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("data_dir", type=PathArg(file_okay=False, path_type=Path))
 @click.option("-l", "--layers", "spec", metavar="SPEC", help="Layers as for 'cnnconv shape' (see its --help for the grammar), or a zoo network's name "
                    "(cnnconv shape --list), e.g. lenet5; default: LeNet-like for the input size.")
 @click.option("--gray", "channels", flag_value="gray", help="Train on gray images (default: gray if every image is gray).")
@@ -267,11 +283,11 @@ Ctrl-C stops cleanly and saves the best model so far (exit status 130).
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Epochs to train (more epochs with --resume).")
 @click.option("--patience", type=click.IntRange(1), help="Stop after N epochs without a better validation accuracy.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the split, the initial weights and the batch order.  [default: 0, or the resumed model's]")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.npz"), show_default=True,
+@click.option("-o", "--output", type=PathArg(dir_okay=False, path_type=Path), default=Path("model.npz"), show_default=True,
               help="Model file to write (atomically).")
-@click.option("--resume", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="MODEL",
+@click.option("--resume", type=PathArg(dir_okay=False, exists=True, path_type=Path), metavar="MODEL",
               help="Continue training a model file (its layers, classes, size and optimiser state).")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--plots", type=PathArg(file_okay=False, path_type=Path), metavar="DIR",
               help="Write kernels.png (first-layer kernels) and curves.png (loss and accuracy) here.")
 @max_pixels_option
 @click.option("--max-memory", type=MemoryType(), default="8GB", show_default=True,

@@ -12,6 +12,7 @@ scaled to [0, 1]. Files that do not decode are skipped and reported, never fatal
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def _is_image(path: Path) -> bool:
     return input_kind(path) == "image" and path.is_file() and not path.name.startswith(".")
 
 
+def _readable(folder: Path, what: str, listing):
+    """``listing()``, with a folder that cannot be listed said so (not taken for one without images)."""
+    from cnnconv.io.oserrors import describe
+
+    try:
+        return listing()
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename is not None else folder
+        what = what if where == folder else f"the folder {str(where)!r} in {what}"
+        raise CnnconvError(f"{what} {str(folder)!r} cannot be read: {describe(exc)}") from None
+
+
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -58,12 +71,14 @@ def _data_folder(root: str | Path) -> Path:
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
         raise CnnconvError(f"data folder {str(root)!r} {what}; expected {root}/<class>/*.png")
+    _readable(root, "data folder", lambda: os.scandir(root).close())
     return root
 
 
 def _scan_classes(folder: Path, what: str) -> dict[str, list[Path]]:
     """Map each class folder name under ``folder`` to its image files (sorted)."""
-    classes = {d.name: input_files(d, ("image",), recursive=True) for d in _class_dirs(folder)}
+    classes = {d.name: _readable(d, "class folder", lambda d=d: input_files(d, ("image",), recursive=True))
+               for d in _readable(folder, what, lambda: _class_dirs(folder))}
     if not classes:
         loose = any(_is_image(p) for p in folder.iterdir())
         hint = " (the images lie loose in it: put each class in its own sub-folder)" if loose else ""

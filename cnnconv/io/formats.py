@@ -64,12 +64,19 @@ def describe_suffixes(kinds: tuple[str, ...] = ("image", "array")) -> str:
 
 
 def input_files(
-    folder: str | os.PathLike, kinds: tuple[str, ...] = ("image", "array"), *, recursive: bool = False
+    folder: str | os.PathLike,
+    kinds: tuple[str, ...] = ("image", "array"),
+    *,
+    recursive: bool = False,
+    unreadable: list | None = None,
 ) -> list[Path]:
     """The files of ``folder`` (and of its sub-folders if ``recursive``) whose kind is in ``kinds``.
 
     Hidden files (a name starting with ``.``) are left out, and so are the files of hidden
-    sub-folders when ``recursive``. The result is sorted by path.
+    sub-folders when ``recursive``; links to folders are not walked into. The result is sorted
+    by path. A folder that cannot be listed is never taken for an empty one (``rglob`` would
+    skip it without a word): the ``OSError`` is raised, or, for a sub-folder when
+    ``unreadable`` is a list, appended to it as ``(path, error)`` while the walk goes on.
 
     Parameters
     ----------
@@ -79,6 +86,8 @@ def input_files(
         Which kinds of file to take.
     recursive : bool
         Also walk the sub-folders.
+    unreadable : list, optional
+        Where to put the sub-folders that cannot be listed instead of raising.
 
     Returns
     -------
@@ -94,10 +103,31 @@ def input_files(
     (['a.png', 'b.ppm', 'c.npy'], ['a.png', 'b.ppm'])
     """
     suffixes = frozenset().union(*(_KINDS[k] for k in kinds))
-    root = Path(folder)
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    return sorted(
-        p for p in candidates
-        if p.suffix.lower() in suffixes and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )  # fmt: skip
+    found: list[Path] = []
+    pending = [(Path(folder), True)]
+    while pending:
+        directory, top = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if top or unreadable is None:
+                raise
+            unreadable.append((directory, exc))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = directory / entry.name
+            if recursive and _is_folder(entry):
+                pending.append((path, False))
+            elif path.suffix.lower() in suffixes and path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False

@@ -94,7 +94,9 @@ def _read(entry, name: str) -> Kernel:
         with entry.open("rb") as f:
             data = f.read(MAX_KERNEL_FILE_BYTES + 1)  # bounded: a huge file or /dev/zero must not fill memory
     except OSError as exc:
-        raise CnnconvError(f"cannot read kernel file {label}: {exc.strerror or exc}") from None
+        from cnnconv.io.oserrors import describe
+
+        raise CnnconvError(f"cannot read kernel file {label}: {describe(exc)}") from None
     if len(data) > MAX_KERNEL_FILE_BYTES:
         raise CnnconvError(f"kernel file {label} is larger than {MAX_KERNEL_FILE_BYTES} bytes, the most a kernel file may hold")
     if entry.name.lower().endswith(".npy"):
@@ -139,7 +141,7 @@ def read_kernel_file(path) -> Kernel:
     >>> read_kernel_file("no-such-file.txt")
     Traceback (most recent call last):
     ...
-    cnnconv.errors.CnnconvError: cannot read kernel file no-such-file.txt: No such file or directory
+    cnnconv.errors.CnnconvError: cannot read kernel file no-such-file.txt: no such file; check the path
     """
     path = Path(path)
     return _read(path, path.stem)

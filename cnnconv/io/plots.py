@@ -426,7 +426,9 @@ def save_training_plots(folder: str | Path, network, history: list[dict]) -> lis
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CnnconvError(f"{folder}: cannot create the plots folder: {exc.strerror or exc}") from None
+        from cnnconv.io.oserrors import describe
+
+        raise CnnconvError(f"{folder}: cannot create the plots folder: {describe(exc)}") from None
     written = []
     first = first_conv(network)
     if first is not None:
