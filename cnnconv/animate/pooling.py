@@ -9,12 +9,10 @@ gradient.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from cnnconv.animate.records import PoolFrame, Tap, Trace, format_number, nested
-from cnnconv.animate.windows import as_2d, finite_input, finite_result, index
+from cnnconv.animate.windows import as_2d, exact_sum, finite_input, finite_result, index
 from cnnconv.pooling.forward import pool
 from cnnconv.pooling.geometry import Geometry, signal_settings
 
@@ -94,7 +92,8 @@ def trace_pool(
                 expression = f"({' + '.join(map(format_number, values))}) / {count} = {format_number(value)}"
             frames.append(PoolFrame(
                 kind="pool", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw), taps=tuple(taps),
-                winner=winner, count=int(divisor[i, j]), total=_window_sum(values), value=value, expression=expression,
+                winner=winner, count=int(divisor[i, j]), total=exact_sum(values, "a window's sum"), value=value,
+                expression=expression,
             ))  # fmt: skip
     canvas = np.full((h + 2 * ph, wd + 2 * pw), None, dtype=object)
     canvas[ph : ph + h, pw : pw + wd] = x2
@@ -115,15 +114,6 @@ def trace_pool(
         frames=tuple(frames), op=op, size=pick(g.k), ceil_mode=bool(ceil_mode),
         count_include_pad=bool(count_include_pad),
     )  # fmt: skip
-
-
-def _window_sum(values) -> float:
-    """The exact sum of a window's values, refused when it is beyond float64."""
-    try:
-        return math.fsum(values)
-    except OverflowError:
-        finite_result(np.array([np.inf]), "a window's sum")
-        raise
 
 
 def _axis_formula(name, n, k, s, p, d, ceil_mode, out) -> str:

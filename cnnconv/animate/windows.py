@@ -151,7 +151,8 @@ def trace_correlate(
             frames.append(WindowFrame(
                 kind="window", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw),
                 anchor=index(nd, i * sh + pads[0][0], j * sw + pads[1][0]), taps=tuple(taps),
-                total=_products_sum(pairs), value=value, expression=sum_expression(pairs, value),
+                total=exact_sum((v * wt for v, wt in pairs), "a window's sum of products"), value=value,
+                expression=sum_expression(pairs, value),
             ))  # fmt: skip
     names = ("length",) if nd == 1 else ("rows", "cols")
     formula = tuple(
@@ -168,12 +169,20 @@ def trace_correlate(
     )  # fmt: skip
 
 
-def _products_sum(pairs) -> float:
-    """The exact sum of a window's products, refused when it is beyond float64."""
+def exact_sum(terms, what: str) -> float:
+    """The exact sum of ``terms`` (:func:`math.fsum`), refused when it is beyond float64.
+
+    >>> exact_sum([0.1] * 10, "a window's sum")
+    1.0
+    >>> exact_sum([1e308, 1e308], "a window's sum")
+    Traceback (most recent call last):
+    ...
+    cnnconv.errors.CnnconvError: a window's sum overflows float64 (beyond +-1.8e308) on this input; scale the input or kernel down
+    """
     try:
-        return math.fsum(v * wt for v, wt in pairs)
+        return math.fsum(terms)
     except OverflowError:
-        finite_result(np.array([np.inf]), "a window's sum of products")
+        finite_result(np.array([np.inf]), what)
         raise
 
 
