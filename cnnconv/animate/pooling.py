@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.animate.records import PoolFrame, Tap, Trace, format_number, nested
-from cnnconv.animate.windows import as_2d, exact_sum, finite_input, finite_result, index
+from cnnconv.animate.windows import as_2d, exact_sum, finite_input, finite_result, index, window_cells
 from cnnconv.pooling.forward import pool
 from cnnconv.pooling.geometry import Geometry, signal_settings
 
@@ -64,37 +64,35 @@ def trace_pool(
     divisor = g.divisor(count_include_pad, np.float64)[:, :, 0]
     out2 = as_2d(out)
     frames = []
-    for i in range(out2.shape[0]):
-        for j in range(out2.shape[1]):
-            taps, real = [], []
-            for a in range(kh):
-                for b in range(kw):
-                    q, u = i * sh - ph + a * dh, j * sw - pw + b * dw  # input coordinates
-                    on = 0 <= q < h and 0 <= u < wd
-                    outside = q >= h + ph or u >= wd + pw
-                    value = float(x2[q, u]) if on else None
-                    taps.append(Tap(tap=index(nd, a, b), kernel_index=index(nd, a, b), cell=index(nd, q + ph, u + pw),
-                                    input_index=index(nd, q, u) if on else None, padding=not on and not outside,
-                                    value=value, outside=outside))  # fmt: skip
-                    if on:
-                        real.append((value, index(nd, q + ph, u + pw)))
-                    elif not outside and count_include_pad and op == "avg":
-                        real.append((0.0, None))
-            value = float(out2[i, j])
-            values = [v for v, _ in real]
-            winner = None
-            if op != "avg":
-                best = (max if op == "max" else min)(values)
-                winner = next(cell for v, cell in real if v == best)
-                expression = f"{op}({', '.join(map(format_number, values))}) = {format_number(value)}"
-            else:
-                count = int(divisor[i, j])
-                expression = f"({' + '.join(map(format_number, values))}) / {count} = {format_number(value)}"
-            frames.append(PoolFrame(
-                kind="pool", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw), taps=tuple(taps),
-                winner=winner, count=int(divisor[i, j]), total=exact_sum(values, "a window's sum"), value=value,
-                expression=expression,
-            ))  # fmt: skip
+    for i, j, cells in window_cells(out2.shape, (kh, kw), (sh, sw), (dh, dw)):
+        taps, real = [], []
+        for a, b, r, c in cells:
+            q, u = r - ph, c - pw  # input coordinates
+            on = 0 <= q < h and 0 <= u < wd
+            outside = q >= h + ph or u >= wd + pw
+            value = float(x2[q, u]) if on else None
+            taps.append(Tap(tap=index(nd, a, b), kernel_index=index(nd, a, b), cell=index(nd, r, c),
+                            input_index=index(nd, q, u) if on else None, padding=not on and not outside,
+                            value=value, outside=outside))  # fmt: skip
+            if on:
+                real.append((value, index(nd, r, c)))
+            elif not outside and count_include_pad and op == "avg":
+                real.append((0.0, None))
+        value = float(out2[i, j])
+        values = [v for v, _ in real]
+        winner = None
+        if op != "avg":
+            best = (max if op == "max" else min)(values)
+            winner = next(cell for v, cell in real if v == best)
+            expression = f"{op}({', '.join(map(format_number, values))}) = {format_number(value)}"
+        else:
+            count = int(divisor[i, j])
+            expression = f"({' + '.join(map(format_number, values))}) / {count} = {format_number(value)}"
+        frames.append(PoolFrame(
+            kind="pool", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw), taps=tuple(taps),
+            winner=winner, count=int(divisor[i, j]), total=exact_sum(values, "a window's sum"), value=value,
+            expression=expression,
+        ))  # fmt: skip
     canvas = np.full((h + 2 * ph, wd + 2 * pw), None, dtype=object)
     canvas[ph : ph + h, pw : pw + wd] = x2
     source = [[index(nd, r - ph, c - pw) if ph <= r < ph + h and pw <= c < pw + wd else None

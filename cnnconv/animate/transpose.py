@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnconv.animate.records import CropFrame, StampFrame, Tap, Trace, factor, nested
-from cnnconv.animate.windows import as_2d, finite_input, finite_result, index
+from cnnconv.animate.windows import as_2d, finite_input, finite_result, index, window_cells
 from cnnconv.conv.padding import explicit_padding, finite_kernel, per_axis
 from cnnconv.conv.transpose import correlate_transpose
 from cnnconv.errors import CnnconvError
@@ -62,24 +62,21 @@ def trace_transpose(y, w, *, stride=1, padding=0, output_padding=0, dilation=1) 
     buf = np.zeros(((h - 1) * sh + dh * (kh - 1) + 1 + oph, (wd - 1) * sw + dw * (kw - 1) + 1 + opw))
     canvas = nested(buf[0] if nd == 1 else buf)
     frames = []
-    for i in range(h):
-        for j in range(wd):
-            v = float(y2[i, j])
-            stamp = []
-            for a in range(kh):
-                for b in range(kw):
-                    r, c = i * sh + a * dh, j * sw + b * dw
-                    product = v * float(w2[a, b])
-                    buf[r, c] += product
-                    stamp.append(Tap(tap=index(nd, a, b), kernel_index=index(nd, a, b), cell=index(nd, r, c),
-                                     input_index=index(nd, i, j), padding=False, value=v, weight=float(w2[a, b]),
-                                     product=product))  # fmt: skip
-            at = index(nd, i * sh, j * sw)
-            where = at[0] if nd == 1 else at
-            frames.append(StampFrame(
-                kind="stamp", input_index=index(nd, i, j), value=v, offset=at, stamp=tuple(stamp),
-                partial=nested(buf[0] if nd == 1 else buf), expression=f"{factor(v)}·kernel at {where}",
-            ))  # fmt: skip
+    for i, j, cells in window_cells((h, wd), (kh, kw), (sh, sw), (dh, dw)):
+        v = float(y2[i, j])
+        stamp = []
+        for a, b, r, c in cells:
+            product = v * float(w2[a, b])
+            buf[r, c] += product
+            stamp.append(Tap(tap=index(nd, a, b), kernel_index=index(nd, a, b), cell=index(nd, r, c),
+                             input_index=index(nd, i, j), padding=False, value=v, weight=float(w2[a, b]),
+                             product=product))  # fmt: skip
+        at = index(nd, i * sh, j * sw)
+        where = at[0] if nd == 1 else at
+        frames.append(StampFrame(
+            kind="stamp", input_index=index(nd, i, j), value=v, offset=at, stamp=tuple(stamp),
+            partial=nested(buf[0] if nd == 1 else buf), expression=f"{factor(v)}·kernel at {where}",
+        ))  # fmt: skip
     if any(b or a for b, a in pads) or any(op):
         names = ("",) if nd == 1 else ("rows ", "cols ")
         cut = "; ".join(f"{name}{b} before, {a} after" for name, (b, a) in zip(names, pads))

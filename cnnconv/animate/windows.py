@@ -60,6 +60,23 @@ def index(ndim: int, r: int, c: int) -> tuple:
     return (int(c),) if ndim == 1 else (int(r), int(c))
 
 
+def window_cells(grid_shape, kernel_shape, stride, dilation):
+    """Each cell ``(i, j)`` of a grid, row-major, with its taps ``(a, b)`` and the canvas cell
+    ``(r, c) = (i*sh + a*dh, j*sw + b*dw)`` each one meets.
+
+    For a correlation or a pooling the grid is the output and the canvas the padded input (the
+    cells a window reads); for a transposed correlation the grid is the input and the canvas
+    the output before the crop (the cells an input's stamp adds to). Arguments are pairs.
+
+    >>> [(i, j, cells) for i, j, cells in window_cells((1, 2), (1, 2), (1, 2), (1, 1))]
+    [(0, 0, [(0, 0, 0, 0), (0, 1, 0, 1)]), (0, 1, [(0, 0, 0, 2), (0, 1, 0, 3)])]
+    """
+    (sh, sw), (dh, dw), (kh, kw) = stride, dilation, kernel_shape
+    for i in range(grid_shape[0]):
+        for j in range(grid_shape[1]):
+            yield i, j, [(a, b, i * sh + a * dh, j * sw + b * dw) for a in range(kh) for b in range(kw)]
+
+
 def sources(shape: tuple, pads, boundary: str) -> np.ndarray:
     """Per padded cell, the flat input index it holds (-1 for a constant padding).
 
@@ -130,30 +147,27 @@ def trace_correlate(
     kh, kw = w2.shape
     h, wd = as_2d(x).shape
     frames = []
-    for i in range(out2.shape[0]):
-        for j in range(out2.shape[1]):
-            taps, pairs = [], []
-            for a in range(kh):
-                for b in range(kw):
-                    r, c = i * sh + a * dh, j * sw + b * dw
-                    value, weight = float(xp[r, c]), float(w2[a, b])
-                    flat = int(src[r, c])
-                    inside = pads[0][0] <= r < pads[0][0] + h and pads[1][0] <= c < pads[1][0] + wd
-                    taps.append(Tap(
-                        tap=index(nd, a, b),
-                        kernel_index=index(nd, kh - 1 - a, kw - 1 - b) if flip else index(nd, a, b),
-                        cell=index(nd, r, c),
-                        input_index=None if flat < 0 else index(nd, *divmod(flat, wd)),
-                        padding=not inside, value=value, weight=weight, product=value * weight,
-                    ))  # fmt: skip
-                    pairs.append((value, weight))
-            value = float(out2[i, j])
-            frames.append(WindowFrame(
-                kind="window", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw),
-                anchor=index(nd, i * sh + pads[0][0], j * sw + pads[1][0]), taps=tuple(taps),
-                total=exact_sum((v * wt for v, wt in pairs), "a window's sum of products"), value=value,
-                expression=sum_expression(pairs, value),
+    for i, j, cells in window_cells(out2.shape, w2.shape, (sh, sw), (dh, dw)):
+        taps, pairs = [], []
+        for a, b, r, c in cells:
+            value, weight = float(xp[r, c]), float(w2[a, b])
+            flat = int(src[r, c])
+            inside = pads[0][0] <= r < pads[0][0] + h and pads[1][0] <= c < pads[1][0] + wd
+            taps.append(Tap(
+                tap=index(nd, a, b),
+                kernel_index=index(nd, kh - 1 - a, kw - 1 - b) if flip else index(nd, a, b),
+                cell=index(nd, r, c),
+                input_index=None if flat < 0 else index(nd, *divmod(flat, wd)),
+                padding=not inside, value=value, weight=weight, product=value * weight,
             ))  # fmt: skip
+            pairs.append((value, weight))
+        value = float(out2[i, j])
+        frames.append(WindowFrame(
+            kind="window", output_index=index(nd, i, j), window=index(nd, i * sh, j * sw),
+            anchor=index(nd, i * sh + pads[0][0], j * sw + pads[1][0]), taps=tuple(taps),
+            total=exact_sum((v * wt for v, wt in pairs), "a window's sum of products"), value=value,
+            expression=sum_expression(pairs, value),
+        ))  # fmt: skip
     names = ("length",) if nd == 1 else ("rows", "cols")
     formula = tuple(
         _axis_formula(name, n, k, s, d, b, a)
