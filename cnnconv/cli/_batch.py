@@ -17,7 +17,7 @@ from typing import Protocol
 
 import click
 
-from cnnconv.cli._common import EXIT_FAILED, error_line, notice
+from cnnconv.cli._common import EXIT_FAILED, error_line, notice, print_line
 
 def run_batch(
     jobs: list, worker: Callable[[object, object], dict], task: object, *,
@@ -234,7 +234,4 @@ def _report(record: dict, console, json_lines: bool, verbose: bool, quiet: bool,
                 line += f", {out['clipped']} clipped" if out.get("clipped") is not None else ""
             lines.append(line)
     for line in lines:  # through the console when a progress bar runs, so it stays below the text
-        if console is None:
-            click.echo(line, err=True)
-        else:
-            console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        print_line(console, line)

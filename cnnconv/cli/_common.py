@@ -80,7 +80,24 @@ def say(console, kind: str, message: str) -> None:
     The line is printed as it is: file names hold ``[...]`` and ``:name:`` often enough that
     rich's markup, highlighting and emoji codes would garble them.
     """
-    line = notice(kind, message)
+    print_line(console, notice(kind, message))
+
+
+def print_line(console, line: str) -> None:
+    """Print ``line`` on stderr as it is: through ``console`` (rich), or with ``click.echo`` if None.
+
+    Through the console a line stays below a live progress bar; markup, highlighting and
+    emoji codes are off because file names hold ``[...]`` and ``:name:`` often enough.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> out = io.StringIO()
+    >>> print_line(Console(file=out, width=80), "cnnconv: note: [b]:smile:.png: kept")
+    >>> out.getvalue()
+    'cnnconv: note: [b]:smile:.png: kept\\n'
+    """
     if console is None:
         click.echo(line, err=True)
     else:
