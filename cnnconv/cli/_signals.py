@@ -95,7 +95,7 @@ class Stopped(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return STOP_SIGNALS.get(self.signum, EXIT_INTERRUPTED)
+        return StopRequest(signum=self.signum).exit_code
 
     @property
     def what(self) -> str:
