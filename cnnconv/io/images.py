@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnconv.errors import CnnconvError, MissingExtraError
-from cnnconv.io import _deep
+from cnnconv.io import _deep, _libtiff
 from cnnconv.io._image_write import encode_image, format_for, suffix_for
 from cnnconv.io.formats import DEFAULT_MAX_PIXELS, IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, metadata_of
@@ -150,8 +150,9 @@ def read_image(
     except CnnconvError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as exc:
-        # Pillow signals corrupt and truncated files with any of these.
-        raise CnnconvError(f"{name}: corrupt or truncated image ({exc}); re-export the file") from None
+        # Pillow signals corrupt and truncated files with any of these; libtiff's own words say more.
+        why = next((n for n in reversed(notes) if n.startswith("libtiff: ")), exc)
+        raise CnnconvError(f"{name}: corrupt or truncated image ({why}); re-export the file") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - our own check comes first
         raise CnnconvError(f"{name}: {exc}") from None
     if array.dtype.kind == "f":  # a float TIFF: refused as a .npy with NaN is, not spread by the kernel
@@ -215,7 +216,8 @@ def _deep_mode(array: np.ndarray, colour: str, has_alpha: bool) -> str:
 
 @contextmanager
 def pillow_messages_to(notes: list[str]):
-    """Pillow's (and tifffile's) warnings and log records on a damaged file become notes, not stray stderr lines."""
+    """Pillow's (and tifffile's and libtiff's) warnings and log records on a damaged file become notes,
+    not stray stderr lines."""
 
     class ToNotes(logging.Handler):
         def emit(self, record):
@@ -225,14 +227,16 @@ def pillow_messages_to(notes: list[str]):
     loggers = [logging.getLogger("PIL"), logging.getLogger("tifffile")]
     for logger in loggers:  # with a handler in place, logging's last-resort stderr output stays silent
         logger.addHandler(handler)
+    libtiff: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _libtiff.collecting(libtiff):
             warnings.simplefilter("always")
             yield
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
         notes.extend(dict.fromkeys(f"Pillow: {w.message}" for w in caught))
+        notes.extend(dict.fromkeys(f"libtiff: {m}" for m in libtiff))
 
 
 def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image | None:

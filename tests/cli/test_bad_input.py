@@ -954,6 +954,35 @@ row("fault: 'gauss' suggests a gaussian with its sigma and the bundled ones", cm
     message=r"did you mean 'gaussian:sigma=1' or 'gaussian3'")
 
 
+def damaged_lzw_tiff() -> bytes:
+    """An LZW-compressed TIFF (decoded by libtiff, not by Pillow itself) with two bytes of its strip damaged."""
+    values = (np.arange(64 * 64).reshape(64, 64) % 97).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "TIFF", compression="tiff_lzw")
+    data = bytearray(buffer.getvalue())
+    strip = Image.open(io.BytesIO(bytes(data))).tag_v2[273][0]
+    for at in (strip + 10, strip + 11):
+        data[at] ^= 0xFF
+    return bytes(data)
+
+
+LZW_REASON = r"corrupt or truncated image \(libtiff: Using code not yet in table\); re-export the file$"
+row("fault: an LZW TIFF with two damaged bytes", build=files(lzw__tif=damaged_lzw_tiff()),
+    cmd="filter lzw.tif -k box3 -o out.png", code=1, message=r"^lzw\.tif: " + LZW_REASON, check=no_output("out.png"))
+row("fault: an LZW TIFF with two damaged bytes among training images",
+    build=both(dataset, files(**{"data/a/lzw.tif": damaged_lzw_tiff()})), cmd=T + " --size 8x8", code=0,
+    message=r"^cnnconv: warning: skipped data/a/lzw\.tif: " + LZW_REASON, check=model_loads())
+COMPLEX_KERNEL = lambda t: np.save(t / "kc.npy", np.array([[1 + 1j, 2.0], [3.0, 4.0]]))  # noqa: E731
+row("fault: a complex .npy kernel is refused, not cut to its real part", build=both(IMG, COMPLEX_KERNEL),
+    cmd="filter in.png -k kc.npy -o out.png", code=2,
+    message=r"^Invalid value for --kernel: kc\.npy must hold real numbers, got complex128", check=no_output("out.png"))
+row("fault: a complex .npy kernel in 'cnnconv kernels'", build=COMPLEX_KERNEL, cmd="kernels kc.npy", code=2,
+    message=r"^Invalid value for KERNEL: kc\.npy must hold real numbers, got complex128")
+row("fault: a complex .npy input is refused", build=lambda t: np.save(t / "c.npy", np.ones((4, 4)) * (1 + 1j)),
+    cmd="filter c.npy -k box3 -o out.npy", code=1, message=r"^c\.npy: holds complex128 values; only real numbers",
+    check=no_output("out.npy"))
+
+
 ROWS = [pytest.param(name, r, id=name, marks=[pytest.mark.xfail(strict=True, reason=m["xfail"])] if m["xfail"] else [])
         for name, r, m in _ROWS]
 JSON_ROWS = [
@@ -1090,6 +1119,21 @@ def test_device_files_are_not_read_to_the_end(tmp_path, args, code, message):
     assert proc.returncode == code, proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and re.search(message, proc.stderr), proc.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(("args", "code", "line"), [
+    (["filter", "lzw.tif", "-k", "box3", "-o", "out.png"], 1, "cnnconv: error: lzw.tif: "),
+    (["predict", "m.npz", "lzw.tif"], 1, "cnnconv: error: lzw.tif: "),
+])
+def test_libtiff_says_nothing_on_stderr(tmp_path, args, code, line):
+    """libtiff writes to file descriptor 2 itself: only a real process shows that its words are caught."""
+    write(tmp_path, "lzw.tif", damaged_lzw_tiff())
+    model_file(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "cnnconv", *args], cwd=tmp_path, env=_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.splitlines() == [line + "corrupt or truncated image (libtiff: Using code not yet in table); "
+                                        "re-export the file"], proc.stderr
 
 
 def test_sigint_during_training_saves_the_best_model(tmp_path):
