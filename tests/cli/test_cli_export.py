@@ -118,3 +118,27 @@ def test_check_without_onnxruntime_exits_2(trained, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2 and "--check needs onnxruntime" in out.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_resnet20_trained_through_the_cli_exports_with_the_classes_and_probabilities_of_predict(tmp_path):
+    # the zoo's resnet20 (batch norm with running statistics, residual adds, projection shortcuts)
+    # on 8x8 gray stripes: one epoch of a few images trains in seconds and leaves 2x2 maps at gap
+    data = make_stripes(tmp_path / "stripes", per_class=4, size=8)
+    model, out = tmp_path / "r20.npz", tmp_path / "r20.onnx"
+    result = run("train", data, "-l", "resnet20", "--epochs", "1", "--batch-size", "4", "-o", model, "--json")
+    assert result.exit_code == 0, result.output
+    result = run("export", model, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"wrote {out}: input 'image' uint8 Nx8x8x1 (NHWC")
+    images = sorted(data.rglob("*.png"))
+    raw = np.stack([np.asarray(Image.open(p).convert("L"))[..., None] for p in images])
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    probs = session.run(["probabilities"], {"image": raw})[0]
+    names = json.loads(session.get_modelmeta().custom_metadata_map["class_names"])
+    records = _predict(model, images)
+    assert len(records) == len(images) == len(probs)
+    for record, p in zip(records, probs):
+        assert record["class"] == names[int(p.argmax())]
+        assert len(record["top"]) == len(CLASSES)
+        for entry in record["top"]:
+            assert abs(entry["probability"] - float(p[names.index(entry["class"])])) <= 1e-5
