@@ -172,8 +172,10 @@ def conv2d_forward(x, w, b, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1
 def conv2d_backward(dy, cache, *, need_dx=True):
     """Gradients of :func:`conv2d_forward`: ``(dx, dw, db)``.
 
-    ``dw`` is one product of the cached im2col matrix with ``dy``. ``dx`` never scatters
-    with ``np.add.at``: one batched matrix product fills a tap-major buffer
+    ``dw`` is one product of the cached im2col matrix with ``dy``. With stride 1 (and no more
+    padding than ``dilation*(k - 1)`` a side) ``dx`` is the full correlation of ``dy`` with the
+    flipped, channel-swapped kernel, computed by :func:`conv2d_forward`. Otherwise ``dx`` never
+    scatters with ``np.add.at``: one batched matrix product fills a tap-major buffer
     ``(kh*kw, N*Ho*Wo, C_in)`` and each tap's slab is added to its shifted, strided
     slice of the padded input gradient (``kh*kw`` slice adds), then the padding is cut.
 
@@ -219,11 +221,19 @@ def conv2d_backward(dy, cache, *, need_dx=True):
         dx[:, : (ho - 1) * stride[0] + 1 : stride[0], : (wo - 1) * stride[1] + 1 : stride[1], :] = dxs.reshape(
             n, ho, wo, c_in)
         return dx, dw, db
+    (top, bottom), (left, right) = padding
+    dh, dw_ = dilation
+    back = ((dh * (kh - 1) - top, dh * (kh - 1) - bottom), (dw_ * (kw - 1) - left, dw_ * (kw - 1) - right))
+    if stride == (1, 1) and min(back[0] + back[1]) >= 0:
+        # stride 1: dx is the 'full' correlation of dy with the kernel flipped and its channels
+        # swapped, i.e. this module's forward (one im2col copy and one GEMM of K = kh*kw*C_out);
+        # the kh*kw slice adds below stream the whole input gradient kh*kw times and cost more
+        dx, _ = conv2d_forward(dy, w[::-1, ::-1].transpose(0, 1, 3, 2), None, (1, 1), back, dilation)
+        return dx, dw, db
     # (kh, kw, C_out, C_in): dy2 @ w_taps[i, j] is tap (i, j)'s contribution to every input pixel
     w_taps = w.transpose(0, 1, 3, 2)
     dxp = np.zeros(xp_shape, dtype=dy.dtype)
     sh, sw = stride
-    dh, dw_ = dilation
     for i in range(kh):
         # one kernel row's taps at a time: a (kw, N*Ho*Wo, C_in) buffer that stays in cache
         taps = np.matmul(dy2, w_taps[i])
@@ -232,7 +242,6 @@ def conv2d_backward(dy, cache, *, need_dx=True):
             dxp[:, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw, :] += taps[j].reshape(
                 n, ho, wo, c_in
             )
-    (top, _), (left, _) = padding
     dx = dxp[:, top : top + x_shape[1], left : left + x_shape[2], :]
     return dx, dw, db
 
