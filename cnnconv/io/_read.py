@@ -28,8 +28,7 @@ def read_input_bytes(source: str | os.PathLike, name: str | None = None, kind: s
     if path.is_char_device() or path.is_block_device():
         raise CnnconvError(f"{name}: is a device, not an {kind} file; pipe it with '-' if you mean it")
     try:
-        if kind == "image":
-            _refuse_large_non_images(path, name)
+        _refuse_by_signature(path, name, kind)
         data = path.read_bytes()
     except FileNotFoundError:
         raise CnnconvError(f"{name}: no such file; check the path") from None
@@ -42,7 +41,8 @@ def read_input_bytes(source: str | os.PathLike, name: str | None = None, kind: s
     return data
 
 
-#: Above this size an image file is read only if its first bytes are an image format's.
+#: Above this size a file is read only if its first bytes are what its kind starts with (an image
+#: format's signature, the .npy magic, UTF-8 text).
 SIGNATURE_CHECK_BYTES = 64 << 20
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
                b"II+\x00", b"MM\x00+", b"\x00\x00\x01\x00", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7")
@@ -51,14 +51,33 @@ _SIGNED_SUFFIXES = ("", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff"
                     ".ppm", ".pgm", ".pbm", ".pnm")
 
 
-def _refuse_large_non_images(path: Path, name: str) -> None:
-    """A large file whose first bytes are no image format's is refused before it is read whole."""
+def _refuse_by_signature(path: Path, name: str, kind: str) -> None:
+    """A large file whose first bytes are not what its kind starts with is refused before it is read whole."""
     size = path.stat().st_size
-    if size <= SIGNATURE_CHECK_BYTES or path.suffix.lower() not in _SIGNED_SUFFIXES:
+    suffix = path.suffix.lower()
+    if size <= SIGNATURE_CHECK_BYTES:
         return
     with path.open("rb") as f:
-        head = f.read(16)
-    if head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return
-    raise CnnconvError(f"{name}: not an image: its first bytes are no image format's (PNG, JPEG, TIFF, BMP, "
-                       f"WebP, GIF, PPM/PGM/PBM); refused before reading its {size:,} bytes")
+        head = f.read(4096)
+    if kind == "image" and suffix in _SIGNED_SUFFIXES:
+        if head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            return
+        raise CnnconvError(f"{name}: not an image: its first bytes are no image format's (PNG, JPEG, TIFF, BMP, "
+                           f"WebP, GIF, PPM/PGM/PBM); refused before reading its {size:,} bytes")
+    if kind == "array" and suffix == ".npy" and not head.startswith(b"\x93NUMPY"):
+        raise CnnconvError(f"{name}: not a .npy file: it does not start as one (\\x93NUMPY); "
+                           f"refused before reading its {size:,} bytes")
+    if kind == "array" and suffix != ".npy" and not _text_head(head):
+        raise CnnconvError(f"{name}: not a text table of numbers: its first bytes are not UTF-8 text; "
+                           f"refused before reading its {size:,} bytes")
+
+
+def _text_head(head: bytes) -> bool:
+    """Whether the first bytes of a file can begin a UTF-8 text (a character cut at the end is fine)."""
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True

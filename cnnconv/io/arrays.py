@@ -112,6 +112,8 @@ def _check_npy_size(data: bytes, name: str) -> None:
 
 
 def _load_npy(data: bytes, name: str) -> np.ndarray:
+    if not is_npy(data):  # numpy would take it for a pickle and say so
+        raise CnnconvError(f"{name}: not a .npy file: it does not start as one (\\x93NUMPY)")
     _check_npy_size(data, name)
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
@@ -180,12 +182,15 @@ def encode_array(array: np.ndarray, fmt: str, *, layout: str = "row") -> bytes:
     """Encode an array as ``.npy`` bytes or as a text table (``csv``: commas, ``txt``: spaces).
 
     A 1-D array is written as one row, or one value per line with ``layout="column"``.
-    Numbers are written in the shortest form that reads back to the same float64.
+    Numbers are written in the shortest form that reads back to the same value of the
+    array's dtype (float32 data at float32's precision, :func:`cnnconv.io.numbers.shortest`).
 
     Examples
     --------
     >>> encode_array(np.array([1.0, 0.1, -2.5]), "csv")
     b'1,0.1,-2.5\\n'
+    >>> encode_array(np.array([0.1, 0.2, 3.0], np.float32) + np.float32(0.2), "csv")
+    b'0.3,0.4,3.2\\n'
     >>> encode_array(np.array([[1.0, 2.0], [3.0, 4.0]]), "txt")
     b'1 2\\n3 4\\n'
     """
@@ -200,11 +205,17 @@ def encode_array(array: np.ndarray, fmt: str, *, layout: str = "row") -> bytes:
         rows = array[:, None] if layout == "column" else array[None, :]
     else:
         rows = array
-    lines = (delimiter.join(_number(v) for v in row) for row in rows.tolist())
+    narrow = array.dtype if array.dtype.kind == "f" and array.dtype.itemsize < 8 else None
+    lines = (delimiter.join(_number(v, narrow) for v in row) for row in rows.tolist())
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
-def _number(value: float) -> str:
+def _number(value: float, narrow=None) -> str:
+    """``value`` as text; a float32 one at float32's precision (``0.3``, not ``0.30000001192092896``)."""
     if float(value).is_integer() and abs(value) < 1e16:
         return str(int(value))
+    if narrow is not None:
+        from cnnconv.io.numbers import shortest
+
+        return shortest(value, narrow)
     return repr(float(value))

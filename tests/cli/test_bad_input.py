@@ -950,6 +950,42 @@ row("fault: a large file that is not an image is refused before it is read",
     build=lambda t: (t / "fake.png").open("wb").truncate(80 << 20), cmd="filter fake.png -k box3 -o out.png",
     code=1, message=r"^fake\.png: not an image: its first bytes are no image format's.*refused before reading",
     max_alloc=40 << 20)
+row("fault: a large .npy that is not one is refused before it is read",
+    build=lambda t: (t / "fake.npy").open("wb").truncate(80 << 20), cmd="filter fake.npy -k box3 -o out.npy",
+    code=1, message=r"^fake\.npy: not a \.npy file: it does not start as one \(\\x93NUMPY\); refused before reading",
+    max_alloc=40 << 20)
+row("fault: a large .csv that is not text is refused before it is read",
+    build=lambda t: (t / "fake.csv").open("wb").truncate(80 << 20), cmd="filter fake.csv -k box3 -o out.csv",
+    code=1, message=r"^fake\.csv: not a text table of numbers: its first bytes are not UTF-8 text; refused before",
+    max_alloc=40 << 20)
+row("fault: a small .npy that is not one is not called a pickle", build=files(fake__npy="1,2,3\n"),
+    cmd="filter fake.npy -k box3 -o out.npy", code=1, message=r"^fake\.npy: not a \.npy file: it does not start as one")
+
+
+def damaged_ico() -> bytes:
+    """An ICO whose embedded bitmap's width has its high byte (file byte 29) set to 200."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.arange(256).reshape(16, 16)).astype(np.uint8)).save(buffer, "ICO", bitmap_format="bmp")
+    data = bytearray(buffer.getvalue())
+    assert data[22:26] == (40).to_bytes(4, "little")  # the BITMAPINFOHEADER; its width is bytes 26..29
+    data[29] = 200
+    return bytes(data)
+
+
+row("fault: a damaged ICO", build=files(bad__ico=damaged_ico()), cmd="filter bad.ico -k box3 -o out.png", code=1,
+    message=r"^bad\.ico: corrupt or truncated image", check=no_output("out.png"))
+row("fault: a damaged ICO among training images is skipped",
+    build=both(dataset, files(**{"data/a/ico.png": damaged_ico()})), cmd=T, code=0,
+    message=r"^cnnconv: warning: skipped data/a/ico\.png: corrupt or truncated image", check=model_loads())
+row("fault: a damaged ICO among evaluated images is skipped",
+    build=both(dataset, model_file, files(**{"data/a/ico.png": damaged_ico()})), cmd="evaluate m.npz data", code=0,
+    message=r"^cnnconv: warning: skipped data/a/ico\.png: corrupt or truncated image")
+row("fault: a damaged ICO among predicted images fails alone",
+    build=lambda t: (model_file(t), write(t, "bad.ico", damaged_ico()), write(t, "in.png", png())),
+    cmd="predict m.npz bad.ico in.png", code=1, message=r"^bad\.ico: corrupt or truncated image")
+row("fault: float32 results are written at float32's precision", build=files(one__png=png((3, 2), "L", 1)),
+    cmd="filter one.png -k 0.1,0.2 --mode valid -o out.csv", code=0, message=None,
+    check=lambda t, r: (t / "out.csv").read_text() == "0.3,0.3\n0.3,0.3\n" or pytest.fail((t / "out.csv").read_text()))
 row("fault: 'gauss' suggests a gaussian with its sigma and the bundled ones", cmd="kernels gauss", code=2,
     message=r"did you mean 'gaussian:sigma=1' or 'gaussian3'")
 
@@ -1053,6 +1089,21 @@ def test_row(name, r, tmp_path, monkeypatch):
         r.check(tmp_path, result)
 
 
+def _not_json(constant: str):
+    raise AssertionError(f"{constant} is not JSON; a strict parser refuses the line")
+
+
+def strict_json(line: str):
+    """``json.loads`` as a strict parser reads: ``NaN`` and ``Infinity`` are errors, not numbers."""
+    return json.loads(line, parse_constant=_not_json)
+
+
+def test_strict_json_refuses_nan():
+    with pytest.raises(AssertionError, match="NaN is not JSON"):
+        strict_json('{"min": NaN}')
+    assert strict_json('{"min": null, "null_because": {"min": "nan"}}')["min"] is None
+
+
 @pytest.mark.parametrize(("name", "r"), JSON_ROWS)
 def test_row_json(name, r, tmp_path, monkeypatch):
     """The same row with --json: same exit code, JSON lines on stdout, the message inside a record."""
@@ -1062,10 +1113,10 @@ def test_row_json(name, r, tmp_path, monkeypatch):
     records = []
     for line in result.stdout.splitlines():
         if line.strip():
-            records.append(json.loads(line))  # stdout holds JSON only
+            records.append(strict_json(line))  # stdout holds JSON only
     for line in result.stderr.splitlines():
         if line.startswith("{"):
-            records.append(json.loads(line))
+            records.append(strict_json(line))
     message = r.json_message or r.message
     if message is not None and r.code != 0:
         pattern = re.compile(re.sub(r"^\^(cnnconv: )?", "", message))
@@ -1134,6 +1185,27 @@ def test_libtiff_says_nothing_on_stderr(tmp_path, args, code, line):
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.splitlines() == [line + "corrupt or truncated image (libtiff: Using code not yet in table); "
                                         "re-export the file"], proc.stderr
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("big.png", "big.png: not an image: its first bytes are no image format's (PNG, JPEG, TIFF, BMP, WebP, GIF, "
+                "PPM/PGM/PBM)"),
+    ("big.npy", "big.npy: not a .npy file: it does not start as one (\\x93NUMPY)"),
+    ("big.csv", "big.csv: not a text table of numbers: its first bytes are not UTF-8 text"),
+])
+def test_a_3_gb_file_of_the_wrong_kind_is_not_read(tmp_path, name, message):
+    """A sparse 3 GB file (truncate): refused by its first bytes, in a process that could not hold it."""
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    with open(tmp_path / name, "wb") as f:
+        f.truncate(3 << 30)
+    proc = subprocess.run([sys.executable, "-m", "cnnconv", "filter", name, "-k", "box3", "-o", "out" + name[3:]],
+                          cwd=tmp_path, env=_env(), preexec_fn=cap, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [f"cnnconv: error: {message}; refused before reading its 3,221,225,472 bytes"]
 
 
 def test_sigint_during_training_saves_the_best_model(tmp_path):
