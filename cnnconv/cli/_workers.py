@@ -8,7 +8,9 @@ small and does exactly what a batch needs:
 
 * each worker holds one job at a time, so when a worker dies the parent knows which file
   it held, reports that file as failed with the likely cause (SIGKILL: the out-of-memory
-  killer), starts a new worker and finishes the rest;
+  killer), starts a new worker and finishes the rest. A worker leaves its outputs as
+  temporaries and the parent renames them when the worker's report arrives, so a file
+  reported as not done never has a new output, however late the worker died;
 * a worker asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``
   on Linux, called through ctypes in the worker's first lines). That is immediate and
   holds even when the parent is killed by SIGKILL, which no handler in the parent can
@@ -85,6 +87,8 @@ def die_with_parent(parent: int) -> str:
 
 
 def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
+    from cnnconv.io.atomic import deferring_renames
+
     busy = [False]
     folders: list[str] = []
 
@@ -115,9 +119,10 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
             index, job = item
             folders[:] = [os.path.dirname(o) for o in getattr(job, "outputs", ()) if o != "-"]
             busy[0] = True
-            record = call(job)
+            with deferring_renames() as written:  # the parent renames them once it has the report
+                record = call(job)
             busy[0] = False
-            conn.send((index, record))
+            conn.send((index, record, written))
     except _Stop as exc:
         _sweep(folders)
         os._exit(128 + exc.signum)
@@ -204,12 +209,12 @@ class WorkerPool:
                     if w.conn in ready or w.process.sentinel in ready:
                         try:
                             if w.conn.poll():
-                                _, record = w.conn.recv()
+                                _, record, written = w.conn.recv()
                         except (EOFError, OSError):
                             record = None
                         if record is not None:
                             w.current = None
-                            yield record
+                            yield _committed(record, written)
                         elif w.process.sentinel in ready or not w.process.is_alive():
                             w.process.join()
                             _, job = w.current
@@ -226,6 +231,18 @@ class WorkerPool:
             finished = True
         finally:
             _stop(workers, gently=finished)
+
+
+def _committed(record: dict, written: list[tuple[str, str]]) -> dict:
+    """The worker's outputs renamed into place, now that its report is here; the report."""
+    from cnnconv.io.atomic import commit
+    from cnnconv.io.oserrors import describe
+
+    try:
+        commit(written)
+    except OSError as exc:
+        return {"input": record.get("input"), "ok": False, "error": f"{record.get('input')}: cannot write: {describe(exc)}"}
+    return record
 
 
 def _failed(job, cause: str) -> dict:
@@ -252,3 +269,9 @@ def _stop(workers: list[_Worker], *, gently: bool) -> None:
             w.process.kill()
             w.process.join()
         w.conn.close()
+        if w.current is not None:  # a job whose report never came: what it wrote is never renamed
+            from cnnconv.io.atomic import remove_own_temporaries
+
+            job = w.current[1]
+            remove_own_temporaries([os.path.dirname(o) for o in getattr(job, "outputs", ()) if o != "-"],
+                                   pid=w.process.pid)

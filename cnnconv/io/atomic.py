@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -107,6 +108,42 @@ def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | 
     InputFiles(inputs).refuse(output)
 
 
+#: Whole temporaries waiting for :func:`commit` (while :func:`deferring_renames` is on), else None.
+_deferred: list[tuple[str, str]] | None = None
+
+
+@contextmanager
+def deferring_renames() -> Iterator[list[tuple[str, str]]]:
+    """Leave each written temporary in place and list ``(temporary, output)`` instead of renaming it.
+
+    A ``--jobs`` worker writes its outputs so, and the parent renames them (:func:`commit`)
+    only once it holds the worker's report: a worker killed between the rename and the
+    report would otherwise leave a whole output behind a file reported as not done. What is
+    not committed carries the worker's id and is removed as its temporaries are.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with deferring_renames() as pending:
+    ...     write_bytes_atomic(target, b"1")
+    >>> target.exists(), len(pending)
+    (False, 1)
+    >>> commit(pending); target.read_bytes()
+    b'1'
+    """
+    global _deferred
+    previous, _deferred = _deferred, []
+    try:
+        yield _deferred
+    finally:
+        _deferred = previous
+
+
+def commit(pending: Iterable[tuple[str, str]]) -> None:
+    """Rename each temporary listed by :func:`deferring_renames` to its output."""
+    for tmp, path in pending:
+        os.replace(tmp, path)
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
 
@@ -145,7 +182,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if _deferred is not None:
+            _deferred.append((tmp, str(path)))
+        else:
+            os.replace(tmp, path)
     except BaseException as exc:
         try:
             os.unlink(tmp)

@@ -157,3 +157,28 @@ def test_a_stop_signal_in_a_serial_batch(pictures, tmp_path):
     returncode, err = finish(proc)
     assert returncode == 143 and err.splitlines()[-1] == "cnnconv: stopped by SIGTERM", err
     assert 0 < len(outputs_whole(out)) < N_FILES
+
+
+class _Job:
+    def __init__(self, folder: Path, name: str, die: bool):
+        self.input, self.outputs, self.die = name, [str(folder / name)], die
+
+
+def _write_then_maybe_die(job: _Job) -> dict:
+    from cnnconv.io.atomic import write_bytes_atomic
+
+    write_bytes_atomic(job.outputs[0], b"whole")
+    if job.die:  # killed after the output is whole, before the report reaches the parent
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"input": job.input, "ok": True}
+
+
+def test_a_worker_killed_after_writing_leaves_no_output_for_a_file_reported_not_done(tmp_path):
+    """The race behind a flaky killed-worker test, made certain: the parent renames a worker's outputs."""
+    from cnnconv.cli._workers import WorkerPool
+
+    jobs = [_Job(tmp_path, f"{i}.out", die=i == 1) for i in range(4)]
+    records = sorted(WorkerPool(2).results(_write_then_maybe_die, jobs), key=lambda r: r["input"])
+    assert [r["ok"] for r in records] == [True, False, True, True]
+    assert "killed by SIGKILL" in records[1]["error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.out", "2.out", "3.out"]  # no 1.out, no temporary
