@@ -986,6 +986,10 @@ row("fault: a damaged ICO among predicted images fails alone",
 row("fault: float32 results are written at float32's precision", build=files(one__png=png((3, 2), "L", 1)),
     cmd="filter one.png -k 0.1,0.2 --mode valid -o out.csv", code=0, message=None,
     check=lambda t, r: (t / "out.csv").read_text() == "0.3,0.3\n0.3,0.3\n" or pytest.fail((t / "out.csv").read_text()))
+row("fault: EXIF orientation 0 is not applied", build=exif_orientation(0), cmd="filter in.jpg -k box3 -o out.png",
+    code=0, message=r"EXIF orientation 0 is not one of 1\.\.8; ignored")
+row("fault: 'sobel' is ImageMagick's Sobel kernel, not a guess at sobel-y", cmd="kernels sobel", code=0, message=None,
+    check=lambda t, r: "# im:sobel: 3x3, sum 0" in r.stdout or pytest.fail(r.output))
 row("fault: 'gauss' suggests a gaussian with its sigma and the bundled ones", cmd="kernels gauss", code=2,
     message=r"did you mean 'gaussian:sigma=1' or 'gaussian3'")
 
