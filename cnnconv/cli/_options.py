@@ -182,6 +182,10 @@ def io_options(default_name: str):
             click.option("--depth", type=click.Choice(["8", "16", "float"]), default=None,
                          help="Output samples: 8- or 16-bit (16->8 rounds v/257, 8->16 multiplies by 257) or float "
                               "(the computed values: TIFF, .npy, CSV, PFM). Default: the input's type."),
+            click.option("--precision", type=click.Choice(["auto", "float32", "float64"]), default="auto",
+                         show_default=True,
+                         help="The float type integer samples are computed in: auto takes float32 where it is exact "
+                              "(integer kernels whose sums stay below 2^24) or off by under 1/8 of a level, else float64."),
             click.option("--strip", is_flag=True,
                          help="Drop the ICC profile, resolution and EXIF (kept by default where the output holds them)."),
             click.option("--quality", type=click.IntRange(1, 100), default=None, metavar="1..100",

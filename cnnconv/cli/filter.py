@@ -95,7 +95,8 @@ def _settings(options: dict):
                         stride=options["stride"], dilation=options["dilation"], boundary=boundary, cval=cval)
     settings = FilterSettings(tuple(kernels), geometry=geometry, convolve=options["flip"],
                               normalize=options["normalize"], combine=options["combine"], scale=options["scale"],
-                              offset=options["offset"], alpha=options["alpha"], range=options["range_mode"])
+                              offset=options["offset"], alpha=options["alpha"], range=options["range_mode"],
+                              precision=options["precision"])
     try:
         effective_kernels(settings)  # --normalize on a kernel summing to 0: a usage error, before any file
     except CnnconvError as exc:

@@ -58,7 +58,7 @@ def pool_cmd(**options) -> None:
     settings = PoolSettings(size=options["size"], stride=options["stride"], padding=options["padding"],
                             op=options["op"], ceil_mode=options["ceil_mode"],
                             count_include_pad=options["count_include_pad"], range=options["range_mode"],
-                            mode=options["mode"], boundary=boundary, cval=cval)
+                            mode=options["mode"], boundary=boundary, cval=cval, precision=options["precision"])
     size_label = settings.label()[len(settings.op):]
     task = Task(reading(options), settings, writing(options))
     scheduler, n_jobs = batch_workers(options)  # exit 2 before stdin is read

@@ -35,8 +35,12 @@ class _Regions:
         self.blocks, self.shape, self.dtype = blocks, shape, dtype
 
     def __getitem__(self, key):
+        # a run of the window reads part of one of the ranges the plan named
         (rows, cols) = key
-        return self.blocks[(rows.start, rows.stop, cols.start, cols.stop)]
+        for (a, b, c, d), block in self.blocks.items():
+            if a <= rows.start and rows.stop <= b and c <= cols.start and cols.stop <= d:
+                return block[rows.start - a:rows.stop - a, cols.start - c:cols.stop - c]
+        raise KeyError((rows.start, rows.stop, cols.start, cols.stop))
 
 
 def _one(blocks, shape, dtype, job, tile):

@@ -53,7 +53,17 @@ def guess_has_alpha(samples: np.ndarray) -> bool:
 
 def alpha_top(samples: np.ndarray) -> float:
     """The sample value of full opacity: the integer type's largest value, 1 for floats."""
-    return float(np.iinfo(samples.dtype).max) if samples.dtype.kind in "ui" else 1.0
+    return alpha_top_of(samples.dtype)
+
+
+def alpha_top_of(dtype) -> float:
+    """:func:`alpha_top` of a sample type.
+
+    >>> alpha_top_of(np.uint16), alpha_top_of(np.float32)
+    (65535.0, 1.0)
+    """
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
 def split_alpha(samples: np.ndarray, has_alpha: bool, policy: str):

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from cnnconv.errors import CnnconvError
-from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
-from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output, rounding_bound
+from cnnconv.image.alpha import alpha_top_of, weighted
+from cnnconv.image.depth import alpha_in, is_integer_type
+from cnnconv.image.pipeline import Band, Cast, Totals, band_rows, run_bands
+from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, SampleReport, rounding_bound, sample_report, stretch_of
 from cnnconv.image.settings import FilterSettings
 from cnnconv.numerics import quiet_floats
+from cnnconv.shape.tiles import Tile
+from cnnconv.tiling.windows import gather
 
 
 def effective_kernels(settings: FilterSettings) -> list[tuple[str, np.ndarray, float]]:
@@ -113,14 +119,15 @@ def check_size(x_shape, w_shape, geometry: dict, max_pixels: int | None) -> None
 
 @quiet_floats
 def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = None,
-                 dtype=INPUT_DTYPE) -> tuple[ImageOutput, ...]:
+                 dtype=INPUT_DTYPE, band_rows: int | None = None, threads: int = 2) -> tuple[ImageOutput, ...]:
     """Filter a picture's samples with every kernel of ``settings``, as ``cnnconv filter`` does.
 
     Parameters
     ----------
     samples : array_like
         (n,), (H, W) or (H, W, C): gray, colour, with or without alpha; any integer or
-        float sample type.
+        float sample type. Anything that slices like an array (a memory map, a Zarr array)
+        is read a band at a time.
     settings : FilterSettings
     has_alpha : bool, optional
         The last channel is alpha; default: when there are 2 or 4 channels (pass False for
@@ -128,6 +135,11 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     dtype : numpy dtype, None or "input"
         The output sample type: the input's (default), another, or None for the computed
         floats as they are.
+    band_rows : int, optional
+        Output rows computed at a time (default: about 2 MB of float window); the result
+        does not depend on it (:mod:`cnnconv.image.pipeline`).
+    threads : int
+        Bands computed at a time.
 
     Returns
     -------
@@ -144,44 +156,267 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     >>> out.report.min, out.report.max, out.report.clipped
     (-10.0, 10.0, 3)
     """
-    from cnnconv.conv import convolve, correlate
+    if not hasattr(samples, "shape") or not hasattr(samples, "dtype"):
+        samples = np.asarray(samples)
+    plan = plan_filter(samples.shape, samples.dtype, settings, has_alpha=has_alpha, dtype=dtype, band_rows=band_rows)
+    return plan.run(samples, threads=threads)
 
-    samples = np.asarray(samples)
-    has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
-    x, alpha = split_alpha(samples, has_alpha, settings.alpha)
-    fn = convolve if settings.convolve else correlate
+
+def plan_filter(shape, sample_type, settings: FilterSettings, *, has_alpha: bool | None = None,
+                dtype=INPUT_DTYPE, band_rows: int | None = None) -> "FilterPlan":
+    """Plan :func:`filter_image` for samples of ``shape`` and ``sample_type`` from the shapes alone.
+
+    Every check that the shapes can fail (sizes, the kernels, ``--alpha keep``, a rescale
+    of float samples) runs here, before a sample is read.
+
+    Examples
+    --------
+    >>> from cnnconv.kernels import Kernel
+    >>> p = plan_filter((4000, 3000, 3), np.uint8, FilterSettings((Kernel("dx", [[-1, 0, 1]]),)))
+    >>> p.output_shape, p.compute_type, len(p.bands) > 1
+    ((4000, 3000, 3), dtype('float32'), True)
+    """
+    from cnnconv.image.depth import depth_factor
+    from cnnconv.image.precision import compute_type
+    from cnnconv.tiling import conv_tiles
+
+    shape, sample_type = tuple(int(n) for n in shape), np.dtype(sample_type)
+    has_alpha = (len(shape) == 3 and shape[2] in (2, 4)) if has_alpha is None else bool(has_alpha)
+    weighting = has_alpha and settings.alpha != "channel"
+    target = sample_type if isinstance(dtype, str) and dtype == INPUT_DTYPE else dtype
+    factor = depth_factor(sample_type, target)
+    kernels = effective_kernels(settings)
+    cdt = compute_type(sample_type, [w for _, w, _ in kernels], scale=settings.scale, offset=settings.offset,
+                       factor=factor, precision=settings.precision)
+    colour_shape = shape if not weighting else shape[:2] + ((shape[2] - 1,) if shape[2] > 2 else ())
+    if target is None or np.dtype(target).kind == "f":
+        if settings.range == "rescale":
+            raise CnnconvError(_RESCALE_FLOATS)
     opts = settings.geometry.as_keywords()
-    # the border is opaque: zero/constant pad colour with 0/V and alpha with 1 (an opaque image then
-    # gives its RGB result); the other rules take alpha from the image as they take colour
     cov_opts = dict(opts, boundary="constant", cval=1.0) if opts["boundary"] in ("zero", "constant") else opts
-    ys = []  # (label, values, coverage): each kernel's own coverage, as its own |w| sees the alpha
-    roundings = []  # how far apart each output's values may be from rounding alone (--range rescale)
-    magnitude = float(np.abs(x).max()) if x.size else 0.0
-    for kernel, (label, w, offset) in zip(settings.kernels, effective_kernels(settings)):
-        here, cov_here = (placed(o, kernel.origin, x.ndim, w.shape) for o in (opts, cov_opts))
-        w = kernel_for(x, w).astype(x.dtype)
-        check_size(x.shape, w.shape, opts, settings.max_pixels)
+    filters = []
+    for kernel, (label, w, offset) in zip(settings.kernels, kernels):
+        here, cov_here = (placed(o, kernel.origin, len(shape), w.shape) for o in (opts, cov_opts))
+        w = w.astype(cdt)
+        if len(shape) == 1:
+            w = kernel_for(np.zeros(1), w)
+        check_size(colour_shape, w.shape, opts, settings.max_pixels)
         w_abs = np.abs(w).sum(axis=2) if w.ndim == 3 else np.abs(w)
         w_abs = w_abs / w_abs.sum()
-        y, cov = weighted(lambda v: fn(v, w, **here), lambda a: fn(a, w_abs, **cov_here), x, alpha)
-        ys.append((label, y + offset if offset else y, cov))
-        roundings.append(rounding_bound(x.dtype, float(np.abs(w).sum()) * magnitude + abs(offset), w.size))
-    if settings.combine:  # one output: the first kernel's coverage (all are 1 on an opaque image)
-        ys = [(settings.labels()[0], _combine([y for _, y, _ in ys], settings.combine), ys[0][2])]
-        roundings = [sum(roundings)]  # bounds each rule's spread (magnitude: by the triangle inequality)
-    if alpha is not None and settings.alpha == "keep":
-        if ys[0][2].shape != alpha.shape:
+        filters.append(_KernelFilter(label, w, offset, here, cov_here, w_abs))
+    return FilterPlan(shape, sample_type, settings, has_alpha, weighting, target, factor, cdt, colour_shape,
+                      tuple(filters), band_rows)
+
+
+_RESCALE_FLOATS = ("--range rescale maps values onto an integer sample range, and this output holds float "
+                   "samples (the computed values); add --depth 8 or --depth 16 for integer samples, "
+                   "or drop --range rescale")
+
+
+@dataclass(frozen=True)
+class _KernelFilter:
+    label: str
+    weights: np.ndarray
+    offset: float
+    geometry: dict
+    coverage_geometry: dict
+    coverage_weights: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FilterPlan:
+    """:func:`filter_image` planned from the shapes: its bands, compute type and outputs."""
+
+    shape: tuple
+    sample_type: np.dtype
+    settings: FilterSettings
+    has_alpha: bool
+    weighting: bool
+    target: object
+    factor: float
+    compute_type: np.dtype
+    colour_shape: tuple
+    filters: tuple
+    rows_per_band: int | None = None
+
+    def __post_init__(self):
+        from cnnconv.tiling import conv_tiles
+
+        flip = self.settings.convolve
+        if len(self.shape) == 1:
+            from cnnconv.conv import conv_plan
+
+            plans = [conv_plan(self.shape, f.weights.shape, flip=flip, **f.geometry) for f in self.filters]
+            if self.settings.combine and len({p.output_shape for p in plans}) > 1:
+                raise CnnconvError(f"--combine needs outputs of one size, got {sorted(p.output_shape for p in plans)}; "
+                                   "use kernels of one size")
+            object.__setattr__(self, "_tiles", None)
+            object.__setattr__(self, "_signal_shape", plans[0].output_shape)
+            return
+        tiles = []
+        for f in self.filters:
+            probe = conv_tiles(self.colour_shape, f.weights, flip=flip, dtype=self.compute_type, tile=1 << 30,
+                               **f.geometry)
+            tiles.append(probe)
+        out = {t.output_shape[:2] for t in tiles}
+        if self.settings.combine and len(out) > 1:
+            raise CnnconvError(f"--combine needs outputs of one size, got {sorted(t.output_shape for t in tiles)}; "
+                               "use kernels of one size")
+        ho, wo = tiles[0].output_shape[:2]
+        spans = max(t.tiles.rows[0].length - (ho - 1) * t.conv.stride[0] for t in tiles)
+        channels = self.colour_shape[2] if len(self.colour_shape) == 3 else 1
+        rows = self.rows_per_band or band_rows(wo, channels, spans, self.compute_type.itemsize)
+        planned = []
+        for f in self.filters:
+            kw = dict(flip=flip, dtype=self.compute_type, tile=(rows, 1 << 30))
+            planned.append((conv_tiles(self.colour_shape, f.weights, **kw, **f.geometry),
+                            conv_tiles(self.colour_shape[:2], f.coverage_weights, **kw, **f.coverage_geometry)
+                            if self.weighting else None))
+        object.__setattr__(self, "_tiles", tuple(planned))
+        if self.settings.alpha == "keep" and self.weighting and (ho, wo) != self.shape[:2]:
             raise CnnconvError(
-                f"--alpha keep needs an output the size of the input, got {ys[0][2].shape} from {alpha.shape}; "
+                f"--alpha keep needs an output the size of the input, got {(ho, wo)} from {self.shape[:2]}; "
                 "use --mode same and stride 1, or --alpha premultiply"
             )
-        ys = [(label, y, alpha) for label, y, _ in ys]
-    scale, offset = settings.scale, settings.offset
-    return tuple(
-        image_output(label, y * scale + offset if (scale != 1 or offset) else y, coverage, samples, dtype,
-                     settings.range, rounding=r * abs(scale) + rounding_bound(x.dtype, abs(offset)))
-        for (label, y, coverage), r in zip(ys, roundings)
-    )
+
+    @property
+    def output_shape(self) -> tuple:
+        """The shape of each output's colour samples (alpha not counted)."""
+        return self._signal_shape if self._tiles is None else self._tiles[0][0].output_shape
+
+    @property
+    def bands(self) -> tuple:
+        """The bands of output rows, top to bottom."""
+        if self._tiles is None:
+            return (Band(0, 0, self.output_shape[0]),)
+        rows = self._tiles[0][0].tiles.rows
+        return tuple(Band(i, r.out[0], r.out[1]) for i, r in enumerate(rows))
+
+    def labels(self) -> tuple:
+        return self.settings.labels()
+
+    def run(self, samples, *, threads: int = 2) -> tuple[ImageOutput, ...]:
+        """Filter ``samples`` (of the planned shape) into new arrays; the outputs and their reports."""
+        outputs = None
+        for result, reports in self.iterate(samples, threads=threads):
+            if outputs is None:
+                outputs = [np.empty((self.output_shape[0],) + s.shape[1:], s.dtype) for s in result.samples]
+            for out, s in zip(outputs, result.samples):
+                out[result.band.start:result.band.stop] = s
+        return tuple(ImageOutput(label, out, report) for label, out, report in zip(self.labels(), outputs, reports))
+
+    def iterate(self, samples, *, threads: int = 2):
+        """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band."""
+        casts = [Cast(self.target, self.settings.range, self.factor)] * len(self.labels())
+        totals = None
+        if self.settings.range == "rescale" and is_integer_type(self.target):
+            first = [Totals() for _ in casts]
+            for result in run_bands(lambda b: self._compute(samples, b), self.bands,
+                                    [Cast(None, "clip", self.factor)] * len(casts), threads=threads):
+                for t, r in zip(first, result.totals):
+                    t.add(r)
+            casts = [replace(c, stretch=stretch_of(t, self._rounding(t.magnitude, i), self.compute_type)) for i, (c, t)
+                     in enumerate(zip(casts, first))]
+        totals = [Totals() for _ in casts]
+        bands = self.bands
+        for result in run_bands(lambda b: self._compute(samples, b), bands, casts, threads=threads):
+            for t, r in zip(totals, result.totals):
+                t.add(r)
+            last = result.band.index == len(bands) - 1
+            reports = [self._report(t, c, i) for i, (t, c) in enumerate(zip(totals, casts))] if last else None
+            yield result, reports
+
+    def _rounding(self, magnitude: float, index: int) -> float:
+        """How far apart output ``index``'s values may be from float rounding alone."""
+        cdt, scale, offset = self.compute_type, self.settings.scale, self.settings.offset
+        bounds = [rounding_bound(cdt, float(np.abs(f.weights).sum()) * magnitude + abs(f.offset), f.weights.size)
+                  for f in self.filters]
+        r = sum(bounds) if self.settings.combine else bounds[index]
+        return (r * abs(scale) + rounding_bound(cdt, abs(offset))) * self.factor
+
+    def _report(self, totals: Totals, cast: Cast, index: int) -> SampleReport:
+        return sample_report(totals, cast, self.sample_type, self.compute_type, self.output_size(),
+                             rescaled=cast.stretch)
+
+    def output_size(self) -> int:
+        return math.prod(self.output_shape)
+
+    def _split(self, window: np.ndarray, tile: Tile, top: float):
+        """A window's colour, its alpha in 0..1 (border opaque) and its largest |colour| on the image."""
+        cdt = self.compute_type
+        alpha = None
+        if self.weighting:
+            alpha = window[..., -1] / cdt.type(top)
+            window = window[..., :-1]
+            window = window[..., 0] if window.shape[2] == 1 else window
+            if self.settings.geometry.boundary in ("zero", "constant"):  # the border is opaque
+                (r0, r1), (c0, c1) = tile.rows.border, tile.cols.border
+                alpha[:r0], alpha[alpha.shape[0] - r1:] = 1, 1
+                alpha[:, :c0], alpha[:, alpha.shape[1] - c1:] = 1, 1
+        magnitude = 0.0
+        if self.settings.range == "rescale" and window.size:
+            (r0, r1), (c0, c1) = tile.rows.border, tile.cols.border
+            inside = window[r0:window.shape[0] - r1, c0:window.shape[1] - c1]
+            magnitude = float(np.abs(inside).max()) if inside.size else 0.0
+        return window, alpha, magnitude
+
+    def _compute_signal(self, samples):
+        """The whole 1-D signal as one band (signals are small)."""
+        from cnnconv.conv import convolve, correlate
+
+        fn = convolve if self.settings.convolve else correlate
+        x = np.asarray(samples).astype(self.compute_type)
+        ys = [(lambda y: y + self.compute_type.type(f.offset) if f.offset else y)(fn(x, f.weights, **f.geometry))
+              for f in self.filters]
+        magnitude = float(np.abs(x).max()) if x.size else 0.0
+        return ys, magnitude
+
+    def _compute(self, samples, band: Band):
+        """Per output the band's float values, the alpha samples to append, and the largest |input| read."""
+        settings = self.settings
+        cdt = self.compute_type
+        if self._tiles is None:
+            signal, magnitude = self._compute_signal(samples)
+            return self._finish(samples, band, [(y, None) for y in signal], magnitude)
+        top = alpha_top_of(self.sample_type)
+        ys = []
+        magnitude = 0.0
+        windows = {}
+        for f, (colour, coverage) in zip(self.filters, self._tiles):
+            tile = Tile(colour.tiles.rows[band.index], colour.tiles.cols[0])
+            key = (tile.rows.window, tile.cols.window)
+            if key not in windows:
+                windows[key] = self._split(gather(samples, tile, colour.fill, cdt), tile, top)
+            x, alpha, inside = windows[key]
+            magnitude = max(magnitude, inside)
+            if alpha is None:
+                y, cov = colour.run(x, tile), None
+            else:
+                y, cov = weighted(lambda v: colour.run(v, tile), lambda a: coverage.run(a, tile), x, alpha)
+            ys.append((y + cdt.type(f.offset) if f.offset else y, cov))
+        return self._finish(samples, band, ys, magnitude)
+
+    def _finish(self, samples, band: Band, ys: list, magnitude: float):
+        """Combine, scale and offset the kernels' values; the alpha samples beside them."""
+        settings, cdt = self.settings, self.compute_type
+        top = alpha_top_of(self.sample_type)
+        if settings.combine:
+            ys = [(_combine([y for y, _ in ys], settings.combine), ys[0][1])]
+        scale, offset = cdt.type(settings.scale), cdt.type(settings.offset)
+        values, alphas = [], []
+        for y, cov in ys:
+            if settings.scale != 1:
+                y *= scale
+            if settings.offset:
+                y += offset
+            values.append(y)
+            if not self.weighting:
+                alphas.append(None)
+                continue
+            if settings.alpha == "keep":
+                cov = np.asarray(samples[band.start:band.stop, :, -1]).astype(cdt) / cdt.type(top)
+            alphas.append(alpha_in(cov, self.sample_type, self.target))
+        return values, alphas, magnitude
 
 
 def _combine(stack: list, rule: str) -> np.ndarray:

@@ -161,6 +161,61 @@ def to_samples(values: np.ndarray, dtype, range_mode: str = "clip", *,
     return np.clip(v, 0, top, out=v).astype(dtype), report
 
 
+def extremes(totals, compute_type) -> tuple[float, float]:
+    """The smallest and largest value of a banded result, in their shortest form (as :class:`SampleReport` holds them)."""
+    kind = np.dtype(compute_type).type
+    return _shortest(kind(totals.low)), _shortest(kind(totals.high))
+
+
+def stretch_of(totals, rounding: float, compute_type) -> tuple[float, float]:
+    """``(low, span)`` that ``--range rescale`` maps onto the sample range, or ``(middle, 0)`` for a constant.
+
+    A span of at most ``rounding`` is one value (see :func:`to_samples`).
+
+    >>> from cnnconv.image.pipeline import Totals
+    >>> stretch_of(Totals(-2.0, 6.0), 0.0, np.float32), stretch_of(Totals(0.0, 1e-6), 1e-3, np.float32)
+    ((-2.0, 8.0), (5e-07, 0))
+    """
+    low, high = extremes(totals, compute_type)
+    if not high - low > rounding:  # NaN spans stretch (and are counted)
+        return (low + high) / 2, 0
+    return low, high - low
+
+
+def sample_report(totals, cast, sample_type, compute_type, size: int, *, rescaled=None) -> SampleReport:
+    """The :class:`SampleReport` of a banded cast (:mod:`cnnconv.image.pipeline`), as :func:`to_samples` makes it.
+
+    Raises :class:`~cnnconv.errors.CnnconvError` when the result holds NaN or infinity (an
+    overflow: the inputs are finite), naming how many of ``size`` values.
+    """
+    from cnnconv.image.pipeline import overflow_error
+
+    low, high = extremes(totals, compute_type)
+    if totals.nonfinite or not (np.isfinite(low) and np.isfinite(high)):
+        holder = cast.dtype if cast.dtype is not None and np.dtype(cast.dtype).kind == "f" else compute_type
+        raise overflow_error(totals.nonfinite, size, holder)
+    range_mode = cast.range
+    if cast.dtype is None or np.dtype(cast.dtype).kind == "f":
+        return SampleReport(low, high, range_mode)
+    top = int(np.iinfo(cast.dtype).max)
+    notes = ()
+    rescaled_from = None
+    if range_mode == "rescale" and rescaled is not None:
+        start, span = rescaled
+        if span == 0:
+            notes = (f"every value is {start:.6g} to within float rounding (a constant result): --range rescale has "
+                     "no range to stretch, so it was written as that value, rounded and clipped",)
+        else:
+            rescaled_from = (low, high)
+    below, above = totals.below, totals.above
+    if below + above:
+        notes += (clip_note(below, above, low, high, top),)
+    if np.dtype(sample_type).kind == "f" and range_mode == "clip" and low >= 0 and high <= 1 and high > low:
+        notes += ("the float values lie in 0..1 and were written as the numbers they are (rounded to 0 or 1); "
+                  "for 0..1 intensities add --scale 255 (or --range rescale)",)
+    return SampleReport(low, high, range_mode, below + above, below, above, rescaled_from, notes)
+
+
 def _stretch(values: np.ndarray, low: float, span: float, top: float) -> np.ndarray:
     """``(values - low) * (top / span)`` in the values' dtype, without overflow.
 

@@ -85,6 +85,9 @@ class FilterSettings:
     max_pixels : int or None
         Refuse a padded input or an output of more pixels than this (or four times the
         input, whichever is larger); None for no limit.
+    precision : {"auto", "float32", "float64"}
+        The float type integer samples are computed in (:mod:`cnnconv.image.precision`:
+        ``auto`` takes float32 where it is exact or its error is below an eighth of a level).
 
     Examples
     --------
@@ -106,8 +109,12 @@ class FilterSettings:
     alpha: str = "premultiply"
     range: str = "clip"
     max_pixels: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self):
+        from cnnconv.image.precision import check_precision
+
+        check_precision(self.precision)
         object.__setattr__(self, "kernels", tuple(self.kernels))
         if not self.kernels or not all(isinstance(k, Kernel) for k in self.kernels):
             raise CnnconvError("filter settings need at least one kernel (cnnconv.kernels.Kernel records)")
@@ -151,8 +158,12 @@ class PoolSettings:
     mode: str | None = None
     boundary: str | None = None
     cval: float = 0.0
+    precision: str = "auto"
 
     def __post_init__(self):
+        from cnnconv.image.precision import check_precision
+
+        check_precision(self.precision)
         _choice(self.op, ("max", "avg", "min", "median"), "op")
         _choice(self.range, RANGE_POLICIES, "range")
         if self.mode is not None:

@@ -67,11 +67,12 @@ class ConvTiles:
 
 
 def conv_tiles(shape, w, *, mode=None, padding=None, stride=1, dilation=1, boundary="zero", cval=0.0,
-               flip=False, dtype=None, method="auto", tile=256) -> ConvTiles:
+               flip=False, dtype=None, method="auto", tile=256, origin=None) -> ConvTiles:
     """Plan ``correlate`` (``convolve`` with ``flip``) of an image of ``shape`` in output tiles.
 
     Parameters are those of :func:`cnnconv.conv.correlate`; ``dtype`` is the image's dtype;
-    ``tile`` is outputs per tile (one int or (rows, cols)).
+    ``tile`` is outputs per tile (one int or (rows, cols)); ``origin`` places the kernel as
+    :func:`cnnconv.conv.conv_plan` does.
 
     Examples
     --------
@@ -82,7 +83,8 @@ def conv_tiles(shape, w, *, mode=None, padding=None, stride=1, dilation=1, bound
     _check_image(shape, "correlate")
     w = finite_kernel(w)
     plan = conv_plan(shape, w.shape, mode=mode, padding=padding, stride=stride, dilation=dilation,
-                     boundary=boundary, cval=cval, flip=flip, dtype=dtype, method=method, kernel=w)
+                     boundary=boundary, cval=cval, flip=flip, dtype=dtype, method=method, kernel=w,
+                     origin=origin)
     dt = np.dtype(plan.dtype)
     w = w.astype(dt)
     if flip:

@@ -70,15 +70,38 @@ def gather(src, tile, fill=0.0, dtype=None) -> np.ndarray:
         a, b = rows.reads[0]
         c, d = cols.reads[0]
         return np.asarray(src[a:b, c:d]).astype(dtype, copy=False)
-    rr, cr = rows.reads, cols.reads
-    if not rr or not cr:  # the window lies wholly in a filled border
-        return np.full(tile.window_shape + trail, fill, dtype=dtype)
-    band = [np.concatenate([np.asarray(src[a:b, c:d]) for c, d in cr], axis=1) for a, b in rr]
-    block = np.concatenate(band, axis=0).astype(dtype, copy=False)
-    rp, cp = _positions(rows, rr), _positions(cols, cr)
-    out = block[np.ix_(np.maximum(rp, 0), np.maximum(cp, 0))]
-    if rows.filled:
-        out[rp < 0] = fill
-    if cols.filled:
-        out[:, cp < 0] = fill
+    out = np.empty(tile.window_shape + trail, dtype=dtype)
+    # one write per window position: each pair of runs is a block of the image (read as a
+    # forward range, then reversed or repeated in memory) or the fill value
+    i = 0
+    for rs, rc, rst in rows.runs:
+        j = 0
+        for cs, cc, cst in cols.runs:
+            if rs is None or cs is None:
+                out[i:i + rc, j:j + cc] = fill
+            else:
+                out[i:i + rc, j:j + cc] = _run_block(src, (rs, rc, rst), (cs, cc, cst))
+            j += cc
+        i += rc
     return out
+
+
+def _forward(start: int, count: int, step: int):
+    """The forward range a run reads and how to lay it out: (first, stop, reverse, repeat)."""
+    if step == 0 or count == 1:
+        return start, start + 1, False, count
+    if step == 1:
+        return start, start + count, False, 1
+    return start - count + 1, start + 1, True, 1  # step -1: a reflection, read forward then reversed
+
+
+def _run_block(src, row_run, col_run) -> np.ndarray:
+    (r0, r1, r_rev, r_rep), (c0, c1, c_rev, c_rep) = _forward(*row_run), _forward(*col_run)
+    block = np.asarray(src[r0:r1, c0:c1])
+    if r_rev:
+        block = block[::-1]
+    if c_rev:
+        block = block[:, ::-1]
+    if r_rep > 1 or c_rep > 1:
+        block = np.broadcast_to(block, (row_run[1], col_run[1]) + block.shape[2:])
+    return block

@@ -585,9 +585,14 @@ for option, value in [("--scale", "1e39"), ("--offset", "1e308"), ("--scale", "-
         code=2, message=rf"{option}.*'{re.escape(value)}' is beyond what float32 holds", check=no_output("out.png"))
 row("option: --boundary constant:1e308", build=IMG, cmd="filter in.png -k box3 --boundary constant:1e308 -o out.png",
     code=2, message=r"--boundary.*constant is beyond what float32 holds")
-row("option: --scale 1e38 overflows in the sum, refused per file", build=IMG,
-    cmd="filter in.png -k box3 --scale 1e38 -o out.npy", code=1, message=r"^in\.png: .*(overflow|infinite)",
-    check=no_output("out.npy"))
+row("option: --scale 1e38 with --precision float32 overflows in the sum, refused per file", build=IMG,
+    cmd="filter in.png -k box3 --scale 1e38 --precision float32 -o out.npy", code=1,
+    message=r"^in\.png: .*(overflow|infinite)", check=no_output("out.npy"))
+# auto precision computes in float64 where float32 would overflow: the numbers come out whole
+row("option: --scale 1e38 is computed in float64, where the sums fit", build=IMG,
+    cmd="filter in.png -k box3 --scale 1e38 -o out.npy", code=0, message=None,
+    check=lambda t, r: (np.load(t / "out.npy").dtype == np.float64 and np.isfinite(np.load(t / "out.npy")).all()
+                        and np.load(t / "out.npy").max() > 1e39) or pytest.fail(r.output))
 row("train: --seed -1", build=dataset, cmd=T0 + " --seed -1", code=2, message=r"--seed.*-1 is not in the range 0<=x")
 for value in ("inf", "1e308"):
     row(f"train: --lr {value}", build=dataset, cmd=T0 + f" --lr {value}", code=2,

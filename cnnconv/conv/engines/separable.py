@@ -59,9 +59,34 @@ def rank1_factors(w, rtol=None):
     col, row = k[:, q] / pivot, k[p, :]
     if np.abs(k - np.outer(col, row)).max() > rtol * abs(pivot):
         return None
+    exact = _integer_factors(k, p, q)
+    if exact is not None:
+        return tuple(v.astype(w.dtype) for v in exact)
     # Share the pivot's magnitude between the two vectors so neither pass over- or underflows.
     scale = np.sqrt(abs(pivot))
     return (col * scale).astype(w.dtype), (row / scale).astype(w.dtype)
+
+
+def _integer_factors(k, p, q):
+    """Integer (u, v) with ``outer(u, v) == k`` exactly, for an integer kernel, else None.
+
+    Integer factors keep an integer kernel exact on integer samples in float32 (the
+    pivot-sharing factors of a Sobel kernel are multiples of sqrt(2), which round): the
+    column divided by its greatest common divisor, the row the rest.
+
+    >>> [f.tolist() for f in _integer_factors(np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]), 1, 0)]
+    [[1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]]
+    """
+    if not np.all(k == np.round(k)) or np.abs(k).max() >= 2.0**53:
+        return None
+    column = k[:, q].astype(np.int64)
+    g = int(np.gcd.reduce(np.abs(column)))
+    g = g if k[p, q] > 0 else -g
+    u = column / g
+    v = k[p, :] / u[p]
+    if not np.all(v == np.round(v)) or not np.array_equal(np.outer(u, v), k):
+        return None
+    return u, v
 
 
 def banded_rows(u, m, sh, dh):

@@ -1,0 +1,205 @@
+"""Band by band: a picture's output computed, scaled, rounded, clipped, counted and cast in row bands.
+
+A filter or a pooling of a picture runs over bands of output rows. For each band the
+window of input rows it reads (its halo from the image, its border from the boundary rule;
+:mod:`cnnconv.tiling`) is converted to the computing float type, computed, and the result
+is cast straight into the output samples, with the clip statistics counted on the way: no
+image-sized float array exists, only a few bands' worth. Each band runs the engine the
+whole image would run, with the same taps in the same order, so the bands put together are
+the whole-image result bit for bit, whatever the band height.
+
+Two bands run at a time on two threads (NumPy releases the GIL in its loops), each casting
+into its own rows. ``--range rescale`` needs the whole result's range before the first
+sample is cast: its bands are computed twice, once for the range and once for the cast,
+rather than keeping an image-sized float result.
+
+The source is anything that slices like an array (a NumPy array, a memory map, a Zarr
+array), and the bands are handed to the caller in order, so the same loop streams an image
+larger than memory from a file into a file.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnconv.errors import CnnconvError
+
+#: Bytes of one band's float window: a few of them stay in the cache of a core.
+BAND_BYTES = 2 * 1024 * 1024
+#: Images with fewer output values than this run on one thread (threads cost ~0.1 ms a band).
+THREADED_VALUES = 1 << 18
+
+
+def band_rows(out_cols: int, values_per_row: int, span: int, itemsize: int, budget: int = BAND_BYTES) -> int:
+    """Output rows per band: about ``budget`` bytes of float window, and at least four halos high.
+
+    >>> band_rows(4096, 3, 3, 4)
+    42
+    >>> band_rows(512, 1, 31, 4)
+    1024
+    """
+    rows = budget // max(1, out_cols * values_per_row * itemsize)
+    return max(16, 4 * (span - 1), rows)
+
+
+@dataclass
+class Totals:
+    """What the cast of one output met, summed over its bands."""
+
+    low: float = math.inf
+    high: float = -math.inf
+    below: int = 0
+    above: int = 0
+    nonfinite: int = 0
+    magnitude: float = 0.0  # the largest |input| the output's bands read (rescale's rounding bound)
+
+    def add(self, other: "Totals") -> None:
+        if np.isnan(other.low) or np.isnan(other.high):
+            self.low = self.high = math.nan
+        elif not (np.isnan(self.low) or np.isnan(self.high)):
+            self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+        self.below += other.below
+        self.above += other.above
+        self.nonfinite += other.nonfinite
+        self.magnitude = max(self.magnitude, other.magnitude)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """How one output's float values become its samples.
+
+    ``dtype`` None keeps the floats; ``stretch`` (rescale) is ``(low, span)`` mapped onto
+    ``0..top``, or ``(middle, 0)`` for a constant result written as that value.
+    """
+
+    dtype: object
+    range: str
+    factor: float = 1.0
+    stretch: tuple | None = None
+
+    def apply(self, values: np.ndarray, totals: Totals):
+        """The band's samples (``values`` is overwritten); its extremes and clip counts go into ``totals``."""
+        if self.factor != 1:
+            values *= values.dtype.type(self.factor)
+        low = high = 0.0
+        if values.size:
+            low, high = float(values.min()), float(values.max())
+            totals.add(Totals(low, high))
+            if not (np.isfinite(low) and np.isfinite(high)):
+                totals.nonfinite += int(np.count_nonzero(~np.isfinite(values)))
+        if self.dtype is None or np.dtype(self.dtype).kind == "f":
+            if self.dtype is not None and values.size:  # finite values a narrower float cannot hold
+                biggest = float(np.finfo(self.dtype).max)
+                if max(-low, high) > biggest:
+                    totals.nonfinite += int(np.count_nonzero(np.abs(values) > biggest))
+            out = np.abs(values, out=values) if self.range == "abs" else values
+            return out if self.dtype is None else out.astype(self.dtype, copy=False)
+        top = float(np.iinfo(self.dtype).max)
+        if self.range == "rescale":
+            start, span = self.stretch
+            if span == 0:  # one value, so rounding cannot split it into a speckle
+                values[...] = values.dtype.type(start)
+                lowest = highest = start
+            else:
+                values = _stretch(values, start, span, top)
+                lowest, highest = -math.inf, math.inf  # rounding may step just outside 0..top: count
+        elif self.range == "abs":
+            np.abs(values, out=values)
+            lowest, highest = 0.0, max(-low, high)
+        else:
+            lowest, highest = low, high
+        np.rint(values, out=values)
+        # rint is monotone, so the extremes already say when nothing can lie outside (no pass
+        # then); a NaN extreme says nothing, so it counts
+        if not lowest >= 0:
+            totals.below += int(np.count_nonzero(values < 0))
+        if not highest <= top:
+            totals.above += int(np.count_nonzero(values > top))
+        np.clip(values, 0, top, out=values)
+        return values.astype(self.dtype)
+
+
+def _stretch(values: np.ndarray, low: float, span: float, top: float) -> np.ndarray:
+    """``(values - low) * (top / span)`` in the values' dtype, without overflow.
+
+    When ``top / span`` is too large for the dtype (a span of a few float32 denormals),
+    the same map is computed as ``(values - low) / span * top``, whose steps stay in range.
+    """
+    kind = values.dtype.type
+    with np.errstate(over="ignore"):
+        factor = kind(top / span)
+    if np.isfinite(factor):
+        values -= kind(low)
+        values *= factor
+        return values
+    values -= kind(low)
+    values /= kind(span)
+    values *= kind(top)
+    return values
+
+
+@dataclass(frozen=True)
+class Band:
+    """Output rows ``start..stop`` of every output, and what the computation needs for them."""
+
+    index: int
+    start: int
+    stop: int
+
+
+@dataclass
+class BandResult:
+    """One band's outputs: per output its samples (rows, Wo[, C]) and its totals."""
+
+    band: Band
+    samples: list
+    totals: list = field(default_factory=list)
+
+
+def run_bands(compute, bands, casts, *, threads: int = 2):
+    """Compute and cast every band; yield each :class:`BandResult` in order.
+
+    Parameters
+    ----------
+    compute : callable
+        ``compute(band) -> (values, alpha, magnitude)``: per output a float array (rows,
+        Wo[, C]) that the cast may overwrite, per output the alpha samples to append (or
+        None), and the largest |input| the band read.
+    bands : sequence of Band
+    casts : sequence of Cast, one per output
+    threads : int
+        Bands computed at a time.
+    """
+    from cnnconv.conv.engines._blas import single_threaded_blas
+
+    def work(band):
+        with np.errstate(all="ignore"):
+            values, alphas, magnitude = compute(band)
+            result = BandResult(band, [])
+            for v, a, cast in zip(values, alphas, casts):
+                totals = Totals(magnitude=magnitude)
+                out = cast.apply(v, totals)
+                if a is not None:
+                    out = np.concatenate([out.reshape(out.shape[:2] + (-1,)), a[:, :, None]], axis=2)
+                result.samples.append(out)
+                result.totals.append(totals)
+            return result
+
+    if threads <= 1 or len(bands) <= 1:
+        for band in bands:
+            yield work(band)
+        return
+    # one BLAS thread per band: the bands are the parallelism (and the engines' own
+    # single-thread blocks then restore the same count)
+    with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
+        yield from pool.map(work, bands)
+
+
+def overflow_error(bad: int, size: int, dtype) -> CnnconvError:
+    """The error for a result that overflowed (see :func:`cnnconv.numerics.check_finite`)."""
+    return CnnconvError(f"the result overflowed: {bad} of {size} values are beyond what {np.dtype(dtype)} holds "
+                        "(inf or NaN); lower --scale, --offset or the kernel's weights")
