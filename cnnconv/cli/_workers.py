@@ -29,6 +29,7 @@ inherited rather than pickled and a worker starts in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -91,6 +92,7 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
 
     busy = [False]
     folders: list[str] = []
+    unreported: list[str] = []
 
     def stop(signum, frame):
         if busy[0]:
@@ -103,6 +105,9 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
             for other in STOP_SIGNALS:
                 signal.signal(other, lambda *_: None)
             raise _Stop(signum)
+        for path in unreported:  # written, but the parent never got the report that renames them
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         os._exit(128 + signum)
 
     for signum in STOP_SIGNALS:
@@ -121,8 +126,10 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
             busy[0] = True
             with deferring_renames() as written:  # the parent renames them once it has the report
                 record = call(job)
+            unreported[:] = [temporary for temporary, _ in written]
             busy[0] = False
             conn.send((index, record, written))
+            unreported.clear()
     except _Stop as exc:
         _sweep(folders)
         os._exit(128 + exc.signum)
