@@ -155,6 +155,24 @@ class MaxPixelsType(click.ParamType):
         return number
 
 
+class MemoryType(click.ParamType):
+    """``8GB``, ``512M``, ``1.5GiB`` (K, M, G, T are powers of 1024) or ``none``."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.lower() == "none":
+            return None
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", text, re.IGNORECASE)
+        if not match or float(match[1]) <= 0:
+            self.fail(f"{value!r} is not a memory size; give e.g. 8GB, 512MB or none (no limit)", param, ctx)
+        return int(float(match[1]) * self._UNITS[match[2].upper()])
+
+
 def io_options(default_name: str):
     """Decorator adding the inputs and the output, batch and reporting options to a command."""
 
@@ -177,6 +195,10 @@ def io_options(default_name: str):
             click.option("--max-pixels", type=MaxPixelsType(), default=None,
                          help=f"Allow images with up to N pixels (default {DEFAULT_MAX_PIXELS}; 'none' = no limit)."),
             click.option("--gray", is_flag=True, help="Convert colour images to gray first."),
+            click.option("--max-memory", type=MemoryType(), default=None, metavar="SIZE",
+                         help="Stream a picture whose working set would pass SIZE (default: half the machine's "
+                              "memory; 'none' = never): TIFF and .npy are read in parts and written as computed "
+                              "(.npy or tiled BigTIFF outputs)."),
             click.option("--range", "range_mode", type=click.Choice(["clip", "abs", "rescale"]), default="clip",
                          show_default=True, help="Integer outputs: round to nearest, then clip, take |v| (abs) or map min..max onto the range (rescale)."),
             click.option("--depth", type=click.Choice(["8", "16", "float"]), default=None,

@@ -20,10 +20,20 @@ from cnnconv.cli._jobs import Job
 
 @dataclass(frozen=True)
 class Reading:
-    """How inputs are read: the pixel limit (None: the default, 0: none) and ``--gray``."""
+    """How inputs are read: the pixel limit (None: the default, 0: none), ``--gray``, ``--max-memory``.
+
+    ``max_memory`` is bytes, None for no limit, or "default" for half the machine's memory.
+    """
 
     max_pixels: int | None = None
     gray: bool = False
+    max_memory: object = None
+
+    def memory_budget(self) -> int | None:
+        """The working set above which a picture is streamed (None: never)."""
+        from cnnconv.io.parts import default_budget
+
+        return default_budget() if self.max_memory == "default" else self.max_memory
 
     def pixel_limit(self) -> int | None:
         """The limit as the readers and the core take it (None: no limit)."""
@@ -102,8 +112,11 @@ def filter_file(job: Job, task: Task) -> dict:
     from cnnconv.cli._output import output_format, target_dtype, write_outputs
     from cnnconv.image import filter_image
 
-    src = load(job, task.reading)
     settings = replace(task.settings, max_pixels=task.reading.pixel_limit())
+    header = _too_large(job, task)
+    if header is not None:
+        return _filter_in_parts(job, task, settings, header)
+    src = load(job, task.reading)
     formats = [output_format(src, path) for path in job.outputs]
     depth = task.writing.depth
     results = {}
@@ -125,3 +138,89 @@ def pool_file(job: Job, task: Task) -> dict:
     out = pool_image(src.values, task.settings, has_alpha=src.has_alpha,
                      dtype=target_dtype(src, fmt, task.writing.depth))
     return write_outputs(src, job, [(path, fmt, out)], task.writing)
+
+
+def _too_large(job: Job, task: Task):
+    """The input's header when its working set passes ``--max-memory`` (it is then streamed), else None.
+
+    Raises :class:`CnnconvError` for such a picture in a format that cannot be read in
+    parts, or with an output that cannot be written in parts, before anything is decoded.
+    """
+    from cnnconv.errors import CnnconvError
+    from cnnconv.io import parts
+
+    budget = task.reading.memory_budget()
+    if job.input == "-" or budget is None or task.reading.gray:
+        return None
+    header = parts.read_header(job.input)
+    if header is None:
+        return None
+    need = parts.working_set(header, None if Path(job.input).suffix.lower() == ".npy" else header.dtype,
+                             len(job.outputs))
+    if need <= budget:
+        return None
+    if Path(job.input).suffix.lower() not in parts.IN_PARTS:
+        raise parts.refuse_whole(job.input, need, budget)
+    for path in job.outputs:
+        if path == "-" or Path(path).suffix.lower() not in parts.OUT_PARTS:
+            raise CnnconvError(
+                f"{job.input}: streamed (its working set of about {need / 2**20:.0f} MB passes --max-memory "
+                f"{budget / 2**20:.0f} MB), so its output must be .npy or .tif, written as computed; got {path}")
+    limit = task.reading.pixel_limit()
+    h, w = header.shape[:2]
+    if limit is not None and h * w > limit:
+        raise CnnconvError(f"{job.input}: {h}x{w} (HxW) = {h * w} pixels, over the limit of {limit}; "
+                           "raise --max-pixels (or give none) if you mean it")
+    return header
+
+
+def _filter_in_parts(job: Job, task: Task, settings, header) -> dict:
+    """Filter a picture larger than ``--max-memory`` band by band, from its file into its outputs."""
+    import resource
+    from dataclasses import replace
+
+    import numpy as np
+
+    from cnnconv.image.depth import sample_type
+    from cnnconv.image.filtering import plan_filter
+    from cnnconv.io import parts
+
+    src = parts.open_in_parts(job.input)
+    is_array = Path(job.input).suffix.lower() == ".npy"
+    has_alpha = not is_array and len(header.shape) == 3 and header.shape[2] in (2, 4)
+    depth = task.writing.depth
+    per_output = [settings] if settings.combine else [replace(settings, kernels=(k,)) for k in settings.kernels]
+    records, bands = [], 0
+    for path, one in zip(job.outputs, per_output):
+        to_array = Path(path).suffix.lower() == ".npy"
+        if depth is not None:
+            target = sample_type(header.dtype, depth, float_type=None if to_array else np.dtype(np.float32))
+        elif to_array:  # arrays keep the computed numbers, as the in-memory path writes them
+            target = None
+        else:
+            target = header.dtype if header.dtype.kind in "ui" else np.dtype(np.float32)
+        plan = plan_filter(header.shape, header.dtype, one, has_alpha=has_alpha, dtype=target,
+                           band_rows=parts.TILE)
+        shape = plan.output_shape
+        if plan.weighting:
+            shape = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,)
+        out_dtype = plan.compute_type if target is None else np.dtype(target)
+        final = {}
+
+        def samples():
+            for result, reports in plan.iterate(src):
+                if reports is not None:
+                    final["report"] = reports[0]
+                yield result.samples[0]
+
+        parts.write_in_parts(path, shape, out_dtype, samples())
+        bands += len(plan.bands)
+        report = final["report"]
+        records.append({"output": path, "format": "npy" if to_array else "TIFF", "shape": list(shape),
+                        "dtype": str(out_dtype),
+                        **report.as_record(), "notes": list(report.notes)})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    note = f"streamed in {bands} parts of {parts.TILE} rows (peak memory {peak / 2**20:.0f} MB)"
+    return {"input": job.input, "ok": True, "kind": "array" if is_array else "image",
+            "input_shape": list(header.shape), "outputs": records, "notes": [note],
+            "streamed": {"parts": bands, "peak_memory": peak}}

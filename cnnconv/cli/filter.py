@@ -108,7 +108,8 @@ def reading(options: dict):
     """How ``filter`` and ``pool`` read their inputs (``--max-pixels``, ``--gray``)."""
     from cnnconv.cli._work import Reading
 
-    return Reading(max_pixels=options["max_pixels"], gray=options["gray"])
+    return Reading(max_pixels=options["max_pixels"], gray=options["gray"],
+                   max_memory=options["max_memory"] if options["max_memory"] is not None else "default")
 
 
 def writing(options: dict):

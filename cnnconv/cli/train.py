@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cnnconv.cli._common import EXIT_USAGE, CliError, stderr_console
-from cnnconv.cli._options import PathArg
+from cnnconv.cli._options import MemoryType, PathArg
 from cnnconv.cli._training import (Run, decode_progress, fit_and_report, finish, max_pixels_option, pixel_limit,
                                    warn_skipped)
 
@@ -36,24 +36,6 @@ class SizeType(click.ParamType):
             self.fail(f"{value!r} is {height * width} pixels per image, over the limit of {DEFAULT_MAX_PIXELS}; "
                       "a small CNN wants small images, e.g. 64x64", param, ctx)
         return height, width
-
-
-class MemoryType(click.ParamType):
-    """``8GB``, ``512M``, ``1.5GiB`` (K, M, G, T are powers of 1024) or ``none``."""
-
-    name = "SIZE"
-    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-    def convert(self, value, param, ctx):
-        if value is None or isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if text.lower() == "none":
-            return None
-        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", text, re.IGNORECASE)
-        if not match or float(match[1]) <= 0:
-            self.fail(f"{value!r} is not a memory size; give e.g. 8GB, 512MB or none (no limit)", param, ctx)
-        return int(float(match[1]) * self._UNITS[match[2].upper()])
 
 
 def prepare(data_dir, *, spec, channels, size, val_split, seed, output, resume, plots, as_json,

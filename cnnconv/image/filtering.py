@@ -136,8 +136,8 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
         The output sample type: the input's (default), another, or None for the computed
         floats as they are.
     band_rows : int, optional
-        Output rows computed at a time (default: about 2 MB of float window); the result
-        does not depend on it (:mod:`cnnconv.image.pipeline`).
+        Output rows computed at a time (default :data:`cnnconv.image.pipeline.BAND_ROWS`);
+        integer results do not depend on it (:mod:`cnnconv.image.pipeline`).
     threads : int
         Bands computed at a time.
 
@@ -264,8 +264,7 @@ class FilterPlan:
                                "use kernels of one size")
         ho, wo = tiles[0].output_shape[:2]
         spans = max(t.tiles.rows[0].length - (ho - 1) * t.conv.stride[0] for t in tiles)
-        channels = self.colour_shape[2] if len(self.colour_shape) == 3 else 1
-        rows = self.rows_per_band or band_rows(wo, channels, spans, self.compute_type.itemsize)
+        rows = self.rows_per_band or band_rows(spans)
         planned = []
         for f in self.filters:
             kw = dict(flip=flip, dtype=self.compute_type, tile=(rows, 1 << 30))

@@ -6,7 +6,8 @@ window of input rows it reads (its halo from the image, its border from the boun
 is cast straight into the output samples, with the clip statistics counted on the way: no
 image-sized float array exists, only a few bands' worth. Each band runs the engine the
 whole image would run, with the same taps in the same order, so the bands put together are
-the whole-image result bit for bit, whatever the band height.
+the whole-image result (to the last bit for integer samples; a BLAS-backed engine may round
+float results differently for other band heights, so the height is fixed).
 
 Two bands run at a time on two threads (NumPy releases the GIL in its loops), each casting
 into its own rows. ``--range rescale`` needs the whole result's range before the first
@@ -28,22 +29,19 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 
-#: Bytes of one band's float window: a few of them stay in the cache of a core.
-BAND_BYTES = 2 * 1024 * 1024
-#: Images with fewer output values than this run on one thread (threads cost ~0.1 ms a band).
-THREADED_VALUES = 1 << 18
+#: Output rows per band: a streamed TIFF's tile height too, so that a picture filtered in
+#: memory and one streamed from a file are cut into the same bands (BLAS-backed engines may
+#: round a float result differently for windows of other heights).
+BAND_ROWS = 256
 
 
-def band_rows(out_cols: int, values_per_row: int, span: int, itemsize: int, budget: int = BAND_BYTES) -> int:
-    """Output rows per band: about ``budget`` bytes of float window, and at least four halos high.
+def band_rows(span: int) -> int:
+    """Output rows per band for a kernel reaching ``span`` rows: :data:`BAND_ROWS`, or four halos.
 
-    >>> band_rows(4096, 3, 3, 4)
-    42
-    >>> band_rows(512, 1, 31, 4)
-    1024
+    >>> band_rows(3), band_rows(101)
+    (256, 400)
     """
-    rows = budget // max(1, out_cols * values_per_row * itemsize)
-    return max(16, 4 * (span - 1), rows)
+    return max(BAND_ROWS, 4 * (span - 1))
 
 
 @dataclass

@@ -1,0 +1,166 @@
+"""Pictures read and written a part at a time, for images larger than ``--max-memory``.
+
+Inputs that can be read in parts: ``.npy`` (memory-mapped) and TIFF/BigTIFF, tiled or in
+strips (through ``tifffile``'s Zarr view, which reads only the tiles a slice touches; the
+``large`` extra). Outputs written as they are computed: ``.npy`` (header, then the rows in
+order) and tiled BigTIFF (``tifffile`` takes the tiles from a generator), each to a
+temporary file renamed into place (:func:`cnnconv.io.atomic.write_atomic`). PNG and JPEG
+are compressed as one stream and cannot be read in parts: an image of those that does not
+fit is refused with the command that converts it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnconv.errors import CnnconvError
+from cnnconv.image.pipeline import BAND_ROWS
+
+IN_PARTS = (".npy", ".tif", ".tiff")
+OUT_PARTS = IN_PARTS
+#: Output rows (and columns) of a tile of a streamed TIFF: the pipeline's band height.
+TILE = BAND_ROWS
+_LARGE = "pip install 'cnnconv[large]'"
+
+
+def machine_memory() -> int | None:
+    """Physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_budget() -> int | None:
+    """``--max-memory``'s default: half the machine's memory (None: no limit known)."""
+    total = machine_memory()
+    return None if total is None else total // 2
+
+
+@dataclass(frozen=True)
+class Header:
+    """An input's shape and sample type, read from its header alone."""
+
+    shape: tuple
+    dtype: np.dtype
+
+
+def read_header(path: str) -> Header | None:
+    """The shape and dtype of a picture or array from its header, or None when that is unknown.
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.npy"); np.save(p, np.zeros((3, 4), np.uint16))
+    >>> read_header(p)
+    Header(shape=(3, 4), dtype=dtype('uint16'))
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".npy":
+            a = np.load(path, mmap_mode="r")
+            return Header(tuple(a.shape), a.dtype)
+        if suffix in (".tif", ".tiff"):
+            try:
+                import tifffile
+            except ImportError:
+                return None
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return Header(tuple(series.shape), np.dtype(series.dtype))
+        from PIL import Image
+
+        with Image.open(path) as im:
+            bands = len(im.getbands())
+            return Header((im.height, im.width) + ((bands,) if bands > 1 else ()), np.dtype(np.uint8))
+    except Exception:  # the reader proper says what is wrong with the file
+        return None
+
+
+def working_set(header: Header, out_dtype, outputs: int) -> int:
+    """Bytes the in-memory path holds for an input: its samples, a decoded copy and the outputs.
+
+    >>> working_set(Header((1000, 1000, 3), np.dtype(np.uint8)), np.uint8, 1)
+    9000000
+    """
+    count = int(np.prod(header.shape))
+    out = np.dtype(out_dtype if out_dtype is not None else np.float64).itemsize
+    return 2 * count * header.dtype.itemsize + outputs * count * out
+
+
+def open_in_parts(path: str):
+    """An array-like over ``path`` that reads only what a slice asks for."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        a = np.load(path, mmap_mode="r")
+        if a.dtype.kind not in "uif" or a.ndim not in (2, 3):
+            raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
+                               f"{a.shape}")
+        return a
+    try:
+        import tifffile
+        import zarr
+    except ImportError:
+        raise CnnconvError(f"{path}: reading a TIFF in parts needs tifffile and zarr: {_LARGE}") from None
+    store = tifffile.imread(path, aszarr=True)
+    z = zarr.open(store, mode="r")
+    if hasattr(z, "shape"):
+        return z
+    return z["0"]  # a pyramid: the full-resolution level
+
+
+def refuse_whole(path: str, need: int, budget: int) -> CnnconvError:
+    """The error for a picture that must be decoded whole and does not fit ``budget``."""
+    return CnnconvError(
+        f"{path}: decoding it whole needs about {need / 2**20:.0f} MB, over --max-memory {budget / 2**20:.0f} MB, "
+        "and its format cannot be read in parts; convert it to a tiled TIFF "
+        f"(vips tiffsave {Path(path).name} big.tif --tile --bigtiff) or raise --max-memory")
+
+
+def write_in_parts(path: str, shape: tuple, dtype, bands) -> None:
+    """Write the bands (arrays of whole rows, top to bottom) of an image of ``shape`` to ``path``.
+
+    ``.npy``: the header, then each band's bytes. TIFF: a tiled BigTIFF of
+    :data:`TILE`-square tiles (the bands must be :data:`TILE` rows, the last one fewer).
+    """
+    from cnnconv.io.atomic import write_atomic
+
+    dtype = np.dtype(dtype)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        def write(f):
+            np.lib.format.write_array_header_2_0(
+                f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+            for band in bands:
+                f.write(np.ascontiguousarray(band, dtype=dtype).data)
+    elif suffix in (".tif", ".tiff"):
+        try:
+            import tifffile
+        except ImportError:
+            raise CnnconvError(f"{path}: writing a TIFF in parts needs tifffile: {_LARGE}") from None
+
+        def tiles():
+            for band in bands:
+                band = np.asarray(band, dtype=dtype)
+                for c in range(0, shape[1], TILE):
+                    tile = band[:, c:c + TILE]
+                    if tile.shape[:2] != (TILE, TILE):
+                        full = np.zeros((TILE, TILE) + tile.shape[2:], dtype)
+                        full[:tile.shape[0], :tile.shape[1]] = tile
+                        tile = full
+                    yield tile
+
+        channels = shape[2] if len(shape) == 3 else 1
+        photometric = "rgb" if channels in (3, 4) else "minisblack"
+        extra = {"extrasamples": ["unassalpha"]} if channels in (2, 4) else {}
+
+        def write(f):
+            # a handle from os.fdopen is named by its descriptor, which tifffile cannot split as a path
+            f = tifffile.FileHandle(f, mode="wb", name=Path(path).name)
+            tifffile.imwrite(f, data=tiles(), shape=tuple(shape), dtype=dtype, tile=(TILE, TILE), bigtiff=True,
+                             photometric=photometric, **extra)
+    else:
+        raise CnnconvError(f"{path}: a streamed output must be .npy or .tif (written as computed), not {suffix}")
+    write_atomic(path, write)

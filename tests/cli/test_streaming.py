@@ -1,0 +1,86 @@
+"""--max-memory: a picture whose working set passes it is streamed in bands, with the in-memory result."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cnnconv.cli import cli
+
+tifffile = pytest.importorskip("tifffile")
+pytest.importorskip("zarr")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def load(path):
+    return np.load(path) if str(path).endswith(".npy") else tifffile.imread(path)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rng = np.random.default_rng(7)
+    tifffile.imwrite(tmp_path / "tiled.tif", rng.integers(0, 256, (530, 610, 3), dtype=np.uint8), tile=(64, 64))
+    tifffile.imwrite(tmp_path / "alpha16.tif", rng.integers(0, 65536, (300, 270, 4), dtype=np.uint16),
+                     rowsperstrip=16, photometric="rgb", extrasamples=["unassalpha"])
+    np.save(tmp_path / "gray.npy", rng.random((400, 333)))
+    return tmp_path
+
+
+GEOMETRIES = [
+    ["-k", "sobel-x"],
+    ["-k", "gaussian:sigma=2", "--boundary", "reflect", "--stride", "2"],
+    ["-k", "box:5", "--mode", "valid", "--dilation", "2"],
+    ["-k", "sobel-x", "-k", "sobel-y", "--combine", "magnitude", "--boundary", "wrap", "--mode", "full"],
+    ["-k", "laplacian", "--boundary", "constant:40", "--range", "abs"],
+]
+
+
+@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy"])
+@pytest.mark.parametrize("out", ["o.tif", "o.npy"])
+@pytest.mark.parametrize("options", GEOMETRIES, ids=lambda o: " ".join(o))
+def test_a_streamed_picture_equals_the_in_memory_one(inputs, name, out, options):
+    whole = run("filter", inputs / name, *options, "--max-memory", "none", "-q", "-o", inputs / ("w" + out))
+    assert whole.exit_code == 0, whole.output
+    parts = run("filter", inputs / name, *options, "--max-memory", "1MB", "--json", "-q", "-o", inputs / ("p" + out))
+    assert parts.exit_code == 0, parts.output
+    record = json.loads(parts.stdout.splitlines()[0])
+    assert record["streamed"]["parts"] == -(-len(load(inputs / ("w" + out))) // 256)  # bands of 256 rows
+    a, b = load(inputs / ("w" + out)), load(inputs / ("p" + out))
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+
+
+def test_two_kernels_streamed_give_two_outputs(inputs):
+    result = run("filter", inputs / "tiled.tif", "-k", "sobel-x", "-k", "sobel-y", "--max-memory", "1MB", "-q",
+                 "--out-dir", inputs / "out", "--name", "{kernel}.tif")
+    assert result.exit_code == 0, result.output
+    for k in ("sobel-x", "sobel-y"):
+        single = run("filter", inputs / "tiled.tif", "-k", k, "-q", "-o", inputs / f"{k}.tif")
+        assert single.exit_code == 0
+        np.testing.assert_array_equal(load(inputs / "out" / f"{k}.tif"), load(inputs / f"{k}.tif"))
+
+
+def test_a_png_over_the_budget_is_refused_with_the_way_to_convert_it(tmp_path):
+    Image.fromarray(np.zeros((600, 600, 3), np.uint8)).save(tmp_path / "big.png")
+    result = run("filter", tmp_path / "big.png", "-k", "box3", "--max-memory", "1MB", "-o", tmp_path / "o.png")
+    assert result.exit_code == 1
+    assert "cannot be read in parts; convert it to a tiled TIFF (vips tiffsave big.png big.tif --tile --bigtiff)" \
+        in result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_streamed_output_must_be_written_in_parts(inputs):
+    result = run("filter", inputs / "tiled.tif", "-k", "box3", "--max-memory", "1MB", "-o", inputs / "o.png")
+    assert result.exit_code == 1
+    assert "its output must be .npy or .tif, written as computed; got" in result.output
+    assert not (inputs / "o.png").exists()
+
+
+def test_max_memory_is_checked_as_a_size(inputs):
+    result = run("filter", inputs / "tiled.tif", "-k", "box3", "--max-memory", "lots", "-o", inputs / "o.tif")
+    assert result.exit_code == 2 and "is not a memory size" in result.output
