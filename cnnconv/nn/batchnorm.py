@@ -76,15 +76,19 @@ def batchnorm_train_forward(x, gamma, beta, eps=EPS, reduce=None):
     centred = flat - mean.astype(x.dtype)
     var = reduce(np.einsum("ij,ij->j", centred, centred).astype(np.float64)) / max(count, 1.0)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    x_hat = centred * inv_std
-    y = x_hat * gamma + beta
-    return y.reshape(x.shape), (x_hat, inv_std, gamma, x.shape, reduce, count, c, (mean, var, count))
+    # y = centred * (gamma * inv_std) + beta in two passes over one new array; x_hat is never
+    # stored (the backward folds inv_std into its per-channel factors): each pass and each
+    # fresh map-sized array costs as much as the arithmetic here
+    y = centred * (gamma * inv_std).astype(x.dtype)
+    y += beta.astype(x.dtype)
+    return y.reshape(x.shape), (centred, inv_std, gamma, x.shape, reduce, count, c, (mean, var, count))
 
 
 def batchnorm_backward(dy, cache):
     """Gradients ``(dx, dgamma, dbeta)`` of :func:`batchnorm_train_forward`.
 
-    With ``g = dy * gamma``: ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))``, the
+    With ``g = dy * gamma``: ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` (two
+    reductions, ``x_hat`` recomputed from the cached centred input inside the factors), the
     batch statistics differentiated through (each input moves the mean and variance too); the
     means are over the whole batch (through the forward's ``reduce``), while ``dgamma`` and
     ``dbeta`` are this part's own sums (the parts' gradients add up to the batch's).
@@ -96,15 +100,16 @@ def batchnorm_backward(dy, cache):
     >>> bool(np.abs(dx).max() < 1e-12), dbeta.tolist()     # a constant gradient moves only beta
     (True, [2.0])
     """
-    x_hat, inv_std, gamma, shape, reduce, count, c, _ = cache
+    centred, inv_std, gamma, shape, reduce, count, c, _ = cache
     g = _flat(dy)
     dbeta = column_sums(g)
-    dgamma = np.einsum("ij,ij->j", g, x_hat)
+    dgamma = np.einsum("ij,ij->j", g, centred) * inv_std  # sum(g * x_hat), x_hat = centred * inv_std
     totals = reduce(np.concatenate([dbeta, dgamma]).astype(np.float64))
     scale = gamma * inv_std
-    dx = g * scale
-    dx -= (totals[:c] * scale / count).astype(dx.dtype)
-    dx -= x_hat * (totals[c:] * scale / count).astype(dx.dtype)
+    # dx = g * scale - (centred * k2 + k1), per-channel k1 = scale * mean(g), k2 = scale * inv_std * mean(g * x_hat)
+    dx = centred * (totals[c:] * scale * inv_std / count).astype(g.dtype)
+    dx += (totals[:c] * scale / count).astype(g.dtype)
+    np.subtract(g * scale.astype(g.dtype), dx, out=dx)
     return dx.reshape(shape), dgamma.astype(gamma.dtype), dbeta.astype(gamma.dtype)
 
 

@@ -225,7 +225,7 @@ def test_the_check_catches_a_batch_norm_that_treats_its_statistics_as_constants(
 
     def frozen_statistics(dy, cache):
         _, dgamma, dbeta = BN.batchnorm_backward(dy, cache)
-        x_hat, inv_std, gamma_, *_ = cache
+        _centred, inv_std, gamma_, *_ = cache
         return dy * gamma_ * inv_std, dgamma, dbeta
 
     with pytest.raises(AssertionError):
