@@ -87,7 +87,8 @@ def predict_cmd(model, images, top_k, as_json, feature_maps, max_pixels):
     if arrays:
         x = standardise(np.stack(arrays), meta["mean"], meta["std"])
         for i, p in zip(good, predict_proba(network, x)):
-            top = [{"class": meta["class_names"][k], "probability": float(p[k])}
+            # the NumPy scalar, so --json writes it at the network's precision (float32: 0.64648724)
+            top = [{"class": meta["class_names"][k], "probability": p[k]}
                    for k in np.argsort(-p, kind="stable")[:top_k]]
             results[i].update({"class": top[0]["class"], "probability": top[0]["probability"], "top": top})
         if feature_maps is not None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.image.alpha import alpha_top_of, weighted
-from cnnconv.image.depth import alpha_in, is_integer_type
-from cnnconv.image.pipeline import Band, Cast, Totals, band_rows, run_bands
-from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, SampleReport, rounding_bound, sample_report, stretch_of
+from cnnconv.image.depth import alpha_in
+from cnnconv.image.pipeline import Band, BandedPlan, band_rows
+from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, rounding_bound
 from cnnconv.image.settings import FilterSettings
 from cnnconv.numerics import quiet_floats
 from cnnconv.shape.tiles import Tile
@@ -224,7 +224,7 @@ class _KernelFilter:
 
 
 @dataclass(frozen=True, eq=False)
-class FilterPlan:
+class FilterPlan(BandedPlan):
     """:func:`filter_image` planned from the shapes: its bands, compute type and outputs."""
 
     shape: tuple
@@ -294,37 +294,6 @@ class FilterPlan:
     def labels(self) -> tuple:
         return self.settings.labels()
 
-    def run(self, samples, *, threads: int = 2) -> tuple[ImageOutput, ...]:
-        """Filter ``samples`` (of the planned shape) into new arrays; the outputs and their reports."""
-        outputs = None
-        for result, reports in self.iterate(samples, threads=threads):
-            if outputs is None:
-                outputs = [np.empty((self.output_shape[0],) + s.shape[1:], s.dtype) for s in result.samples]
-            for out, s in zip(outputs, result.samples):
-                out[result.band.start:result.band.stop] = s
-        return tuple(ImageOutput(label, out, report) for label, out, report in zip(self.labels(), outputs, reports))
-
-    def iterate(self, samples, *, threads: int = 2):
-        """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band."""
-        casts = [Cast(self.target, self.settings.range, self.factor)] * len(self.labels())
-        totals = None
-        if self.settings.range == "rescale" and is_integer_type(self.target):
-            first = [Totals() for _ in casts]
-            for result in run_bands(lambda b: self._compute(samples, b), self.bands,
-                                    [Cast(None, "clip", self.factor)] * len(casts), threads=threads):
-                for t, r in zip(first, result.totals):
-                    t.add(r)
-            casts = [replace(c, stretch=stretch_of(t, self._rounding(t.magnitude, i), self.compute_type)) for i, (c, t)
-                     in enumerate(zip(casts, first))]
-        totals = [Totals() for _ in casts]
-        bands = self.bands
-        for result in run_bands(lambda b: self._compute(samples, b), bands, casts, threads=threads):
-            for t, r in zip(totals, result.totals):
-                t.add(r)
-            last = result.band.index == len(bands) - 1
-            reports = [self._report(t, c, i) for i, (t, c) in enumerate(zip(totals, casts))] if last else None
-            yield result, reports
-
     def _rounding(self, magnitude: float, index: int) -> float:
         """How far apart output ``index``'s values may be from float rounding alone."""
         cdt, scale, offset = self.compute_type, self.settings.scale, self.settings.offset
@@ -332,13 +301,6 @@ class FilterPlan:
                   for f in self.filters]
         r = sum(bounds) if self.settings.combine else bounds[index]
         return (r * abs(scale) + rounding_bound(cdt, abs(offset))) * self.factor
-
-    def _report(self, totals: Totals, cast: Cast, index: int) -> SampleReport:
-        return sample_report(totals, cast, self.sample_type, self.compute_type, self.output_size(),
-                             rescaled=cast.stretch)
-
-    def output_size(self) -> int:
-        return math.prod(self.output_shape)
 
     def _split(self, window: np.ndarray, tile: Tile, top: float):
         """A window's colour, its alpha in 0..1 (border opaque) and its largest |colour| on the image."""

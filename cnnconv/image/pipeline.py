@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from cnnconv.errors import CnnconvError
+from cnnconv.image.depth import is_integer_type
 
 #: Output rows per band: a streamed TIFF's tile height too, so that a picture filtered in
 #: memory and one streamed from a file are cut into the same bands (BLAS-backed engines may
@@ -195,6 +196,60 @@ def run_bands(compute, bands, casts, *, threads: int = 2):
     # single-thread blocks then restore the same count)
     with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
         yield from pool.map(work, bands)
+
+
+class BandedPlan:
+    """What a filter's and a pooling's plan share: the band loop, the rescale's two passes, the reports.
+
+    A subclass has ``settings`` (with ``range``), ``sample_type``, ``target``, ``factor``,
+    ``compute_type``, ``labels()``, ``bands``, ``output_shape``, ``_compute(samples, band)``
+    (as :func:`run_bands` takes it) and ``_rounding(magnitude, index)``.
+    """
+
+    def run(self, samples, *, threads: int = 2) -> tuple:
+        """Compute ``samples`` (of the planned shape) into new arrays; the outputs and their reports."""
+        outputs = None
+        for result, reports in self.iterate(samples, threads=threads):
+            if outputs is None:
+                outputs = [np.empty((self.output_shape[0],) + s.shape[1:], s.dtype) for s in result.samples]
+            for out, s in zip(outputs, result.samples):
+                out[result.band.start:result.band.stop] = s
+        from cnnconv.image.samples import ImageOutput
+
+        return tuple(ImageOutput(label, out, report) for label, out, report in zip(self.labels(), outputs, reports))
+
+    def iterate(self, samples, *, threads: int = 2):
+        """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band."""
+        casts = [Cast(self.target, self.settings.range, self.factor)] * len(self.labels())
+        totals = None
+        if self.settings.range == "rescale" and is_integer_type(self.target):
+            first = [Totals() for _ in casts]
+            for result in run_bands(lambda b: self._compute(samples, b), self.bands,
+                                    [Cast(None, "clip", self.factor)] * len(casts), threads=threads):
+                for t, r in zip(first, result.totals):
+                    t.add(r)
+            from cnnconv.image.samples import stretch_of
+
+            casts = [replace(c, stretch=stretch_of(t, self._rounding(t.magnitude, i), self.compute_type)) for i, (c, t)
+                     in enumerate(zip(casts, first))]
+        totals = [Totals() for _ in casts]
+        bands = self.bands
+        for result in run_bands(lambda b: self._compute(samples, b), bands, casts, threads=threads):
+            for t, r in zip(totals, result.totals):
+                t.add(r)
+            last = result.band.index == len(bands) - 1
+            reports = [self._report(t, c, i) for i, (t, c) in enumerate(zip(totals, casts))] if last else None
+            yield result, reports
+
+    def _report(self, totals: Totals, cast: Cast, index: int):
+        from cnnconv.image.samples import sample_report
+
+        return sample_report(totals, cast, self.sample_type, self.compute_type, self.output_size(),
+                             rescaled=cast.stretch)
+
+    def output_size(self) -> int:
+        return math.prod(self.output_shape)
+
 
 
 def overflow_error(bad: int, size: int, dtype) -> CnnconvError:

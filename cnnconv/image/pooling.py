@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from cnnconv.image.alpha import guess_has_alpha, split_alpha, weighted
+from cnnconv.errors import CnnconvError
+from cnnconv.image.alpha import alpha_top_of, guess_has_alpha, split_alpha, weighted
+from cnnconv.image.depth import alpha_in
+from cnnconv.image.pipeline import BAND_ROWS, Band, BandedPlan
+from cnnconv.shape.tiles import Tile
+from cnnconv.tiling.windows import gather
 from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output, rounding_bound
 from cnnconv.image.settings import PoolSettings
 from cnnconv.numerics import quiet_floats
@@ -12,7 +19,7 @@ from cnnconv.numerics import quiet_floats
 
 @quiet_floats
 def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None,
-               dtype=INPUT_DTYPE) -> ImageOutput:
+               dtype=INPUT_DTYPE, threads: int = 2) -> ImageOutput:
     """Pool a picture's samples, as ``cnnconv pool`` does.
 
     Average pooling weights colour by alpha (transparent pixels add no colour) and
@@ -41,6 +48,9 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
 
     samples = np.asarray(samples)
     has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
+    if samples.ndim in (2, 3) and not settings.uses_windows():
+        (out,) = PoolPlan.of(samples.shape, samples.dtype, settings, has_alpha, dtype).run(samples, threads=threads)
+        return out
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
     if settings.uses_windows():
         keywords = settings.window_keywords()
@@ -59,3 +69,94 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
         taps = int(np.prod(np.broadcast_to(settings.size, (2,))))
         rounding = rounding_bound(x.dtype, float(np.abs(x).max()), taps)
     return image_output(settings.label(), y, coverage, samples, dtype, settings.range, rounding=rounding)
+
+
+@dataclass(frozen=True, eq=False)
+class PoolPlan(BandedPlan):
+    """:func:`pool_image` of :func:`cnnconv.pooling.pool`'s ops planned in bands (:mod:`cnnconv.image.pipeline`).
+
+    Examples
+    --------
+    >>> p = PoolPlan.of((1000, 600, 3), np.dtype(np.uint16), PoolSettings(size=2, op="avg"), False, INPUT_DTYPE)
+    >>> p.output_shape, p.compute_type, len(p.bands)
+    ((500, 300, 3), dtype('float32'), 2)
+    """
+
+    settings: PoolSettings
+    sample_type: np.dtype
+    target: object
+    factor: float
+    compute_type: np.dtype
+    weighting: bool
+    colour: object  # PoolTiles of the colour
+    coverage: object  # PoolTiles of the alpha (average pooling of a picture with alpha), or None
+
+    @classmethod
+    def of(cls, shape, sample_type, settings: PoolSettings, has_alpha: bool, dtype) -> "PoolPlan":
+        from cnnconv.image.depth import depth_factor
+        from cnnconv.image.precision import pool_compute_type
+        from cnnconv.tiling import pool_tiles
+
+        shape, sample_type = tuple(int(n) for n in shape), np.dtype(sample_type)
+        weighting = bool(has_alpha) and settings.op == "avg"
+        target = sample_type if isinstance(dtype, str) and dtype == INPUT_DTYPE else dtype
+        if (target is None or np.dtype(target).kind == "f") and settings.range == "rescale":
+            from cnnconv.image.filtering import _RESCALE_FLOATS
+
+            raise CnnconvError(_RESCALE_FLOATS)
+        taps = int(np.prod(np.broadcast_to(settings.size, (2,))))
+        cdt = pool_compute_type(sample_type, settings.op, taps, settings.precision)
+        colour_shape = shape if not weighting else shape[:2] + ((shape[2] - 1,) if shape[2] > 2 else ())
+        keywords = settings.pool_keywords()
+        rows = BAND_ROWS
+        colour = pool_tiles(colour_shape, settings.size, dtype=cdt, tile=(rows, 1 << 30), **keywords)
+        coverage = pool_tiles(shape[:2], settings.size, dtype=cdt, tile=(rows, 1 << 30), **keywords) \
+            if weighting else None
+        if 0 in colour.output_shape:
+            raise CnnconvError(f"the output would be empty (shape {colour.output_shape}); use --mode same or a "
+                               "smaller window")
+        return cls(settings, sample_type, target, depth_factor(sample_type, target), cdt, weighting, colour, coverage)
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.colour.output_shape
+
+    @property
+    def bands(self) -> tuple:
+        return tuple(Band(i, r.out[0], r.out[1]) for i, r in enumerate(self.colour.tiles.rows))
+
+    def labels(self) -> tuple:
+        return (self.settings.label(),)
+
+    def _rounding(self, magnitude: float, index: int) -> float:
+        if self.settings.op != "avg":
+            return 0.0  # max, min and median pick input values: exact
+        taps = int(np.prod(np.broadcast_to(self.settings.size, (2,))))
+        return rounding_bound(self.compute_type, magnitude, taps) * self.factor
+
+    def _compute(self, samples, band: Band):
+        cdt = self.compute_type
+        tile = Tile(self.colour.tiles.rows[band.index], self.colour.tiles.cols[0])
+        window = gather(samples, tile, self.colour.fill, cdt)
+        (r0, r1), (c0, c1) = tile.rows.border, tile.cols.border
+        magnitude = 0.0
+        if self.settings.range == "rescale" and self.settings.op == "avg":
+            inside = window[r0:window.shape[0] - r1, c0:window.shape[1] - c1]
+            colour = inside[..., :-1] if self.weighting else inside
+            magnitude = float(np.abs(colour).max()) if colour.size else 0.0
+        if not self.weighting:
+            return [self.colour.run(window, tile)], [None], magnitude
+        alpha = window[..., -1] / cdt.type(alpha_top_of(self.sample_type))
+        x = window[..., :-1]
+        x = x[..., 0] if x.shape[2] == 1 else x
+
+        def coverage(a):
+            # 1 - avg(1 - alpha): padding an average counts (--count-pad) counts as opaque, as in
+            # the whole-image rule; the window's border positions hold 0 in (1 - alpha)
+            clear = 1 - a
+            clear[:r0], clear[clear.shape[0] - r1:] = 0, 0
+            clear[:, :c0], clear[:, clear.shape[1] - c1:] = 0, 0
+            return 1 - self.coverage.run(clear, tile)
+
+        y, cov = weighted(lambda v: self.colour.run(v, tile), coverage, x, alpha)
+        return [y], [alpha_in(cov, self.sample_type, self.target)], magnitude

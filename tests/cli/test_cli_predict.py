@@ -51,6 +51,10 @@ def test_predict_json_gives_one_line_per_image_with_probabilities(model):
     assert all(0 <= r["probability"] <= 1 and r["class"] == r["top"][0]["class"] for r in records)
     correct = sum(r["class"] == p.parent.name for r, p in zip(records, images))
     assert correct >= 27
+    # the network computes in float32: each probability is written as float32's shortest text
+    # (0.64648724), not as the float64 it widens to (0.6464872360229492)
+    probabilities = [t["probability"] for r in records for t in r["top"]]
+    assert all(str(np.float32(v)) == repr(v) for v in probabilities if v not in (0.0, 1.0)), probabilities[:4]
 
 
 def test_top_k_larger_than_the_classes_shows_them_all(model):
