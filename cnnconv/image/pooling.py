@@ -48,7 +48,10 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
 
     samples = np.asarray(samples)
     has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
-    if samples.ndim in (2, 3) and not settings.uses_windows():
+    window = np.broadcast_to(np.asarray(settings.size), (2,))
+    # a window wider than the image is pooled whole: pool() never lays out its empty overhang
+    if samples.ndim in (2, 3) and not settings.uses_windows() and all(
+            int(k) <= n for k, n in zip(window, samples.shape[:2])):
         (out,) = PoolPlan.of(samples.shape, samples.dtype, settings, has_alpha, dtype).run(samples, threads=threads)
         return out
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
