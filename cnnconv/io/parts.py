@@ -70,9 +70,15 @@ def read_header(path: str) -> Header | None:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 return Header(tuple(series.shape), np.dtype(series.dtype))
+        import warnings
+
         from PIL import Image
 
-        with Image.open(path) as im:
+        # the header only: Pillow's decompression-bomb warning is the reader's to turn into its message
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(path)
+        with im:
             bands = len(im.getbands())
             return Header((im.height, im.width) + ((bands,) if bands > 1 else ()), np.dtype(np.uint8))
     except Exception:  # the reader proper says what is wrong with the file
