@@ -47,6 +47,14 @@ def check_finite(low: float, high: float, values: np.ndarray, what: str = "the r
     """
     if np.isfinite(low) and np.isfinite(high):
         return
-    bad = int(np.count_nonzero(~np.isfinite(values)))
-    raise CnnconvError(f"{what} overflowed: {bad} of {values.size} values are beyond what {values.dtype} holds "
-                       "(inf or NaN); lower --scale, --offset or the kernel's weights")
+    raise overflow_error(int(np.count_nonzero(~np.isfinite(values))), values.size, values.dtype, what)
+
+
+def overflow_error(bad: int, size: int, dtype, what: str = "the result") -> CnnconvError:
+    """The error for a result of which ``bad`` of ``size`` values overflowed ``dtype``.
+
+    >>> str(overflow_error(2, 9, np.float32))
+    "the result overflowed: 2 of 9 values are beyond what float32 holds (inf or NaN); lower --scale, --offset or the kernel's weights"
+    """
+    return CnnconvError(f"{what} overflowed: {bad} of {size} values are beyond what {np.dtype(dtype)} holds "
+                        "(inf or NaN); lower --scale, --offset or the kernel's weights")

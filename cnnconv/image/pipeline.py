@@ -249,10 +249,3 @@ class BandedPlan:
 
     def output_size(self) -> int:
         return math.prod(self.output_shape)
-
-
-
-def overflow_error(bad: int, size: int, dtype) -> CnnconvError:
-    """The error for a result that overflowed (see :func:`cnnconv.numerics.check_finite`)."""
-    return CnnconvError(f"the result overflowed: {bad} of {size} values are beyond what {np.dtype(dtype)} holds "
-                        "(inf or NaN); lower --scale, --offset or the kernel's weights")

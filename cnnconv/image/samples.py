@@ -188,7 +188,7 @@ def sample_report(totals, cast, sample_type, compute_type, size: int, *, rescale
     Raises :class:`~cnnconv.errors.CnnconvError` when the result holds NaN or infinity (an
     overflow: the inputs are finite), naming how many of ``size`` values.
     """
-    from cnnconv.image.pipeline import overflow_error
+    from cnnconv.numerics import overflow_error
 
     low, high = extremes(totals, compute_type)
     if totals.nonfinite or not (np.isfinite(low) and np.isfinite(high)):
