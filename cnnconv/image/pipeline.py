@@ -29,6 +29,7 @@ import numpy as np
 
 from cnnconv.errors import CnnconvError
 from cnnconv.image.depth import is_integer_type
+from cnnconv.image.samples import stretch_in_place
 
 #: Output rows per band: a streamed TIFF's tile height too, so that a picture filtered in
 #: memory and one streamed from a file are cut into the same bands (BLAS-backed engines may
@@ -104,7 +105,7 @@ class Cast:
                 values[...] = values.dtype.type(start)
                 lowest = highest = start
             else:
-                values = _stretch(values, start, span, top)
+                values = stretch_in_place(values, start, span, top)
                 lowest, highest = -math.inf, math.inf  # rounding may step just outside 0..top: count
         elif self.range == "abs":
             np.abs(values, out=values)
@@ -120,25 +121,6 @@ class Cast:
             totals.above += int(np.count_nonzero(values > top))
         np.clip(values, 0, top, out=values)
         return values.astype(self.dtype)
-
-
-def _stretch(values: np.ndarray, low: float, span: float, top: float) -> np.ndarray:
-    """``(values - low) * (top / span)`` in the values' dtype, without overflow.
-
-    When ``top / span`` is too large for the dtype (a span of a few float32 denormals),
-    the same map is computed as ``(values - low) / span * top``, whose steps stay in range.
-    """
-    kind = values.dtype.type
-    with np.errstate(over="ignore"):
-        factor = kind(top / span)
-    if np.isfinite(factor):
-        values -= kind(low)
-        values *= factor
-        return values
-    values -= kind(low)
-    values /= kind(span)
-    values *= kind(top)
-    return values
 
 
 @dataclass(frozen=True)

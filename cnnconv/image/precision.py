@@ -79,6 +79,21 @@ def float32_error(dtype, kernels, scale: float = 1.0, offset: float = 0.0) -> fl
     return None if error == 0 else error
 
 
+def _settled(dtype, precision: str) -> np.dtype | None:
+    """The float type when the precision or the sample type decides it alone, else None.
+
+    A given precision; float64 for float samples and for 32-bit integers, whose values
+    float32's significand does not hold.
+    """
+    check_precision(precision)
+    if precision != "auto":
+        return np.dtype(precision)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "ui" or _top(dtype) >= _EXACT:
+        return np.dtype(np.float64)
+    return None
+
+
 def compute_type(dtype, kernels, *, scale: float = 1.0, offset: float = 0.0, factor: float = 1.0,
                  precision: str = "auto") -> np.dtype:
     """The float type to compute samples of ``dtype`` with ``kernels`` in (see the module docstring).
@@ -95,15 +110,11 @@ def compute_type(dtype, kernels, *, scale: float = 1.0, offset: float = 0.0, fac
         The depth change applied after (``1/257`` for 16 -> 8 bits): errors shrink with it.
     precision : {"auto", "float32", "float64"}
     """
-    check_precision(precision)
-    if precision != "auto":
-        return np.dtype(precision)
+    settled = _settled(dtype, precision)
+    if settled is not None:
+        return settled
     dtype = np.dtype(dtype)
-    if dtype.kind not in "ui":
-        return np.dtype(np.float64)
     top = _top(dtype)
-    if top >= _EXACT:  # 32-bit samples do not fit float32's significand
-        return np.dtype(np.float64)
     reach = max(float(np.abs(np.asarray(w, dtype=np.float64)).sum()) for w in kernels) * top
     if reach * abs(float(scale)) + abs(float(offset)) > FLOAT32_SAFE:
         return np.dtype(np.float64)
@@ -119,12 +130,9 @@ def pool_compute_type(dtype, op: str, taps: int, precision: str = "auto") -> np.
     >>> pool_compute_type(np.uint16, "avg", 4), pool_compute_type(np.int32, "max", 4)
     (dtype('float32'), dtype('float64'))
     """
-    check_precision(precision)
-    if precision != "auto":
-        return np.dtype(precision)
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "ui":
-        return np.dtype(np.float64)
-    top = _top(dtype)
+    settled = _settled(dtype, precision)
+    if settled is not None:
+        return settled
+    top = _top(np.dtype(dtype))
     limit = top * (taps if op == "avg" else 1)
     return np.dtype(np.float32) if limit < _EXACT else np.dtype(np.float64)

@@ -143,7 +143,7 @@ def to_samples(values: np.ndarray, dtype, range_mode: str = "clip", *,
     elif range_mode == "rescale":
         span = high - low
         rescaled_from = (low, high)
-        v = _stretch(values, low, span, top)
+        v = stretch_in_place(values.copy(), low, span, top)
         lowest, highest = -np.inf, np.inf  # rounding may step just outside 0..top: count
     elif range_mode == "abs":
         v = np.abs(values)
@@ -216,18 +216,25 @@ def sample_report(totals, cast, sample_type, compute_type, size: int, *, rescale
     return SampleReport(low, high, range_mode, below + above, below, above, rescaled_from, notes)
 
 
-def _stretch(values: np.ndarray, low: float, span: float, top: float) -> np.ndarray:
-    """``(values - low) * (top / span)`` in the values' dtype, without overflow.
+def stretch_in_place(values: np.ndarray, low: float, span: float, top: float) -> np.ndarray:
+    """``(values - low) * (top / span)`` in the values' dtype, in place, without overflow.
 
     When ``top / span`` is too large for the dtype (a span of a few float32 denormals),
     the same map is computed as ``(values - low) / span * top``, whose steps stay in range.
+
+    >>> stretch_in_place(np.array([2.0, 4.0, 6.0]), 2.0, 4.0, 255.0).tolist()
+    [0.0, 127.5, 255.0]
     """
     kind = values.dtype.type
     with np.errstate(over="ignore"):
         factor = kind(top / span)
+    values -= kind(low)
     if np.isfinite(factor):
-        return (values - kind(low)) * factor
-    return (values - kind(low)) / kind(span) * kind(top)
+        values *= factor
+        return values
+    values /= kind(span)
+    values *= kind(top)
+    return values
 
 
 def clip_note(below: int, above: int, low: float, high: float, top: int) -> str:
