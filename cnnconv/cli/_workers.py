@@ -19,7 +19,10 @@ small and does exactly what a batch needs:
 * SIGTERM, SIGHUP or SIGINT in a worker (sent by the parent when the batch stops, by
   ``kill`` to the process group, or by the pdeath signal) stops the file it is on at
   once: the exception unwinds through the atomic writer, which removes its temporary
-  file, and the worker exits. An idle worker just exits;
+  file, and the worker exits. An idle worker exits too, first removing the temporaries of
+  its last file if the parent can no longer rename them: the report never left, or the
+  parent is gone (it may die with the report unread in the pipe). It keeps their names
+  until the parent sends the next job, which the parent does only after renaming them;
 * when the batch ends early (a signal in the parent, an error), the parent sends SIGTERM
   to every worker, waits a few seconds, then SIGKILLs what is left.
 
@@ -92,7 +95,16 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
 
     busy = [False]
     folders: list[str] = []
-    unreported: list[str] = []
+    uncommitted: list[str] = []  # the last file's temporaries, until the parent has renamed them
+    reported = [False]
+
+    def abandon_uncommitted() -> None:
+        # A parent that is alive renames them when it reads the report, or removes them itself
+        # when it stops; after the pdeath signal getppid() already names the new parent.
+        if not reported[0] or os.getppid() != parent:
+            for path in uncommitted:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
     def stop(signum, frame):
         if busy[0]:
@@ -105,9 +117,7 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
             for other in STOP_SIGNALS:
                 signal.signal(other, lambda *_: None)
             raise _Stop(signum)
-        for path in unreported:  # written, but the parent never got the report that renames them
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        abandon_uncommitted()
         os._exit(128 + signum)
 
     for signum in STOP_SIGNALS:
@@ -117,8 +127,10 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
         while True:
             try:
                 item = conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # the parent closed its end: it stopped or died
+                abandon_uncommitted()
                 os._exit(0)
+            uncommitted.clear()  # the parent sends again only once the last report is committed
             if item is None:
                 os._exit(0)
             index, job = item
@@ -126,10 +138,11 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
             busy[0] = True
             with deferring_renames() as written:  # the parent renames them once it has the report
                 record = call(job)
-            unreported[:] = [temporary for temporary, _ in written]
+            uncommitted[:] = [temporary for temporary, _ in written]
+            reported[0] = False
             busy[0] = False
             conn.send((index, record, written))
-            unreported.clear()
+            reported[0] = True
     except _Stop as exc:
         _sweep(folders)
         os._exit(128 + exc.signum)

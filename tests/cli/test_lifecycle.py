@@ -182,3 +182,31 @@ def test_a_worker_killed_after_writing_leaves_no_output_for_a_file_reported_not_
     assert [r["ok"] for r in records] == [True, False, True, True]
     assert "killed by SIGKILL" in records[1]["error"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.out", "2.out", "3.out"]  # no 1.out, no temporary
+
+
+def _parent_killed_with_the_report_unread(folder: Path, told) -> None:
+    """A batch parent that gets SIGKILLed after its worker's report is in the pipe, unread."""
+    import multiprocessing
+
+    from cnnconv.cli._workers import _Worker
+
+    worker = _Worker(multiprocessing.get_context("fork"), _write_then_maybe_die, os.getpid())
+    worker.conn.send((0, _Job(folder, "0.out", die=False)))
+    told.send(worker.process.pid if worker.conn.poll(60) else None)  # a pipe write is done when send returns
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_parent_killed_before_reading_a_report_leaves_no_temporary(tmp_path):
+    """The other side of that race: the report is sent, the parent dies before renaming its outputs."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    heard, told = context.Pipe(duplex=False)
+    parent = context.Process(target=_parent_killed_with_the_report_unread, args=(tmp_path, told))
+    parent.start()
+    assert heard.poll(60)
+    worker = heard.recv()
+    parent.join(60)
+    assert worker is not None and parent.exitcode == -signal.SIGKILL
+    wait_for(lambda: not alive(worker), 10)  # the pdeath signal reached the idle worker
+    assert list(tmp_path.iterdir()) == []  # its temporary is gone; nobody was left to rename it
