@@ -132,6 +132,9 @@ def pool_file(job: Job, task: Task) -> dict:
     from cnnconv.cli._output import output_format, target_dtype, write_outputs
     from cnnconv.image import pool_image
 
+    header = _too_large(job, task)
+    if header is not None:
+        return _pool_in_parts(job, task, header)
     src = load(job, task.reading)
     path = job.outputs[0]
     fmt = output_format(src, path)
@@ -176,22 +179,53 @@ def _too_large(job: Job, task: Task):
 
 def _filter_in_parts(job: Job, task: Task, settings, header) -> dict:
     """Filter a picture larger than ``--max-memory`` band by band, from its file into its outputs."""
-    import resource
     from dataclasses import replace
+
+    from cnnconv.image.filtering import plan_filter
+    from cnnconv.io import parts
+
+    per_output = [settings] if settings.combine else [replace(settings, kernels=(k,)) for k in settings.kernels]
+    return _in_parts(job, task, header, [
+        lambda target, has_alpha, one=one: plan_filter(header.shape, header.dtype, one, has_alpha=has_alpha,
+                                                       dtype=target, band_rows=parts.TILE)
+        for one in per_output])
+
+
+def _pool_in_parts(job: Job, task: Task, header) -> dict:
+    """Pool a picture larger than ``--max-memory`` band by band, from its file into its output."""
+    from cnnconv.errors import CnnconvError
+    from cnnconv.image.pooling import PoolPlan
+
+    settings = task.settings
+    window = (settings.size,) * 2 if isinstance(settings.size, int) else tuple(settings.size)
+    if settings.uses_windows() or any(k > n for k, n in zip(window, header.shape[:2])):
+        # a median or a --mode same rank filter runs over the whole image at once
+        raise CnnconvError(f"{job.input}: over --max-memory, and only max, avg and min pooling stream "
+                           f"(--op {settings.op}{' --mode same' if settings.mode else ''} works on the whole "
+                           "image); raise --max-memory, or give none")
+    return _in_parts(job, task, header, [
+        lambda target, has_alpha: PoolPlan.of(header.shape, header.dtype, settings, has_alpha, target)])
+
+
+def _in_parts(job: Job, task: Task, header, plans) -> dict:
+    """Stream ``job.input`` band by band into its outputs, one per plan; the record.
+
+    ``plans[i](target, has_alpha)`` is the banded plan (:mod:`cnnconv.image.pipeline`) of
+    output ``i`` for its sample type ``target``.
+    """
+    import resource
 
     import numpy as np
 
     from cnnconv.image.depth import sample_type
-    from cnnconv.image.filtering import plan_filter
     from cnnconv.io import parts
 
     src = parts.open_in_parts(job.input)
     is_array = Path(job.input).suffix.lower() == ".npy"
     has_alpha = not is_array and len(header.shape) == 3 and header.shape[2] in (2, 4)
     depth = task.writing.depth
-    per_output = [settings] if settings.combine else [replace(settings, kernels=(k,)) for k in settings.kernels]
     records, bands = [], 0
-    for path, one in zip(job.outputs, per_output):
+    for path, plan_of in zip(job.outputs, plans):
         to_array = Path(path).suffix.lower() == ".npy"
         if depth is not None:
             target = sample_type(header.dtype, depth, float_type=None if to_array else np.dtype(np.float32))
@@ -199,8 +233,7 @@ def _filter_in_parts(job: Job, task: Task, settings, header) -> dict:
             target = None
         else:
             target = header.dtype if header.dtype.kind in "ui" else np.dtype(np.float32)
-        plan = plan_filter(header.shape, header.dtype, one, has_alpha=has_alpha, dtype=target,
-                           band_rows=parts.TILE)
+        plan = plan_of(target, has_alpha)
         shape = plan.output_shape
         if plan.weighting:
             shape = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,)

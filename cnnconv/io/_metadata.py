@@ -24,6 +24,24 @@ _TIFF_DESCRIPTIVE = {
     0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298,  # description, make, model, software, date, artist, host, copyright
 }
 _SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-IFDs
+_DESCRIPTION = 0x010E
+
+
+def _describes_layout(description) -> bool:
+    """Whether an ImageDescription is a writer's record of the file's shape, not words about the picture.
+
+    tifffile writes ``{"shape": [...]}``, ImageJ ``ImageJ=...``, OME an XML document: each
+    states the stored array's shape, which a filtered or pooled output no longer has (and
+    tifffile then warns on reading it).
+
+    >>> _describes_layout('{"shape": [8192, 8192]}'), _describes_layout("ImageJ=1.11a\\nimages=1")
+    (True, True)
+    >>> _describes_layout("Harbour at dawn")
+    False
+    """
+    text = description.decode("latin-1", "replace") if isinstance(description, bytes) else str(description)
+    text = text.lstrip()
+    return text.startswith(("{", "ImageJ=", "<?xml", "<OME"))
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,8 @@ def _exif_bytes(im: Image.Image) -> bytes | None:
     tiff = im.format == "TIFF"
     for tag, value in exif.items():
         if tag == _ORIENTATION or tag in _SUB_IFDS or (tiff and tag not in _TIFF_DESCRIPTIVE):
+            continue
+        if tag == _DESCRIPTION and _describes_layout(value):
             continue
         out[tag] = value
     for tag in _SUB_IFDS:

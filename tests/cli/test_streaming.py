@@ -84,3 +84,46 @@ def test_a_streamed_output_must_be_written_in_parts(inputs):
 def test_max_memory_is_checked_as_a_size(inputs):
     result = run("filter", inputs / "tiled.tif", "-k", "box3", "--max-memory", "lots", "-o", inputs / "o.tif")
     assert result.exit_code == 2 and "is not a memory size" in result.output
+
+
+POOLINGS = [
+    ["--size", "2"],
+    ["--size", "3", "--stride", "2", "--padding", "1", "--op", "avg"],
+    ["--size", "3,2", "--op", "min", "--ceil"],
+    ["--size", "5", "--stride", "1", "--padding", "2", "--op", "avg", "--count-pad", "--range", "rescale",
+     "--depth", "8"],
+]
+
+
+@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy"])
+@pytest.mark.parametrize("options", POOLINGS, ids=lambda o: " ".join(o))
+def test_a_streamed_pooling_equals_the_in_memory_one(inputs, name, options):
+    if "rescale" in options and name == "gray.npy":
+        options = options[:-2]  # float samples have no range to rescale onto, with or without streaming
+        options = [o for o in options if o not in ("--range", "rescale")]
+    whole = run("pool", inputs / name, *options, "--max-memory", "none", "-q", "-o", inputs / "w.tif")
+    assert whole.exit_code == 0, whole.output
+    parts = run("pool", inputs / name, *options, "--max-memory", "1MB", "--json", "-q", "-o", inputs / "p.tif")
+    assert parts.exit_code == 0, parts.output
+    record = json.loads(parts.stdout.splitlines()[0])
+    assert record["streamed"]["parts"] == -(-len(load(inputs / "w.tif")) // 256)
+    a, b = load(inputs / "w.tif"), load(inputs / "p.tif")
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_median_over_the_budget_is_refused_with_what_streams(inputs):
+    result = run("pool", inputs / "tiled.tif", "--size", "3", "--op", "median", "--max-memory", "1MB",
+                 "-o", inputs / "o.tif")
+    assert result.exit_code == 1
+    assert "only max, avg and min pooling stream (--op median works on the whole image)" in result.output
+    assert not (inputs / "o.tif").exists()
+
+
+def test_a_pooled_tiff_does_not_keep_the_input_s_record_of_its_shape(inputs):
+    """tifffile writes {"shape": [...]} as the ImageDescription; copied, it would misstate the smaller output."""
+    result = run("pool", inputs / "tiled.tif", "--size", "2", "--max-memory", "none", "-q", "-o", inputs / "o.tif")
+    assert result.exit_code == 0, result.output
+    with tifffile.TiffFile(inputs / "o.tif") as tif:
+        assert tif.pages[0].shape == (265, 305, 3)
+        assert '"shape"' not in (tif.pages[0].description or "")
