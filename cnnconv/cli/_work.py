@@ -194,15 +194,16 @@ def _filter_in_parts(job: Job, task: Task, settings, header) -> dict:
 def _pool_in_parts(job: Job, task: Task, header) -> dict:
     """Pool a picture larger than ``--max-memory`` band by band, from its file into its output."""
     from cnnconv.errors import CnnconvError
-    from cnnconv.image.pooling import PoolPlan
+    from cnnconv.image.pooling import PoolPlan, WindowPlan
 
     settings = task.settings
+    if settings.uses_windows():
+        return _in_parts(job, task, header, [
+            lambda target, has_alpha: WindowPlan.of(header.shape, header.dtype, settings, has_alpha, target)])
     window = (settings.size,) * 2 if isinstance(settings.size, int) else tuple(settings.size)
-    if settings.uses_windows() or any(k > n for k, n in zip(window, header.shape[:2])):
-        # a median or a --mode same rank filter runs over the whole image at once
-        raise CnnconvError(f"{job.input}: over --max-memory, and only max, avg and min pooling stream "
-                           f"(--op {settings.op}{' --mode same' if settings.mode else ''} works on the whole "
-                           "image); raise --max-memory, or give none")
+    if any(k > n for k, n in zip(window, header.shape[:2])):
+        raise CnnconvError(f"{job.input}: over --max-memory, and a window larger than the image is pooled "
+                           "whole; raise --max-memory, or give none")
     return _in_parts(job, task, header, [
         lambda target, has_alpha: PoolPlan.of(header.shape, header.dtype, settings, has_alpha, target)])
 

@@ -163,3 +163,115 @@ class PoolPlan(BandedPlan):
 
         y, cov = weighted(lambda v: self.colour.run(v, tile), coverage, x, alpha)
         return [y], [alpha_in(cov, self.sample_type, self.target)], magnitude
+
+
+@dataclass(frozen=True, eq=False)
+class WindowPlan(BandedPlan):
+    """:func:`pool_image` of a rank filter (median, ``--mode same``) planned in bands of output rows.
+
+    Each band computes the whole-image rule on a slab of input rows: the band's rows and
+    ``k - 1`` more on each side (taken round the image for ``boundary="wrap"``), so every
+    row kept has its whole window in the slab and the slab's own edges, where the rule is
+    applied as at the image's edges, fall in rows that are dropped or are the image's edges.
+    Strided windows (median pooling) need no halo, and padding would be applied at each
+    slab's edge, so they are planned only without padding.
+
+    Examples
+    --------
+    >>> p = WindowPlan.of((1000, 600), np.dtype(np.uint8), PoolSettings(size=3, op="median", mode="same"),
+    ...                   False, INPUT_DTYPE)
+    >>> p.output_shape, len(p.bands)
+    ((1000, 600), 4)
+    """
+
+    settings: PoolSettings
+    shape: tuple
+    sample_type: np.dtype
+    has_alpha: bool
+    target: object
+    factor: float
+    compute_type: np.dtype
+    output_shape: tuple
+
+    @classmethod
+    def of(cls, shape, sample_type, settings: PoolSettings, has_alpha: bool, dtype) -> "WindowPlan":
+        from cnnconv.image.alpha import float_type_for_samples
+        from cnnconv.image.depth import depth_factor
+        from cnnconv.shape.arithmetic import pool_out_size
+
+        shape, sample_type = tuple(int(n) for n in shape), np.dtype(sample_type)
+        if len(shape) not in (2, 3):
+            raise CnnconvError(f"a rank filter is planned in bands for (H, W) or (H, W, C) samples, got {shape}")
+        target = sample_type if isinstance(dtype, str) and dtype == INPUT_DTYPE else dtype
+        if (target is None or np.dtype(target).kind == "f") and settings.range == "rescale":
+            from cnnconv.image.filtering import _RESCALE_FLOATS
+
+            raise CnnconvError(_RESCALE_FLOATS)
+        k = tuple(int(n) for n in np.broadcast_to(settings.size, (2,)))
+        if settings.mode == "same":
+            out = shape[:2]
+        else:
+            keywords = settings.window_keywords()
+            if any(int(p) for p in np.broadcast_to(keywords["padding"], (2,))):
+                raise CnnconvError("a padded median pooling is computed on the whole image; it cannot run in "
+                                   "bands (drop --padding, or raise --max-memory)")
+            s = tuple(int(n) for n in np.broadcast_to(keywords["stride"], (2,)))
+            out = tuple(pool_out_size(n, kk, ss, 0, ceil_mode=settings.ceil_mode) for n, kk, ss in zip(shape[:2], k, s))
+        if 0 in out:
+            raise CnnconvError(f"the output would be empty (shape {out}); use --mode same or a smaller window")
+        weighting = has_alpha and settings.op == "avg"
+        channels = () if len(shape) == 2 else ((shape[2] - 1,) if weighting and shape[2] > 2 else
+                                                () if weighting else (shape[2],))
+        cdt = np.dtype(float_type_for_samples(np.empty(0, sample_type)))
+        return cls(settings, shape, sample_type, bool(has_alpha), target, depth_factor(sample_type, target), cdt,
+                   tuple(out) + channels)
+
+    @property
+    def weighting(self) -> bool:
+        return self.has_alpha and self.settings.op == "avg"
+
+    @property
+    def bands(self) -> tuple:
+        rows = self.output_shape[0]
+        return tuple(Band(i, start, min(start + BAND_ROWS, rows)) for i, start in enumerate(range(0, rows, BAND_ROWS)))
+
+    def labels(self) -> tuple:
+        return (self.settings.label(),)
+
+    def _rounding(self, magnitude: float, index: int) -> float:
+        if self.settings.op != "avg":
+            return 0.0  # max, min and median pick input values: exact
+        taps = int(np.prod(np.broadcast_to(self.settings.size, (2,))))
+        return rounding_bound(self.compute_type, magnitude, taps) * self.factor
+
+    def _slab(self, band: Band) -> tuple[np.ndarray, int]:
+        """The input rows band ``band`` reads, and the row of the slab's result where the band starts."""
+        height = self.shape[0]
+        k = int(np.broadcast_to(self.settings.size, (2,))[0])
+        if self.settings.mode != "same":
+            s = int(np.broadcast_to(self.settings.window_keywords()["stride"], (2,))[0])
+            return np.arange(band.start * s, min(height, (band.stop - 1) * s + k)), 0
+        first, last = band.start - (k - 1), band.stop + (k - 1)
+        if self.settings.boundary == "wrap":
+            return np.arange(first, last) % height, k - 1
+        first, last = max(0, first), min(height, last)
+        return np.arange(first, last), band.start - first
+
+    def _compute(self, samples, band: Band):
+        from cnnconv.pooling import window_filter
+
+        rows, skip = self._slab(band)
+        # contiguous runs of rows (two where the rows wrap round): slices, which a Zarr array reads in parts
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        slab = np.concatenate([np.asarray(samples[run[0]:run[-1] + 1]) for run in np.split(rows, breaks)])
+        x, alpha = split_alpha(slab, self.has_alpha, "premultiply" if self.settings.op == "avg" else "channel")
+        keywords = self.settings.window_keywords()
+        clear = dict(keywords, boundary="zero", cval=0.0) if keywords.get("boundary") == "constant" else keywords
+        y, coverage = weighted(lambda v: window_filter(v, self.settings.size, **keywords),
+                               lambda a: 1 - window_filter(1 - a, self.settings.size, **clear), x, alpha)
+        keep = slice(skip, skip + band.stop - band.start)
+        magnitude = float(np.abs(x).max()) if self.settings.op == "avg" and x.size else 0.0
+        y = np.array(y[keep], dtype=self.compute_type)  # its own copy: the cast overwrites it
+        if coverage is None:
+            return [y], [None], magnitude
+        return [y], [alpha_in(coverage[keep], self.sample_type, self.target)], magnitude

@@ -92,6 +92,12 @@ POOLINGS = [
     ["--size", "3,2", "--op", "min", "--ceil"],
     ["--size", "5", "--stride", "1", "--padding", "2", "--op", "avg", "--count-pad", "--range", "rescale",
      "--depth", "8"],
+    ["--size", "3", "--op", "median", "--mode", "same"],
+    ["--size", "4", "--op", "median", "--mode", "same", "--boundary", "wrap"],
+    ["--size", "5,2", "--op", "max", "--mode", "same", "--boundary", "reflect"],
+    ["--size", "3", "--op", "avg", "--mode", "same", "--boundary", "constant:40"],
+    ["--size", "2", "--op", "min", "--mode", "same", "--boundary", "edge"],
+    ["--size", "3", "--stride", "2", "--op", "median", "--ceil"],
 ]
 
 
@@ -112,11 +118,11 @@ def test_a_streamed_pooling_equals_the_in_memory_one(inputs, name, options):
     np.testing.assert_array_equal(a, b)
 
 
-def test_a_median_over_the_budget_is_refused_with_what_streams(inputs):
-    result = run("pool", inputs / "tiled.tif", "--size", "3", "--op", "median", "--max-memory", "1MB",
-                 "-o", inputs / "o.tif")
+def test_a_padded_median_pooling_over_the_budget_is_refused(inputs):
+    result = run("pool", inputs / "tiled.tif", "--size", "3", "--padding", "1", "--op", "median",
+                 "--max-memory", "1MB", "-o", inputs / "o.tif")
     assert result.exit_code == 1
-    assert "only max, avg and min pooling stream (--op median works on the whole image)" in result.output
+    assert "a padded median pooling is computed on the whole image; it cannot run in bands" in result.output
     assert not (inputs / "o.tif").exists()
 
 
