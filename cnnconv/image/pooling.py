@@ -238,11 +238,7 @@ class WindowPlan(BandedPlan):
     def labels(self) -> tuple:
         return (self.settings.label(),)
 
-    def _rounding(self, magnitude: float, index: int) -> float:
-        if self.settings.op != "avg":
-            return 0.0  # max, min and median pick input values: exact
-        taps = int(np.prod(np.broadcast_to(self.settings.size, (2,))))
-        return rounding_bound(self.compute_type, magnitude, taps) * self.factor
+    _rounding = PoolPlan._rounding  # the same bound: avg rounds, max, min and median pick input values
 
     def _slab(self, band: Band) -> tuple[np.ndarray, int]:
         """The input rows band ``band`` reads, and the row of the slab's result where the band starts."""
