@@ -44,8 +44,6 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     >>> out.label, out.samples.tolist()
     ('avg2', [[2, 4], [10, 12]])
     """
-    from cnnconv.pooling import pool, window_filter
-
     samples = np.asarray(samples)
     has_alpha = guess_has_alpha(samples) if has_alpha is None else has_alpha
     window = np.broadcast_to(np.asarray(settings.size), (2,))
@@ -55,6 +53,18 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
         (out,) = PoolPlan.of(samples.shape, samples.dtype, settings, has_alpha, dtype).run(samples, threads=threads)
         return out
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
+    y, coverage = _pooled_whole(x, alpha, settings)
+    rounding = 0.0  # max, min and median pick input values: exact
+    if settings.op == "avg" and x.size:
+        taps = int(np.prod(np.broadcast_to(settings.size, (2,))))
+        rounding = rounding_bound(x.dtype, float(np.abs(x).max()), taps)
+    return image_output(settings.label(), y, coverage, samples, dtype, settings.range, rounding=rounding)
+
+
+def _pooled_whole(x, alpha, settings: PoolSettings):
+    """The pooled colour of ``x`` (weighted by ``alpha`` unless None) and the coverage, the image at once."""
+    from cnnconv.pooling import pool, window_filter
+
     if settings.uses_windows():
         keywords = settings.window_keywords()
         run = lambda v: window_filter(v, settings.size, **keywords)  # noqa: E731
@@ -66,12 +76,7 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
         run = run_clear = lambda v: pool(v, settings.size, **keywords)  # noqa: E731
     # coverage 1 - avg(1 - alpha): padding that an average counts (--count-pad) counts as opaque, so
     # an opaque image pools exactly as its RGB copy; without --count-pad it is avg(alpha)
-    y, coverage = weighted(run, lambda a: 1 - run_clear(1 - a), x, alpha)
-    rounding = 0.0  # max, min and median pick input values: exact
-    if settings.op == "avg" and x.size:
-        taps = int(np.prod(np.broadcast_to(settings.size, (2,))))
-        rounding = rounding_bound(x.dtype, float(np.abs(x).max()), taps)
-    return image_output(settings.label(), y, coverage, samples, dtype, settings.range, rounding=rounding)
+    return weighted(run, lambda a: 1 - run_clear(1 - a), x, alpha)
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,17 +259,12 @@ class WindowPlan(BandedPlan):
         return np.arange(first, last), band.start - first
 
     def _compute(self, samples, band: Band):
-        from cnnconv.pooling import window_filter
-
         rows, skip = self._slab(band)
         # contiguous runs of rows (two where the rows wrap round): slices, which a Zarr array reads in parts
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         slab = np.concatenate([np.asarray(samples[run[0]:run[-1] + 1]) for run in np.split(rows, breaks)])
         x, alpha = split_alpha(slab, self.has_alpha, "premultiply" if self.settings.op == "avg" else "channel")
-        keywords = self.settings.window_keywords()
-        clear = dict(keywords, boundary="zero", cval=0.0) if keywords.get("boundary") == "constant" else keywords
-        y, coverage = weighted(lambda v: window_filter(v, self.settings.size, **keywords),
-                               lambda a: 1 - window_filter(1 - a, self.settings.size, **clear), x, alpha)
+        y, coverage = _pooled_whole(x, alpha, self.settings)  # the slab as the whole image
         keep = slice(skip, skip + band.stop - band.start)
         magnitude = float(np.abs(x).max()) if self.settings.op == "avg" and x.size else 0.0
         y = np.array(y[keep], dtype=self.compute_type)  # its own copy: the cast overwrites it
