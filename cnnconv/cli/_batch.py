@@ -32,7 +32,8 @@ def run_batch(
     for stdout travel in ``record["stdout"]``. The files run where :func:`executor_for` says:
     here, in ``n_jobs`` processes, or on the Dask cluster ``scheduler`` names.
     """
-    show_bar = len(jobs) > 1 and not quiet and sys.stderr.isatty()
+    on_terminal = not quiet and sys.stderr.isatty()
+    show_bar = len(jobs) > 1 and on_terminal
     if show_bar:  # rich only for the bar (and the notes printed above it): a plain run never imports it
         from cnnconv.cli._common import stderr_console
 
@@ -48,10 +49,15 @@ def run_batch(
             click.echo(line, err=True)
     executor = executor_for(n_jobs, len(jobs), scheduler)
     from cnnconv.cli._signals import stop_raising
+    from cnnconv.cli._work import reporting_parts
 
+    # one picture alone: a streamed one shows its bands done instead (the bar appears with the first band)
+    parts_bar = _PartsBar(jobs[0].input) if on_terminal and len(jobs) == 1 else None
     try:
-        with stop_raising():  # SIGTERM and SIGHUP end the batch as Ctrl-C does (exit 143, 129, 130)
+        with stop_raising(), reporting_parts(parts_bar):  # SIGTERM, SIGHUP end the batch as Ctrl-C (143, 129, 130)
             for record in _results(jobs, worker, task, executor, show_bar, console):
+                if parts_bar is not None:
+                    parts_bar.stop()
                 if "stdout" in record:
                     _to_stdout(record)
                 _report(record, console, json_lines, verbose, quiet, to_stdout)
@@ -64,6 +70,9 @@ def run_batch(
 
         remove_own_temporaries(os.path.dirname(o) for job in jobs for o in job.outputs if o != "-")
         raise
+    finally:
+        if parts_bar is not None:
+            parts_bar.stop()
     if failed:
         for record in failed:
             click.echo(error_line(record["error"]), err=True)
@@ -71,6 +80,31 @@ def run_batch(
         if total > 1:
             click.echo(f"cnnconv: {len(failed)} of {total} inputs failed", err=True)
         click.get_current_context().exit(EXIT_FAILED)
+
+
+class _PartsBar:
+    """A progress bar over the bands of one streamed picture, started by its first report."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self._progress = name, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from cnnconv.cli._common import stderr_console
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("bands"), TimeRemainingColumn(), console=stderr_console(),
+                                      transient=True)
+            self._task = self._progress.add_task(f"{_shown(self.name)}: streamed", total=total)
+            self._progress.start()
+        self._progress.update(self._task, completed=done, total=total, refresh=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _stale_temporaries(jobs: list) -> list[str]:

@@ -157,6 +157,33 @@ def lost(job, future) -> dict:
     return {"input": job.input, "ok": False, "error": f"{name}: {why}"}
 
 
+def map_bands_on_cluster(work, bands):
+    """Yield ``work(band)`` for every band, in order, each computed as a task of this worker's cluster.
+
+    Runs inside a file's task (the worker writing the output): it leaves the worker's thread
+    pool while it waits (``worker_client``), so that worker computes bands too. At most two
+    bands per worker are in flight, so the bands waiting to be written stay few. A band
+    whose worker dies is computed again by the scheduler; one that fails ends the file.
+    """
+    from collections import deque
+
+    from distributed import worker_client
+
+    with worker_client() as client:
+        window = 2 * max(1, len(client.scheduler_info().get("workers", ())))
+        pending: deque = deque()
+        try:
+            for band in bands:
+                pending.append(client.submit(work, band, pure=False))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def quiet_logs() -> None:
     """Silence Dask's loggers in this process: their lines would be stray text on stderr.
 
@@ -208,6 +235,10 @@ class DaskCluster:
             client.close()
             if cluster is not None:
                 cluster.close()
+            from cnnconv.io.atomic import remove_abandoned_temporaries
+
+            # a worker killed as it wrote leaves its temporary (the file ran again elsewhere); no task runs now
+            remove_abandoned_temporaries(o for job in jobs for o in job.outputs if o != "-")
 
     def _connect(self):
         """A client of the scheduler (and the local cluster it runs on, or None)."""

@@ -62,7 +62,7 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
     folder) is never walked into, so a rerun does not read its own outputs. A pattern the
     shell did not expand is globbed here.
     """
-    from cnnconv.io.formats import describe_suffixes, input_files  # the registry of input kinds
+    from cnnconv.io.formats import DIRECTORY_SUFFIXES, describe_suffixes, input_files  # the registry of input kinds
     from cnnconv.io.oserrors import describe
 
     paths: list[str] = []
@@ -73,7 +73,7 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
     for argument in arguments:
         if argument == "-":
             paths.append(argument)
-        elif os.path.isdir(argument):
+        elif os.path.isdir(argument) and Path(argument).suffix.lower() not in DIRECTORY_SUFFIXES:
             root = Path(argument)
             within = lambda p: skip is not None and (_real(p) == skip or skip in _real(p).parents)  # noqa: E731
             unreadable: list = []
@@ -85,7 +85,9 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
             problems.extend((str(folder), describe(exc)) for folder, exc in unreadable)
             others = sum(1 for p in (root.rglob("*") if recursive else root.iterdir())
                          if p.is_file() and not within(p)
-                         and not any(part.startswith(".") for part in p.relative_to(root).parts)) - len(found)
+                         and not any(part.startswith(".") or Path(part).suffix.lower() in DIRECTORY_SUFFIXES
+                                     for part in p.relative_to(root).parts))
+            others -= sum(1 for p in found if p.suffix.lower() not in DIRECTORY_SUFFIXES)
             if others:
                 notes.append(f"{argument}: skipped {others} file{'s' * (others != 1)} whose suffix is not an image or "
                              f"array cnnconv reads ({describe_suffixes()})")
@@ -96,7 +98,8 @@ def expand_inputs(arguments: tuple[str, ...], *, recursive: bool = False, exclud
                     subfolders[str(p)] = str(p.parent.relative_to(root))
             paths.extend(str(p) for p in found)
         elif _GLOB_CHARS.search(argument) and not os.path.exists(argument):
-            found = sorted(p for p in glob.glob(argument) if os.path.isfile(p))
+            found = sorted(p for p in glob.glob(argument)
+                           if os.path.isfile(p) or (Path(p).suffix.lower() in DIRECTORY_SUFFIXES and os.path.isdir(p)))
             if not found:
                 problems.append((argument, "no file matches this pattern"))
             paths.extend(found)

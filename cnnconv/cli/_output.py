@@ -38,7 +38,7 @@ def target_dtype(src, fmt: str, depth: str | None = None):
 
 
 def output_format(src, path: str) -> str:
-    """Pillow format name or ``npy``/``csv``/``txt`` for an output path (``-``: the input's)."""
+    """Pillow format name or ``npy``/``zarr``/``csv``/``txt`` for an output path (``-``: the input's)."""
     from cnnconv.io.images import format_for
 
     if path == "-":
@@ -53,14 +53,21 @@ def write_outputs(src, job, outputs: list, writing=None) -> dict:
     ``writing`` (:class:`cnnconv.cli._work.Writing`): ``strip`` drops the input's metadata,
     ``quality`` goes to JPEG and WebP.
     """
+    from cnnconv.errors import CnnconvError
     from cnnconv.io.arrays import encode_array
     from cnnconv.io.atomic import write_bytes_atomic
     from cnnconv.io.images import encode_image
+    from cnnconv.io.zarr_store import write_store
 
     encoded, records, stdout = [], [], None
     for path, fmt, out in outputs:
         samples, notes = out.samples, []
-        if fmt in ARRAY_FORMATS:
+        if fmt == "zarr":
+            if path == "-":
+                raise CnnconvError("a Zarr store is a directory and cannot be written to stdout; "
+                                   "give -o NAME.zarr, or -o - with a .npy input")
+            data = samples  # written as a store below, not encoded
+        elif fmt in ARRAY_FORMATS:
             layout = src.info.layout if src.kind == "array" else "table"
             data = encode_array(samples, fmt, layout=layout)
         else:
@@ -73,12 +80,14 @@ def write_outputs(src, job, outputs: list, writing=None) -> dict:
                                       quality=None if writing is None else writing.quality)
             notes += list(more)
         notes += list(out.report.notes)
-        encoded.append((path, data))
+        encoded.append((path, fmt, data))
         records.append({"output": path, "format": fmt, "shape": list(samples.shape),
                         "dtype": str(samples.dtype), **out.report.as_record(), "notes": notes})
-    for path, data in encoded:
+    for path, fmt, data in encoded:
         if path == "-":
             stdout = data
+        elif fmt == "zarr":
+            write_store(path, data.shape, data.dtype, [data])
         else:
             write_bytes_atomic(path, data)
     record = {"input": job.input, "ok": True, "kind": src.kind, "input_shape": list(src.values.shape),

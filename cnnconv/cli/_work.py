@@ -12,10 +12,26 @@ starts without them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnconv.cli._jobs import Job
+
+
+#: Who hears of a streamed picture's progress, as ``report(bands_done, bands_in_all)``; None: nobody.
+_parts_listener: list[Callable[[int, int], None] | None] = [None]
+
+
+@contextmanager
+def reporting_parts(report: Callable[[int, int], None] | None) -> Iterator[None]:
+    """While on, a picture streamed in this process calls ``report(done, total)`` after each band."""
+    previous, _parts_listener[0] = _parts_listener[0], report
+    try:
+        yield
+    finally:
+        _parts_listener[0] = previous
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,8 @@ def _too_large(job: Job, task: Task):
     Raises :class:`CnnconvError` for such a picture in a format that cannot be read in
     parts, or with an output that cannot be written in parts, before anything is decoded.
     """
+    import numpy as np
+
     from cnnconv.errors import CnnconvError
     from cnnconv.io import parts
 
@@ -158,7 +176,7 @@ def _too_large(job: Job, task: Task):
     header = parts.read_header(job.input)
     if header is None:
         return None
-    need = parts.working_set(header, None if Path(job.input).suffix.lower() == ".npy" else header.dtype,
+    need = parts.working_set(header, None if Path(job.input).suffix.lower() in parts.ARRAY_PARTS else header.dtype,
                              len(job.outputs))
     if need <= budget:
         return None
@@ -168,12 +186,16 @@ def _too_large(job: Job, task: Task):
         if path == "-" or Path(path).suffix.lower() not in parts.OUT_PARTS:
             raise CnnconvError(
                 f"{job.input}: streamed (its working set of about {need / 2**20:.0f} MB passes --max-memory "
-                f"{budget / 2**20:.0f} MB), so its output must be .npy or .tif, written as computed; got {path}")
+                f"{budget / 2**20:.0f} MB), so its output must be .npy, .zarr or .tif, written as computed; "
+                f"got {path}")
     limit = task.reading.pixel_limit()
     h, w = header.shape[:2]
     if limit is not None and h * w > limit:
         raise CnnconvError(f"{job.input}: {h}x{w} (HxW) = {h * w} pixels, over the limit of {limit}; "
                            "raise --max-pixels (or give none) if you mean it")
+    if Path(job.input).suffix.lower() in parts.ARRAY_PARTS:
+        # an array read whole is float64 (cnnconv.io.arrays): its parts are computed so too, for the same numbers
+        return parts.Header(header.shape, np.dtype(np.float64))
     return header
 
 
@@ -221,20 +243,34 @@ def _in_parts(job: Job, task: Task, header, plans) -> dict:
     from cnnconv.image.depth import sample_type
     from cnnconv.io import parts
 
-    src = parts.open_in_parts(job.input)
-    is_array = Path(job.input).suffix.lower() == ".npy"
+    is_array = Path(job.input).suffix.lower() in parts.ARRAY_PARTS
+    # arrays are computed as read whole (float64: see _too_large); opened here first, so a damaged file
+    # fails before an output is begun, and again wherever a band is computed
+    src = parts.OpenedLazily(job.input, header, header.dtype if is_array else None)
+    src[:1]
+    on_cluster, cluster_tasks = bands_on_cluster(), [0]
+
+    def map_bands(work, bands):
+        for result in on_cluster(work, bands):
+            cluster_tasks[0] += 1
+            yield result
+
     has_alpha = not is_array and len(header.shape) == 3 and header.shape[2] in (2, 4)
     depth = task.writing.depth
-    records, bands = [], 0
+    planned = []
     for path, plan_of in zip(job.outputs, plans):
-        to_array = Path(path).suffix.lower() == ".npy"
+        to_array = Path(path).suffix.lower() in parts.ARRAY_PARTS
         if depth is not None:
             target = sample_type(header.dtype, depth, float_type=None if to_array else np.dtype(np.float32))
         elif to_array:  # arrays keep the computed numbers, as the in-memory path writes them
             target = None
         else:
             target = header.dtype if header.dtype.kind in "ui" else np.dtype(np.float32)
-        plan = plan_of(target, has_alpha)
+        planned.append((path, to_array, target, plan_of(target, has_alpha)))
+    bands = sum(len(plan.bands) for *_, plan in planned)
+    listener = _parts_listener[0]
+    records, done = [], 0
+    for path, to_array, target, plan in planned:
         shape = plan.output_shape
         if plan.weighting:
             shape = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,)
@@ -242,19 +278,51 @@ def _in_parts(job: Job, task: Task, header, plans) -> dict:
         final = {}
 
         def samples():
-            for result, reports in plan.iterate(src):
+            nonlocal done
+            for result, reports in plan.iterate(src, map_bands=map_bands if on_cluster else None):
                 if reports is not None:
                     final["report"] = reports[0]
+                done += 1
+                if listener is not None:  # before the band goes: a writer takes no more than it needs
+                    listener(done, bands)
                 yield result.samples[0]
 
         parts.write_in_parts(path, shape, out_dtype, samples())
-        bands += len(plan.bands)
         report = final["report"]
-        records.append({"output": path, "format": "npy" if to_array else "TIFF", "shape": list(shape),
-                        "dtype": str(out_dtype),
+        records.append({"output": path, "format": Path(path).suffix.lower().lstrip(".") if to_array else "TIFF",
+                        "shape": list(shape), "dtype": str(out_dtype),
                         **report.as_record(), "notes": list(report.notes)})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    note = f"streamed in {bands} parts of {parts.TILE} rows (peak memory {peak / 2**20:.0f} MB)"
+    note = f"streamed in {bands} part{'s' * (bands != 1)} of {parts.TILE} rows"
+    streamed = {"parts": bands, "peak_memory": peak}
+    if on_cluster is not None:
+        note += ", each a task of the cluster (peak memory of the worker writing it"
+        streamed["cluster_tasks"] = cluster_tasks[0]
+    else:
+        note += " (peak memory"
+    note += f" {peak / 2**20:.0f} MB)"
     return {"input": job.input, "ok": True, "kind": "array" if is_array else "image",
-            "input_shape": list(header.shape), "outputs": records, "notes": [note],
-            "streamed": {"parts": bands, "peak_memory": peak}}
+            "input_shape": list(header.shape), "outputs": records, "notes": [note], "streamed": streamed}
+
+
+def bands_on_cluster():
+    """Where a streamed picture's bands run: as tasks of the Dask cluster this code runs on, else None.
+
+    Inside a task of ``--scheduler``'s cluster the picture's bands are spread over all its
+    workers (:func:`cnnconv.cli._cluster.map_bands_on_cluster`); anywhere else they run on
+    this process's threads. ``distributed`` is looked for only if it is loaded already: a
+    plain run never imports it.
+    """
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:  # not in a worker
+        return None
+    from cnnconv.cli._cluster import map_bands_on_cluster
+
+    return map_bands_on_cluster

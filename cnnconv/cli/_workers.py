@@ -32,7 +32,6 @@ inherited rather than pickled and a worker starts in milliseconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -91,7 +90,7 @@ def die_with_parent(parent: int) -> str:
 
 
 def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
-    from cnnconv.io.atomic import deferring_renames
+    from cnnconv.io.atomic import deferring_renames, remove_temporary
 
     busy = [False]
     folders: list[str] = []
@@ -103,8 +102,7 @@ def _worker_main(conn, call: Callable[[object], dict], parent: int) -> None:
         # when it stops; after the pdeath signal getppid() already names the new parent.
         if not reported[0] or os.getppid() != parent:
             for path in uncommitted:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+                remove_temporary(path)
 
     def stop(signum, frame):
         if busy[0]:

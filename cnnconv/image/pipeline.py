@@ -141,7 +141,7 @@ class BandResult:
     totals: list = field(default_factory=list)
 
 
-def run_bands(compute, bands, casts, *, threads: int = 2):
+def run_bands(compute, bands, casts, *, threads: int = 2, map_bands=None):
     """Compute and cast every band; yield each :class:`BandResult` in order.
 
     Parameters
@@ -154,6 +154,10 @@ def run_bands(compute, bands, casts, *, threads: int = 2):
     casts : sequence of Cast, one per output
     threads : int
         Bands computed at a time.
+    map_bands : callable, optional
+        ``map_bands(work, bands)`` yields ``work(band)`` for every band, in order, computed
+        wherever it likes (a cluster's workers: ``work`` and what it refers to are then
+        pickled); default: ``threads`` threads of this process.
     """
     from cnnconv.conv.engines._blas import single_threaded_blas
 
@@ -170,6 +174,9 @@ def run_bands(compute, bands, casts, *, threads: int = 2):
                 result.totals.append(totals)
             return result
 
+    if map_bands is not None:
+        yield from map_bands(work, bands)
+        return
     if threads <= 1 or len(bands) <= 1:
         for band in bands:
             yield work(band)
@@ -200,14 +207,18 @@ class BandedPlan:
 
         return tuple(ImageOutput(label, out, report) for label, out, report in zip(self.labels(), outputs, reports))
 
-    def iterate(self, samples, *, threads: int = 2):
-        """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band."""
+    def iterate(self, samples, *, threads: int = 2, map_bands=None):
+        """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band.
+
+        ``map_bands``: where the bands are computed (see :func:`run_bands`).
+        """
         casts = [Cast(self.target, self.settings.range, self.factor)] * len(self.labels())
         totals = None
         if self.settings.range == "rescale" and is_integer_type(self.target):
             first = [Totals() for _ in casts]
             for result in run_bands(lambda b: self._compute(samples, b), self.bands,
-                                    [Cast(None, "clip", self.factor)] * len(casts), threads=threads):
+                                    [Cast(None, "clip", self.factor)] * len(casts), threads=threads,
+                                    map_bands=map_bands):
                 for t, r in zip(first, result.totals):
                     t.add(r)
             from cnnconv.image.samples import stretch_of
@@ -216,7 +227,8 @@ class BandedPlan:
                      in enumerate(zip(casts, first))]
         totals = [Totals() for _ in casts]
         bands = self.bands
-        for result in run_bands(lambda b: self._compute(samples, b), bands, casts, threads=threads):
+        for result in run_bands(lambda b: self._compute(samples, b), bands, casts, threads=threads,
+                                map_bands=map_bands):
             for t, r in zip(totals, result.totals):
                 t.add(r)
             last = result.band.index == len(bands) - 1

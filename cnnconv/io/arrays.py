@@ -48,7 +48,7 @@ def is_npy(data: bytes) -> bool:
 def read_array(
     source: str | os.PathLike | bytes, *, name: str | None = None, fmt: str | None = None
 ) -> tuple[np.ndarray, ArrayInfo]:
-    """Read a ``.npy`` file or a table of numbers as float64.
+    """Read a ``.npy`` file, a Zarr store or a table of numbers as float64.
 
     Parameters
     ----------
@@ -56,12 +56,12 @@ def read_array(
         The file, or its content.
     name : str, optional
         How to call it in messages.
-    fmt : {"npy", "csv", "txt"}, optional
+    fmt : {"npy", "zarr", "csv", "txt"}, optional
         Default: from the suffix, or from the content for bytes.
 
     Shape
     -----
-    ``.npy``: as stored (1-D, 2-D or 3-D). Text: (N,) for one row or one column, else (H, W).
+    ``.npy`` and Zarr: as stored (1-D, 2-D or 3-D). Text: (N,) for one row or one column, else (H, W).
 
     Examples
     --------
@@ -79,6 +79,11 @@ def read_array(
     else:
         name = name or str(source)
         fmt = fmt or Path(source).suffix.lower().lstrip(".")
+        if fmt == "zarr":
+            from cnnconv.io.zarr_store import read_store
+
+            array = _real_numbers(read_store(source), name)
+            return array, ArrayInfo("zarr", "array", array.shape)
         data = read_input_bytes(source, name, kind="array")
     if not data:
         raise CnnconvError(f"{name}: the file is empty (0 bytes)")
@@ -125,6 +130,11 @@ def _load_npy(data: bytes, name: str) -> np.ndarray:
         raise CnnconvError(f"{name}: not a valid .npy file ({exc})") from None
     except MemoryError:
         raise CnnconvError(f"{name}: the .npy header claims more data than fits in memory; the file is damaged") from None
+    return _real_numbers(array, name)
+
+
+def _real_numbers(array, name: str) -> np.ndarray:
+    """A stored array as float64, refused unless it holds 1-D to 3-D finite real numbers."""
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         kind = getattr(array, "dtype", type(array))
         raise CnnconvError(f"{name}: holds {kind} values; only real numbers can be filtered")

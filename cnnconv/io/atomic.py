@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -141,7 +143,64 @@ def deferring_renames() -> Iterator[list[tuple[str, str]]]:
 def commit(pending: Iterable[tuple[str, str]]) -> None:
     """Rename each temporary listed by :func:`deferring_renames` to its output."""
     for tmp, path in pending:
+        put_in_place(tmp, path)
+
+
+def put_in_place(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename the complete temporary ``tmp`` (a file or a directory) to ``path``, replacing it.
+
+    A file replaces atomically (``os.replace``). A directory (a Zarr store) cannot be renamed
+    over one that holds anything, so on Linux the two are exchanged in one step
+    (``renameat2(RENAME_EXCHANGE)``) and the old one, now under the temporary's name, is
+    removed; elsewhere the old one is first renamed aside, then removed.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name, content in (("old", b"0"), ("new", b"1")):
+    ...     (d / name).mkdir(); _ = (d / name / "chunk").write_bytes(content)
+    >>> put_in_place(d / "new", d / "old")
+    >>> sorted(p.name for p in d.iterdir()), (d / "old" / "chunk").read_bytes()
+    (['old'], b'1')
+    """
+    if not (os.path.isdir(tmp) and os.path.isdir(path) and not os.path.islink(path)):
         os.replace(tmp, path)
+        return
+    if _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    aside = f"{str(tmp)[:-len(TEMP_SUFFIX)]}old{TEMP_SUFFIX}"  # still a temporary's name, swept if left
+    os.rename(path, aside)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Swap two paths atomically (Linux's ``renameat2``); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    except (OSError, AttributeError):  # an old C library without renameat2
+        return False
+
+
+def remove_temporary(path: str | os.PathLike) -> None:
+    """Remove a temporary output, a file or a directory, if it is still there."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
@@ -191,6 +250,55 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise CnnconvError(f"{path}: cannot write: {describe(exc)}") from None
+        raise
+
+
+def write_directory_atomic(path: str | os.PathLike, fill: Callable[[str], None], *, kind: str,
+                           is_replaceable: Callable[[Path], bool]) -> None:
+    """Call ``fill(tmp)`` on a temporary directory beside ``path``, then put it in ``path``'s place.
+
+    For outputs that are directories (a Zarr store, ``kind`` in messages). An existing
+    ``path`` is replaced only if ``is_replaceable(path)`` says it is one of those (a
+    directory of anything else is never removed), and never if it is a file. Errors and
+    clean-up as :func:`write_atomic`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.store"
+    >>> write_directory_atomic(target, lambda d: pathlib.Path(d, "meta").write_text("1"), kind="store",
+    ...                        is_replaceable=lambda p: (p / "meta").exists())
+    >>> (target / "meta").read_text()
+    '1'
+    """
+    from cnnconv.io.oserrors import describe
+
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        if path.is_dir() and not is_replaceable(path):
+            raise CnnconvError(f"{path}: is a directory that is not a {kind}, which is never replaced; "
+                               "choose another output name")
+        if path.exists() and not path.is_dir():
+            raise CnnconvError(f"{path}: is a file, and a {kind} is a directory; remove it or choose another name")
+        try:
+            os.stat(directory)
+        except FileNotFoundError:
+            raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first") from None
+        tmp = tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=directory)
+    except OSError as exc:
+        raise CnnconvError(f"{path}: cannot write here: {describe(exc)}") from None
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        if _deferred is not None:
+            _deferred.append((tmp, str(path)))
+        else:
+            put_in_place(tmp, path)
+    except BaseException as exc:
+        remove_temporary(tmp)
         if isinstance(exc, OSError):
             raise CnnconvError(f"{path}: cannot write: {describe(exc)}") from None
         raise
@@ -248,10 +356,7 @@ def remove_own_temporaries(directories, pid: int | None = None) -> None:
             continue
         for entry in entries:
             if mark in entry.name and _TEMP_NAME.match(entry.name):
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
+                remove_temporary(entry.path)
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
@@ -281,11 +386,47 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
         if match is None or _alive(int(match.group(1))):
             continue
         try:
-            if entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
+            if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                remove_temporary(entry.path)
                 removed.append(entry.path)
         except OSError:
             pass
+    return sorted(removed)
+
+
+def remove_abandoned_temporaries(outputs: Iterable[str | os.PathLike]) -> list[str]:
+    """Remove the temporaries of ``outputs`` whose process is not running on this machine; their paths.
+
+    For the end of a batch on a cluster: a worker killed while it wrote an output leaves its
+    temporary beside it (the scheduler runs the file again elsewhere). Once every task is
+    over, a temporary of one of the batch's outputs belongs to no running task: it is either
+    a dead local process's, or a worker's on another machine (whose process id means
+    nothing here), and is removed.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".o.png.cnnconv-999999999-abc.part").write_bytes(b"half")
+    >>> _ = (d / ".other.png.cnnconv-999999999-abc.part").write_bytes(b"not ours")
+    >>> [pathlib.Path(p).name for p in remove_abandoned_temporaries([d / "o.png"])]
+    ['.o.png.cnnconv-999999999-abc.part']
+    """
+    by_folder: dict[str, set[str]] = {}
+    for output in outputs:
+        path = Path(output)
+        by_folder.setdefault(str(path.parent), set()).add(path.name)
+    removed = []
+    for folder, names in by_folder.items():
+        starts = tuple(temporary_prefix(name).rsplit(f"{os.getpid()}-", 1)[0] for name in names)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMP_NAME.match(entry.name)
+            if match and entry.name.startswith(starts) and (int(match.group(1)) == os.getpid()
+                                                             or not _alive(int(match.group(1)))):
+                remove_temporary(entry.path)
+                removed.append(entry.path)
     return sorted(removed)
 
 

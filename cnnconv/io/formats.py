@@ -27,8 +27,10 @@ IMAGE_FORMATS = {
 IMAGE_SUFFIXES = frozenset(IMAGE_FORMATS)
 #: Formats of numbers written as text (:mod:`cnnconv.io.arrays`): comma- or space-separated tables.
 TEXT_ARRAY_FORMATS = ("csv", "txt")
-#: Formats of numbers in files: a binary ``.npy`` array and the text tables.
-ARRAY_FORMATS = ("npy", *TEXT_ARRAY_FORMATS)
+#: Formats of numbers in files: a binary ``.npy`` array, a Zarr store (a directory) and the text tables.
+ARRAY_FORMATS = ("npy", "zarr", *TEXT_ARRAY_FORMATS)
+#: Suffixes of inputs and outputs that are directories (Zarr stores), not files.
+DIRECTORY_SUFFIXES = frozenset({".zarr"})
 #: Suffixes read as arrays rather than images, in the order of :data:`ARRAY_FORMATS`.
 ARRAY_SUFFIXES = tuple("." + fmt for fmt in ARRAY_FORMATS)
 #: Everything ``filter`` and ``pool`` take from a folder or a pattern.
@@ -58,7 +60,7 @@ def describe_suffixes(kinds: tuple[str, ...] = ("image", "array")) -> str:
     Examples
     --------
     >>> describe_suffixes(("array",))
-    '.csv, .npy, .txt'
+    '.csv, .npy, .txt, .zarr'
     """
     return ", ".join(sorted(set().union(*(_KINDS[k] for k in kinds))))
 
@@ -72,7 +74,8 @@ def input_files(
 ) -> list[Path]:
     """The files of ``folder`` (and of its sub-folders if ``recursive``) whose kind is in ``kinds``.
 
-    Hidden files (a name starting with ``.``) are left out, and so are the files of hidden
+    A Zarr store (a directory named ``*.zarr``) counts as one array file and is not walked
+    into. Hidden files (a name starting with ``.``) are left out, and so are the files of hidden
     sub-folders when ``recursive``; links to folders are not walked into. The result is sorted
     by path. A folder that cannot be listed is never taken for an empty one (``rglob`` would
     skip it without a word): the ``OSError`` is raised, or, for a sub-folder when
@@ -119,9 +122,13 @@ def input_files(
             if entry.name.startswith("."):
                 continue
             path = directory / entry.name
-            if recursive and _is_folder(entry):
+            suffix = path.suffix.lower()
+            if suffix in DIRECTORY_SUFFIXES:
+                if suffix in suffixes and _is_folder(entry):
+                    found.append(path)
+            elif recursive and _is_folder(entry):
                 pending.append((path, False))
-            elif path.suffix.lower() in suffixes and path.is_file():
+            elif suffix in suffixes and path.is_file():
                 found.append(path)
     return sorted(found)
 

@@ -1,10 +1,11 @@
 """Pictures read and written a part at a time, for images larger than ``--max-memory``.
 
-Inputs that can be read in parts: ``.npy`` (memory-mapped) and TIFF/BigTIFF, tiled or in
-strips (through ``tifffile``'s Zarr view, which reads only the tiles a slice touches; the
-``large`` extra). Outputs written as they are computed: ``.npy`` (header, then the rows in
-order) and tiled BigTIFF (``tifffile`` takes the tiles from a generator), each to a
-temporary file renamed into place (:func:`cnnconv.io.atomic.write_atomic`). PNG and JPEG
+Inputs that can be read in parts: ``.npy`` (memory-mapped), Zarr stores
+(:mod:`cnnconv.io.zarr_store`) and TIFF/BigTIFF, tiled or in strips (through ``tifffile``'s
+Zarr view, which reads only the tiles a slice touches; the ``large`` extra). Outputs written
+as they are computed: ``.npy`` (header, then the rows in order), Zarr (band by band into
+its chunks) and tiled BigTIFF (``tifffile`` takes the tiles from a generator), each to a
+temporary file or directory renamed into place (:mod:`cnnconv.io.atomic`). PNG and JPEG
 are compressed as one stream and cannot be read in parts: an image of those that does not
 fit is refused with the command that converts it.
 """
@@ -20,8 +21,10 @@ import numpy as np
 from cnnconv.errors import CnnconvError
 from cnnconv.image.pipeline import BAND_ROWS
 
-IN_PARTS = (".npy", ".tif", ".tiff")
+IN_PARTS = (".npy", ".zarr", ".tif", ".tiff")
 OUT_PARTS = IN_PARTS
+#: Of those, the arrays: their numbers are computed as arrays', not as an image's samples.
+ARRAY_PARTS = (".npy", ".zarr")
 #: Output rows (and columns) of a tile of a streamed TIFF: the pipeline's band height.
 TILE = BAND_ROWS
 _LARGE = "pip install 'cnnconv[large]'"
@@ -62,6 +65,11 @@ def read_header(path: str) -> Header | None:
         if suffix == ".npy":
             a = np.load(path, mmap_mode="r")
             return Header(tuple(a.shape), a.dtype)
+        if suffix == ".zarr":
+            from cnnconv.io.zarr_store import open_store
+
+            a = open_store(path)
+            return Header(tuple(a.shape), np.dtype(a.dtype))
         if suffix in (".tif", ".tiff"):
             try:
                 import tifffile
@@ -96,12 +104,75 @@ def working_set(header: Header, out_dtype, outputs: int) -> int:
     return 2 * count * header.dtype.itemsize + outputs * count * out
 
 
+class AsType:
+    """An array-like whose slices are ``source``'s, converted to ``dtype`` and checked finite (``name``: for messages).
+
+    >>> a = AsType(np.arange(6, dtype=np.uint8).reshape(2, 3), np.float64, "a.npy")
+    >>> a.shape, a.dtype, a[1:, :2].tolist()
+    ((2, 3), dtype('float64'), [[3.0, 4.0]])
+    """
+
+    def __init__(self, source, dtype, name: str) -> None:
+        self.source, self.dtype, self.name = source, np.dtype(dtype), name
+        self.shape, self.ndim = tuple(source.shape), len(source.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        part = np.asarray(self.source[key]).astype(self.dtype)
+        if self.dtype.kind == "f" and not np.isfinite(part).all():
+            raise CnnconvError(f"{self.name}: {int(np.count_nonzero(~np.isfinite(part)))} NaN or infinite values "
+                               "in the rows being read; replace them with numbers first")
+        return part
+
+
+class OpenedLazily:
+    """:func:`open_in_parts` of ``path`` (as ``dtype`` when given), opened at its first slice in each process.
+
+    It pickles as its path alone, so a band computed on another machine (a cluster worker
+    with the same files) opens the file there.
+
+    >>> import pickle, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.npy"); np.save(p, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> a = pickle.loads(pickle.dumps(OpenedLazily(p, read_header(p), np.float64)))
+    >>> a.shape, a[1:, 1:].tolist()
+    ((2, 3), [[4.0, 5.0]])
+    """
+
+    def __init__(self, path: str, header: Header, dtype=None) -> None:
+        self.path, self.as_dtype = path, None if dtype is None else np.dtype(dtype)
+        self.shape, self.ndim = tuple(header.shape), len(header.shape)
+        self.dtype = self.as_dtype or np.dtype(header.dtype)
+        self._opened = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if self._opened is None:
+            source = open_in_parts(self.path)
+            self._opened = source if self.as_dtype is None else AsType(source, self.as_dtype, self.path)
+        return self._opened[key]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_opened": None}
+
+
 def open_in_parts(path: str):
     """An array-like over ``path`` that reads only what a slice asks for."""
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         a = np.load(path, mmap_mode="r")
         if a.dtype.kind not in "uif" or a.ndim not in (2, 3):
+            raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
+                               f"{a.shape}")
+        return a
+    if suffix == ".zarr":
+        from cnnconv.io.zarr_store import open_store
+
+        a = open_store(path)
+        if a.ndim not in (2, 3):
             raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
                                f"{a.shape}")
         return a
@@ -128,13 +199,19 @@ def refuse_whole(path: str, need: int, budget: int) -> CnnconvError:
 def write_in_parts(path: str, shape: tuple, dtype, bands) -> None:
     """Write the bands (arrays of whole rows, top to bottom) of an image of ``shape`` to ``path``.
 
-    ``.npy``: the header, then each band's bytes. TIFF: a tiled BigTIFF of
+    ``.npy``: the header, then each band's bytes. Zarr: each band into its chunks
+    (:func:`cnnconv.io.zarr_store.write_store`). TIFF: a tiled BigTIFF of
     :data:`TILE`-square tiles (the bands must be :data:`TILE` rows, the last one fewer).
     """
     from cnnconv.io.atomic import write_atomic
 
     dtype = np.dtype(dtype)
     suffix = Path(path).suffix.lower()
+    if suffix == ".zarr":
+        from cnnconv.io.zarr_store import write_store
+
+        write_store(path, shape, dtype, bands)
+        return
     if suffix == ".npy":
         def write(f):
             np.lib.format.write_array_header_2_0(
@@ -168,5 +245,6 @@ def write_in_parts(path: str, shape: tuple, dtype, bands) -> None:
             tifffile.imwrite(f, data=tiles(), shape=tuple(shape), dtype=dtype, tile=(TILE, TILE), bigtiff=True,
                              photometric=photometric, **extra)
     else:
-        raise CnnconvError(f"{path}: a streamed output must be .npy or .tif (written as computed), not {suffix}")
+        raise CnnconvError(f"{path}: a streamed output must be .npy, .zarr or .tif (written as computed), "
+                           f"not {suffix}")
     write_atomic(path, write)

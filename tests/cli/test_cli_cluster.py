@@ -155,6 +155,41 @@ def test_a_task_the_scheduler_gives_up_on_is_that_files_failure(tmp_path, cluste
     assert f"{len(killed) + 1} of 13 inputs failed" in result.stderr
 
 
+def test_a_streamed_picture_runs_a_task_per_band_and_survives_a_worker_killed(tmp_path, cluster):
+    """Over --max-memory, one picture's bands spread over the cluster's workers; the result is --jobs 1's."""
+    tifffile = pytest.importorskip("tifffile")
+    address, doomed = cluster
+    rng = np.random.default_rng(5)
+    tifffile.imwrite(tmp_path / "big.tif", rng.integers(0, 256, (1100, 300, 3), dtype=np.uint8), tile=(64, 64))
+    args = ("filter", "big.tif", "-k", "gaussian:sigma=2", "-k", "sobel-x", "--max-memory", "1MB", "--json")
+    alone = cnnconv(*args, "--out-dir", "alone", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    spread = cnnconv(*args, "--out-dir", "spread", "--scheduler", address, cwd=tmp_path)
+    assert spread.returncode == 0, spread.stderr
+    assert doomed.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL  # it died on its third task, a band or the file
+    same_files(tmp_path / "alone", tmp_path / "spread")
+    record = json.loads(spread.stdout)
+    assert record["streamed"]["parts"] == 2 * 5  # two outputs of 1100 rows: 5 bands of 256 each
+    assert record["streamed"]["cluster_tasks"] == record["streamed"]["parts"]
+    assert "each a task of the cluster" in record["notes"][0]
+    assert "cluster_tasks" not in json.loads(alone.stdout)["streamed"]
+
+
+def test_a_rescaled_streamed_pooling_on_a_local_cluster_equals_jobs_1(tmp_path):
+    """--range rescale computes every band twice (the range, then the cast): both passes on the cluster."""
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(6)
+    tifffile.imwrite(tmp_path / "big.tif", rng.integers(0, 65536, (700, 260), dtype=np.uint16), rowsperstrip=32)
+    args = ("pool", "big.tif", "--size", "3", "--op", "median", "--mode", "same", "--range", "rescale",
+            "--max-memory", "500KB", "--json")
+    alone = cnnconv(*args, "-o", "alone.tif", cwd=tmp_path)
+    local = cnnconv(*args, "-o", "local.tif", "--scheduler", "local", "--jobs", "2", cwd=tmp_path)
+    assert alone.returncode == local.returncode == 0, local.stderr
+    assert (tmp_path / "alone.tif").read_bytes() == (tmp_path / "local.tif").read_bytes()
+    streamed = json.loads(local.stdout)["streamed"]
+    assert streamed["cluster_tasks"] == 2 * streamed["parts"] == 2 * 3
+
+
 def test_pool_on_a_local_cluster_equals_jobs_1(tmp_path):
     make_inputs(tmp_path / "in", 6)
     alone = cnnconv("pool", "in", "--size", "3", "--stride", "2", "--op", "avg", "--out-dir", "alone", cwd=tmp_path)

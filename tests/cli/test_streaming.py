@@ -10,7 +10,7 @@ from PIL import Image
 from cnnconv.cli import cli
 
 tifffile = pytest.importorskip("tifffile")
-pytest.importorskip("zarr")
+zarr = pytest.importorskip("zarr")
 
 
 def run(*args):
@@ -18,6 +18,8 @@ def run(*args):
 
 
 def load(path):
+    if str(path).endswith(".zarr"):
+        return np.asarray(zarr.open(str(path), mode="r")[...])
     return np.load(path) if str(path).endswith(".npy") else tifffile.imread(path)
 
 
@@ -28,6 +30,10 @@ def inputs(tmp_path):
     tifffile.imwrite(tmp_path / "alpha16.tif", rng.integers(0, 65536, (300, 270, 4), dtype=np.uint16),
                      rowsperstrip=16, photometric="rgb", extrasamples=["unassalpha"])
     np.save(tmp_path / "gray.npy", rng.random((400, 333)))
+    np.save(tmp_path / "u16.npy", rng.integers(0, 65536, (400, 300), dtype=np.uint16))
+    chunked = zarr.open_array(store=str(tmp_path / "rgb.zarr"), mode="w", shape=(310, 280, 3), dtype=np.uint8,
+                              chunks=(70, 90, 3))
+    chunked[...] = rng.integers(0, 256, (310, 280, 3), dtype=np.uint8)
     return tmp_path
 
 
@@ -40,8 +46,8 @@ GEOMETRIES = [
 ]
 
 
-@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy"])
-@pytest.mark.parametrize("out", ["o.tif", "o.npy"])
+@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy", "u16.npy", "rgb.zarr"])
+@pytest.mark.parametrize("out", ["o.tif", "o.npy", "o.zarr"])
 @pytest.mark.parametrize("options", GEOMETRIES, ids=lambda o: " ".join(o))
 def test_a_streamed_picture_equals_the_in_memory_one(inputs, name, out, options):
     whole = run("filter", inputs / name, *options, "--max-memory", "none", "-q", "-o", inputs / ("w" + out))
@@ -77,7 +83,7 @@ def test_a_png_over_the_budget_is_refused_with_the_way_to_convert_it(tmp_path):
 def test_a_streamed_output_must_be_written_in_parts(inputs):
     result = run("filter", inputs / "tiled.tif", "-k", "box3", "--max-memory", "1MB", "-o", inputs / "o.png")
     assert result.exit_code == 1
-    assert "its output must be .npy or .tif, written as computed; got" in result.output
+    assert "its output must be .npy, .zarr or .tif, written as computed; got" in result.output
     assert not (inputs / "o.png").exists()
 
 
@@ -101,10 +107,10 @@ POOLINGS = [
 ]
 
 
-@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy"])
+@pytest.mark.parametrize("name", ["tiled.tif", "alpha16.tif", "gray.npy", "rgb.zarr"])
 @pytest.mark.parametrize("options", POOLINGS, ids=lambda o: " ".join(o))
 def test_a_streamed_pooling_equals_the_in_memory_one(inputs, name, options):
-    if "rescale" in options and name == "gray.npy":
+    if "rescale" in options and name in ("gray.npy", "rgb.zarr"):
         options = options[:-2]  # float samples have no range to rescale onto, with or without streaming
         options = [o for o in options if o not in ("--range", "rescale")]
     whole = run("pool", inputs / name, *options, "--max-memory", "none", "-q", "-o", inputs / "w.tif")
@@ -133,3 +139,37 @@ def test_a_pooled_tiff_does_not_keep_the_input_s_record_of_its_shape(inputs):
     with tifffile.TiffFile(inputs / "o.tif") as tif:
         assert tif.pages[0].shape == (265, 305, 3)
         assert '"shape"' not in (tif.pages[0].description or "")
+
+
+def _stderr_on_a_terminal(args, cwd):
+    """Run cnnconv with stderr on a pseudo-terminal (a real one, as a user sees); its exit code and stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cnnconv", *map(str, args)], cwd=cwd, stderr=slave,
+                            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=60), seen.decode("utf-8", "replace")
+
+
+def test_one_streamed_picture_shows_its_bands_on_a_terminal(inputs):
+    code, seen = _stderr_on_a_terminal(["filter", "tiled.tif", "-k", "box3", "--max-memory", "1MB", "-o", "o.tif"],
+                                       inputs)
+    assert code == 0, seen
+    assert "tiled.tif: streamed" in seen and "3/3" in seen and "bands" in seen  # 530 rows: 3 bands of 256
+    code, seen = _stderr_on_a_terminal(["filter", "tiled.tif", "-k", "box3", "--max-memory", "1MB", "-q",
+                                        "-o", "o.tif"], inputs)
+    assert code == 0 and seen == ""

@@ -116,3 +116,47 @@ def test_batch_output_naming_another_input_says_which(tmp_path):
                                       "-k", "box3", "--out-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert f"the output {tmp_path / 'a-box3.png'} is the input file {tmp_path / 'a-box3.png'}" in result.stderr
+
+
+def _store(path, content: bytes):
+    path.mkdir()
+    (path / "meta").write_bytes(content)
+
+
+def _is_store(path):
+    return (path / "meta").exists()
+
+
+def test_a_directory_output_that_fails_half_way_keeps_the_old_one_and_leaves_no_temporary(tmp_path):
+    _store(tmp_path / "out.store", b"old")
+
+    def fill(directory):
+        (tmp_path / directory / "meta").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(CnnconvError, match="out.store: cannot write: "):
+        atomic.write_directory_atomic(tmp_path / "out.store", fill, kind="store", is_replaceable=_is_store)
+    assert os.listdir(tmp_path) == ["out.store"]
+    assert (tmp_path / "out.store" / "meta").read_bytes() == b"old"
+
+
+def test_a_deferred_directory_output_is_put_in_place_by_commit(tmp_path):
+    _store(tmp_path / "out.store", b"old")
+    with atomic.deferring_renames() as pending:
+        atomic.write_directory_atomic(tmp_path / "out.store", lambda d: (tmp_path / d / "meta").write_bytes(b"new"),
+                                      kind="store", is_replaceable=_is_store)
+    assert (tmp_path / "out.store" / "meta").read_bytes() == b"old"
+    atomic.commit(pending)
+    assert os.listdir(tmp_path) == ["out.store"]
+    assert (tmp_path / "out.store" / "meta").read_bytes() == b"new"
+
+
+def test_stale_and_own_temporary_directories_are_removed_like_files(tmp_path):
+    stale = tmp_path / ".out.zarr.cnnconv-999999999-abc.part"
+    own = tmp_path / f".o.zarr.cnnconv-{os.getpid()}-abc.part"
+    for d in (stale, own):
+        _store(d, b"half")
+    assert atomic.remove_stale_temporaries(tmp_path) == [str(stale)]
+    assert os.listdir(tmp_path) == [own.name]
+    atomic.remove_own_temporaries([tmp_path])
+    assert os.listdir(tmp_path) == []
