@@ -260,7 +260,7 @@ def main(argv=None) -> int:
             f"--repeats {args.repeats}` on {platform.machine()} with {os.cpu_count()} cores (load average "
             f"{load[0]:.1f} at the start); {', '.join(f'{k} {v}' for k, v in versions.items())}. Every tool blurs "
             "RGB PNG photos with the binomial 3x3 kernel, edge pixels repeated at the border, and writes PNG at its "
-            "own default compression (cnnconv zlib level 3, ImageMagick 7, libvips 6). Peak memory is the "
+            "own default compression (cnnconv zlib level 1 run-length, ImageMagick 7, libvips 6). Peak memory is the "
             "largest resident size of one command's process tree (the vips loop: of one of its processes). "
             "\"max diff\" is the largest sample difference from cnnconv's output over every tenth photo.\n\n"
             + table(rows))

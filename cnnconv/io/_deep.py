@@ -6,9 +6,10 @@ files go through libraries that do them well instead:
 
 - TIFF through ``tifffile`` (the reference TIFF library for scientific imaging, also what
   reads large pictures in parts);
-- PNG through ``imagecodecs`` (libpng's and zlib-ng's C code, by tifffile's author, which
+- PNG read through ``imagecodecs`` (libpng's and zlib-ng's C code, by tifffile's author, which
   tifffile itself needs for compressed TIFFs). ``pypng`` is pure Python, about 50 times
   slower on a 4096² picture; imageio reads PNG through Pillow, with the same 8-bit limit.
+  PNG of every depth is written by :mod:`cnnconv.io._png`, which needs neither.
 
 Both are in the ``large`` extra; without it these files are refused with the command to
 install it (exit 2), and everything else still works. Pillow still reads the header and
@@ -171,14 +172,6 @@ def read_pnm(data: bytes, name: str, header: tuple[str, int, int, int, int]) -> 
 
 
 # --- writing -----------------------------------------------------------------------------
-
-def write_png(array: np.ndarray, chunks: bytes) -> bytes:
-    """A 16-bit gray+alpha, RGB or RGBA PNG, with ``chunks`` (iCCP, pHYs, eXIf) after its IHDR."""
-    codecs = _require("imagecodecs", "writing a 16-bit colour or gray+alpha PNG")
-    # zlib level 3 as for 8-bit PNG (see _image_write): much faster to encode, a few percent larger
-    data = bytes(codecs.png_encode(np.ascontiguousarray(array), level=3))
-    return data[:33] + chunks + data[33:] if chunks else data  # 8-byte signature + 25-byte IHDR chunk
-
 
 def write_tiff(array: np.ndarray, colour: str, meta) -> bytes:
     """A TIFF of uint16 or float32 samples (gray, gray+alpha, RGB, RGBA, CMYK), with ICC and resolution."""

@@ -271,11 +271,14 @@ def test_a_damaged_png_gives_its_exact_samples_or_a_cnnconv_error(position, valu
     np.testing.assert_array_equal(x, original)
 
 
-def test_png_is_written_lossless_at_a_fast_zlib_level():
+def test_png_is_written_lossless_at_the_fastest_zlib_level_with_the_sub_filter():
     rng = np.random.default_rng(3)
     array = rng.integers(0, 256, (64, 80), dtype=np.uint8)
     data, _ = encode_image(array, "PNG")
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), array)
     idat = data.index(b"IDAT") + 4
-    # zlib header FLEVEL (bits 6-7 of the second byte): 1 = levels 2-5, 2 = Pillow's default 6
-    assert data[idat + 1] >> 6 == 1
+    # zlib header FLEVEL (bits 6-7 of the second byte): 0 = the fastest, 2 = Pillow's default 6
+    assert data[idat + 1] >> 6 == 0
+    length = int.from_bytes(data[idat - 8:idat - 4], "big")
+    rows = np.frombuffer(zlib.decompress(data[idat:idat + length]), np.uint8).reshape(64, 81)
+    assert (rows[:, 0] == 1).all()  # filter type Sub on every row
