@@ -131,3 +131,25 @@ def encode_png(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> b
     header = struct.pack(">IIBBBBB", w, h, 8 * array.dtype.itemsize, _COLOUR_TYPE[channels], 0, 0, 0)
     return b"".join([_SIGNATURE, _chunk(b"IHDR", header), chunks, *(_chunk(b"IDAT", d) for d in deflated),
                      _chunk(b"IEND", b"")])
+
+
+def find_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The data of the first ``kind`` chunk of PNG bytes, or None; only the chunk headers are read.
+
+    Pillow finds a chunk stored after the image data (an ``eXIf`` often is) only by decoding
+    the whole image; this walk lets the reader skip that when another decoder does the work.
+
+    >>> png = encode_png(np.zeros((1, 1), np.uint8), _chunk(b"eXIf", b"MM\\0*"))
+    >>> find_chunk(png, b"eXIf"), find_chunk(png, b"tEXt")
+    (b'MM\\x00*', None)
+    """
+    at = 8
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        name = data[at + 4:at + 8]
+        if name == kind:
+            return bytes(data[at + 8:at + 8 + length])
+        if name == b"IEND":
+            return None
+        at += 12 + length
+    return None

@@ -282,3 +282,55 @@ def test_png_is_written_lossless_at_the_fastest_zlib_level_with_the_sub_filter()
     length = int.from_bytes(data[idat - 8:idat - 4], "big")
     rows = np.frombuffer(zlib.decompress(data[idat:idat + length]), np.uint8).reshape(64, 81)
     assert (rows[:, 0] == 1).all()  # filter type Sub on every row
+
+
+def _exif_with_orientation(value: int) -> bytes:
+    """EXIF (as a PNG eXIf chunk holds it: no "Exif" prefix) with an orientation and an artist."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x013B] = value, "cnnconv tests"
+    data = exif.tobytes()
+    return data[6:] if data.startswith(b"Exif\x00\x00") else data
+
+
+def _png_with_exif_after_the_data(array, exif: bytes) -> bytes:
+    from cnnconv.io import _png
+
+    data = _png.encode_png(array)
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + _png._chunk(b"eXIf", exif) + data[end:]
+
+
+@pytest.mark.parametrize("codec", ["libpng", "pillow"])
+def test_a_png_reads_the_same_with_or_without_libpng(monkeypatch, codec):
+    import sys
+
+    from cnnconv.io import images
+
+    decoded = []
+    if codec == "pillow":
+        monkeypatch.setitem(sys.modules, "imagecodecs", None)
+    else:
+        pytest.importorskip("imagecodecs")
+        plain = images._plain_png
+        monkeypatch.setattr(images, "_plain_png", lambda *a: decoded.append(1) or plain(*a))
+    rng = np.random.default_rng(8)
+    for shape in [(9, 7), (9, 7, 2), (9, 7, 3), (9, 7, 4)]:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        back, info = read_image(_png_with_exif_after_the_data(x, _exif_with_orientation(1)))
+        np.testing.assert_array_equal(back, x)
+        assert b"cnnconv tests" in info.metadata.exif  # found after the image data, kept for the output
+    x = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    back, info = read_image(_png_with_exif_after_the_data(x, _exif_with_orientation(6)))
+    np.testing.assert_array_equal(back, np.rot90(x, -1))  # orientation 6: turned a quarter clockwise
+    assert any("EXIF orientation 6 applied" in n for n in info.notes)
+    assert len(decoded) == (4 if codec == "libpng" else 0)  # the turned one is Pillow's (it turns it)
+
+
+def test_a_png_with_a_transparent_colour_is_left_to_pillow(monkeypatch):
+    from cnnconv.io import images
+
+    monkeypatch.setattr(images, "_plain_png", lambda *a: pytest.fail("libpng asked to decode a tRNS PNG"))
+    buf = io.BytesIO()
+    Image.fromarray(np.full((3, 3, 3), 7, np.uint8)).save(buf, "PNG", transparency=(7, 7, 7))
+    back, _ = read_image(buf.getvalue())
+    np.testing.assert_array_equal(back, np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
