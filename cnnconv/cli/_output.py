@@ -7,6 +7,7 @@ record. NumPy and the io layer are imported inside the functions.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from cnnconv.io.formats import ARRAY_FORMATS
@@ -55,8 +56,8 @@ def write_outputs(src, job, outputs: list, writing=None) -> dict:
     """
     from cnnconv.errors import CnnconvError
     from cnnconv.io.arrays import encode_array
-    from cnnconv.io.atomic import write_bytes_atomic
-    from cnnconv.io.images import encode_image
+    from cnnconv.io.atomic import write_atomic, write_bytes_atomic
+    from cnnconv.io.images import image_writer
     from cnnconv.io.zarr_store import write_store
 
     encoded, records, stdout = [], [], None
@@ -76,8 +77,12 @@ def write_outputs(src, job, outputs: list, writing=None) -> dict:
             colour = src.info.colour if src.kind == "image" else "gray"
             strip = writing is not None and writing.strip
             metadata = src.info.metadata if src.kind == "image" and not strip else None
-            data, more = encode_image(samples, fmt, colour=colour, metadata=metadata,
+            data, more = image_writer(samples, fmt, colour=colour, metadata=metadata,
                                       quality=None if writing is None else writing.quality)
+            if path == "-":  # stdout gets the bytes; a file has the picture written into it from the samples
+                buffer = io.BytesIO()
+                data(buffer)
+                data = buffer.getvalue()
             notes += list(more)
         notes += list(out.report.notes)
         encoded.append((path, fmt, data))
@@ -88,6 +93,8 @@ def write_outputs(src, job, outputs: list, writing=None) -> dict:
             stdout = data
         elif fmt == "zarr":
             write_store(path, data.shape, data.dtype, [data])
+        elif callable(data):
+            write_atomic(path, data)
         else:
             write_bytes_atomic(path, data)
     record = {"input": job.input, "ok": True, "kind": src.kind, "input_shape": list(src.values.shape),

@@ -33,6 +33,20 @@ EXTRA = "large"
 _PNM_HEADER = re.compile(rb"\A(P[1-7])(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s")
 
 
+def has(module: str) -> bool:
+    """Whether the optional ``module`` (tifffile, imagecodecs) can be imported."""
+    try:
+        _require(module, "")
+    except MissingExtraError:
+        return False
+    return True
+
+
+def require_for_tiff() -> None:
+    """Raise :class:`MissingExtraError` now, not half-way through writing, if deep TIFF cannot be written."""
+    _require("tifffile", "writing a TIFF with more than 8 bits per colour sample")
+
+
 def _require(module: str, what: str):
     try:
         if module == "tifffile":
@@ -99,7 +113,7 @@ def read_tiff(data: bytes, name: str) -> tuple[np.ndarray, str]:
     """The first page of a TIFF as (H, W, C) in its own sample type, and its colour (gray, rgb, cmyk)."""
     tifffile = _require("tifffile", "a TIFF with more than 8 bits per colour sample")
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
             page = tif.pages[0]
             array = page.asarray()
             axes, photometric = page.axes, int(page.photometric)
@@ -133,7 +147,7 @@ def tiff_header(data: bytes, name: str) -> dict:
     """
     tifffile = _require("tifffile", "a TIFF with more than 8 bits per colour sample")
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
             page, pages = tif.pages[0], len(tif.pages)
             tags = {tag.code: tag.value for tag in page.tags.values()}
             width, height = int(page.imagewidth), int(page.imagelength)
@@ -175,6 +189,18 @@ def read_pnm(data: bytes, name: str, header: tuple[str, int, int, int, int]) -> 
 
 def write_tiff(array: np.ndarray, colour: str, meta) -> bytes:
     """A TIFF of uint16 or float32 samples (gray, gray+alpha, RGB, RGBA, CMYK), with ICC and resolution."""
+    buffer = io.BytesIO()
+    write_tiff_to(buffer, array, colour, meta)
+    return buffer.getvalue()
+
+
+def write_tiff_to(f, array: np.ndarray, colour: str, meta, extratags=()) -> None:
+    """:func:`write_tiff` into the binary file ``f``, from the samples straight (no encoded copy held).
+
+    Any sample type tifffile writes: uint8 too, which the command line writes so when the
+    EXIF to keep is only TIFF text tags (``extratags``; tifffile cannot write an EXIF block,
+    and Pillow then writes the file).
+    """
     tifffile = _require("tifffile", "writing a TIFF with more than 8 bits per colour sample")
     channels = 1 if array.ndim == 2 else array.shape[2]
     photometric = "separated" if colour == "cmyk" else "minisblack" if channels <= 2 else "rgb"
@@ -185,11 +211,11 @@ def write_tiff(array: np.ndarray, colour: str, meta) -> bytes:
         options.update(resolution=tuple(meta.dpi), resolutionunit="INCH")
     if meta and meta.icc_profile:
         options["iccprofile"] = meta.icc_profile
-    buffer = io.BytesIO()
+    if not isinstance(f, io.BytesIO):  # a handle from os.fdopen is named by its descriptor, no path to split
+        f = tifffile.FileHandle(f, mode="wb", name="output.tif")
     # metadata=None, software="": no tifffile JSON description or Software tag in the file
-    tifffile.imwrite(buffer, array, photometric=photometric, planarconfig="contig", metadata=None, software="",
-                     **options)
-    return buffer.getvalue()
+    tifffile.imwrite(f, array, photometric=photometric, planarconfig="contig", metadata=None, software="",
+                     extratags=list(extratags), **options)
 
 
 _PFM_HEADER = re.compile(rb"\A(P[Ff])\s+(\d+)\s+(\d+)\s+([-+]?[0-9.eE+-]+)\s")

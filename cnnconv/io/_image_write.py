@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -21,7 +23,7 @@ from PIL import Image
 from cnnconv.errors import CnnconvError
 from cnnconv.io import _deep, _png
 from cnnconv.io.formats import IMAGE_FORMATS
-from cnnconv.io._metadata import ImageMetadata, dropped_note, pillow_save_options, png_chunks
+from cnnconv.io._metadata import ImageMetadata, dropped_note, pillow_save_options, png_chunks, tiff_text_tags
 
 _FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif",
                   "PPM": ".ppm", "PGM": ".pgm", "PBM": ".pbm", "PFM": ".pfm"}
@@ -81,6 +83,7 @@ def encode_image(
     ``quality`` (1..100) is for JPEG and WebP: JPEG defaults to 95, and keeps full colour
     resolution (4:4:4) from quality 90 up, 4:2:0 below, as ImageMagick does; WebP without
     a quality is lossless. PBM holds one bit: gray is thresholded at half its range.
+    :func:`image_writer` writes the same file into an open one instead.
 
     Shape
     -----
@@ -100,6 +103,29 @@ def encode_image(
     Traceback (most recent call last):
     ...
     cnnconv.errors.CnnconvError: JPEG cannot hold 16-bit RGB samples; write .png or .ppm or .tif instead, or add --depth 8 for 8-bit samples
+    """
+    write, notes = image_writer(array, fmt, colour=colour, metadata=metadata, quality=quality)
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue(), notes
+
+
+def image_writer(
+    array: np.ndarray, fmt: str, *, colour: str = "rgb", metadata: ImageMetadata | None = None,
+    quality: int | None = None,
+) -> tuple[Callable[[BinaryIO], None], tuple[str, ...]]:
+    """What :func:`encode_image` encodes, as a function that writes it into a binary file, and the notes.
+
+    Everything that can fail on the samples (a format that cannot hold them) fails here, before
+    anything is written. The writer puts a TIFF (through tifffile, when the file has no EXIF to
+    keep) and a PNG's compressed pieces into the file from the samples, without the encoded
+    file held whole in memory as well: for a large picture, that is the difference between
+    about two and about four times its samples at the peak.
+
+    >>> buffer = io.BytesIO()
+    >>> write, notes = image_writer(np.zeros((2, 3, 3), np.uint8), "TIFF")
+    >>> write(buffer); Image.open(buffer).size
+    (3, 2)
     """
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -122,12 +148,17 @@ def encode_image(
         if mode == "CMYK":
             array = np.asarray(Image.frombytes("CMYK", (array.shape[1], array.shape[0]),
                                                np.ascontiguousarray(array).tobytes()).convert("RGB"))
-        return _png.encode_png(array, png_chunks(meta)), tuple(notes)
+        pieces = _png.png_pieces(array, png_chunks(meta))
+        return (lambda f: f.writelines(pieces)), tuple(notes)
     if fmt == "PFM":
         note = dropped_note(meta, fmt)
-        return _deep.write_pfm(array), tuple(notes + [note] if note else notes)
+        return _bytes_writer(_deep.write_pfm(array)), tuple(notes + [note] if note else notes)
     if mode_out in _DEEP or (mode_out in ("I;16", "RGB;16") and fmt in ("PPM", "PGM")):
         return _encode_deep(array, fmt, mode_out, colour, meta, notes)
+    tags = tiff_text_tags(meta) if fmt == "TIFF" else None
+    if tags is not None and mode_out in ("L", "LA", "RGB", "RGBA", "I;16", "F") and _deep.has("tifffile"):
+        colour = "gray" if mode_out in ("L", "LA", "I;16", "F") else "rgb"
+        return (lambda f: _deep.write_tiff_to(f, array, colour, meta, tags)), tuple(notes)
     if array.dtype == np.uint16:
         im = Image.frombytes("I;16", (array.shape[1], array.shape[0]), array.astype("<u2").tobytes())
     elif mode == "CMYK":
@@ -147,22 +178,25 @@ def encode_image(
     note = dropped_note(meta, fmt)
     if note:
         notes.append(note)
-    buffer = io.BytesIO()
-    im.save(buffer, {"PGM": "PPM", "PBM": "PPM"}.get(fmt, fmt), **options)
-    return buffer.getvalue(), tuple(notes)
+    return (lambda f: im.save(f, {"PGM": "PPM", "PBM": "PPM"}.get(fmt, fmt), **options)), tuple(notes)
 
 
-def _encode_deep(array, fmt, mode, colour, meta, notes) -> tuple[bytes, tuple[str, ...]]:
+def _bytes_writer(data: bytes) -> Callable[[BinaryIO], None]:
+    return lambda f: f.write(data)
+
+
+def _encode_deep(array, fmt, mode, colour, meta, notes) -> tuple[Callable[[BinaryIO], None], tuple[str, ...]]:
     """Samples Pillow cannot write: 16-bit PNG/PPM/PGM and deep TIFF through :mod:`cnnconv.io._deep`."""
     if fmt == "TIFF":
         if meta and meta.exif:
             notes.append("EXIF is not written to a 16-bit or float colour TIFF (tifffile cannot write it); "
                          "the ICC profile and resolution are")
-        return _deep.write_tiff(array, colour, meta), tuple(notes)
+        _deep.require_for_tiff()
+        return (lambda f: _deep.write_tiff_to(f, array, colour, meta)), tuple(notes)
     if array.ndim == 2 and fmt == "PPM":
         array = np.repeat(array[..., None], 3, axis=2)
     note = dropped_note(meta, fmt)
-    return _deep.write_pnm(array), tuple(notes + [note] if note else notes)
+    return _bytes_writer(_deep.write_pnm(array)), tuple(notes + [note] if note else notes)
 
 
 def _cannot_hold(fmt: str, mode: str) -> str:

@@ -137,6 +137,34 @@ def _exif_bytes(im: Image.Image) -> bytes | None:
         return None
 
 
+def tiff_text_tags(meta: ImageMetadata | None) -> list[tuple] | None:
+    """The EXIF of ``meta`` as tifffile ``extratags``, when it is only TIFF text tags (software, artist...).
+
+    None when there is more (a camera's Exif or GPS block, numbers): Pillow then writes the
+    TIFF, as it writes any EXIF. An empty list when there is no EXIF at all.
+
+    >>> e = Image.Exif(); e[0x0131] = "tifffile.py"
+    >>> tiff_text_tags(ImageMetadata(exif=e.tobytes()))
+    [(305, 's', 0, 'tifffile.py', True)]
+    >>> e[0x8769] = {0x9003: "2026:12:04 00:00:00"}
+    >>> tiff_text_tags(ImageMetadata(exif=e.tobytes())) is None
+    True
+    """
+    if not meta or not meta.exif:
+        return []
+    exif = Image.Exif()
+    try:
+        exif.load(meta.exif)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+        return None
+    tags = []
+    for tag, value in exif.items():
+        if tag not in _TIFF_DESCRIPTIVE or not isinstance(value, str) or not value.isascii():
+            return None
+        tags.append((tag, "s", 0, value, True))
+    return tags
+
+
 def pillow_save_options(meta: ImageMetadata | None, fmt: str) -> dict:
     """The keyword arguments that make Pillow's writer for ``fmt`` store the metadata it can hold."""
     if not meta:

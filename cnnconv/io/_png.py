@@ -90,6 +90,8 @@ def _piece(array: np.ndarray, last: bool) -> tuple[bytes, int, int]:
 def encode_png(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> bytes:
     """PNG bytes of 8- or 16-bit gray, gray+alpha, RGB or RGBA samples; ``chunks`` go after the IHDR.
 
+    The :func:`png_pieces` joined.
+
     ``chunks`` are whole PNG chunks (iCCP, pHYs, eXIf: :func:`cnnconv.io._metadata.png_chunks`).
     ``threads`` deflate the pieces; the bytes do not depend on it.
 
@@ -105,6 +107,15 @@ def encode_png(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> b
     >>> back = Image.open(io.BytesIO(encode_png(x)))
     >>> back.mode, bool((np.asarray(back) == x).all())
     ('RGB', True)
+    """
+    return b"".join(png_pieces(array, chunks, threads=threads))
+
+
+def png_pieces(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> list[bytes]:
+    """The PNG file of :func:`encode_png` as the pieces it is made of, to write one after the other.
+
+    >>> b"".join(png_pieces(np.zeros((1, 1), np.uint8)))[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
     """
     if array.dtype not in (np.uint8, np.uint16) or array.ndim not in (2, 3) or \
             (array.ndim == 3 and array.shape[2] not in _COLOUR_TYPE):
@@ -129,8 +140,8 @@ def encode_png(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> b
     deflated[0] = _ZLIB_HEADER + deflated[0]
     deflated[-1] += struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", w, h, 8 * array.dtype.itemsize, _COLOUR_TYPE[channels], 0, 0, 0)
-    return b"".join([_SIGNATURE, _chunk(b"IHDR", header), chunks, *(_chunk(b"IDAT", d) for d in deflated),
-                     _chunk(b"IEND", b"")])
+    return [_SIGNATURE, _chunk(b"IHDR", header), chunks, *(_chunk(b"IDAT", d) for d in deflated),
+            _chunk(b"IEND", b"")]
 
 
 def find_chunk(data: bytes, kind: bytes) -> bytes | None:

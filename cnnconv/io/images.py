@@ -23,13 +23,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnconv.errors import CnnconvError, MissingExtraError
 from cnnconv.io import _deep, _libtiff, _png
-from cnnconv.io._image_write import encode_image, format_for, suffix_for
+from cnnconv.io._image_write import encode_image, format_for, image_writer, suffix_for
 from cnnconv.io.formats import DEFAULT_MAX_PIXELS, IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, metadata_of
 from cnnconv.io._read import read_input_bytes
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "ImageMetadata", "encode_image", "format_for", "read_image",
+    "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "ImageMetadata", "encode_image", "format_for", "image_writer",
+    "read_image",
     "read_image_bytes", "suffix_for",
 ]
 
@@ -106,7 +107,7 @@ def read_image(
     try:
         with pillow_messages_to(notes):
             pfm = _deep.pfm_header(data)
-            im = None if pfm else _open(data, name, max_pixels)
+            im = opened = None if pfm else _open(data, name, max_pixels)
             if pfm:  # a Portable Float Map: read here (Pillow reads gray ones only)
                 _check_pixels(name, pfm[1], pfm[2], max_pixels)
                 array = _deep.read_pfm(data, name, pfm)
@@ -170,6 +171,11 @@ def read_image(
         raise CnnconvError(f"{name}: corrupt or truncated image ({why}); re-export the file") from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - our own check comes first
         raise CnnconvError(f"{name}: {exc}") from None
+    finally:
+        # Pillow's image sits in a reference cycle holding the file's bytes: closed here, they go at
+        # once instead of at the next garbage collection (a whole input's size at the memory peak)
+        if "opened" in locals() and opened is not None:
+            opened.close()
     if array.dtype.kind == "f":  # a float TIFF: refused as a .npy with NaN is, not spread by the kernel
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:
@@ -206,7 +212,7 @@ def _plain_tiff(data: bytes, im: Image.Image, fmt: str, gray: bool, orientation)
     except ImportError:
         return None
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
             page = tif.pages[0]
             if page.dtype != np.uint8 or int(page.planarconfig) != 1 or int(page.photometric) not in (1, 2):
                 return None

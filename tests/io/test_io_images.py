@@ -334,3 +334,60 @@ def test_a_png_with_a_transparent_colour_is_left_to_pillow(monkeypatch):
     Image.fromarray(np.full((3, 3, 3), 7, np.uint8)).save(buf, "PNG", transparency=(7, 7, 7))
     back, _ = read_image(buf.getvalue())
     np.testing.assert_array_equal(back, np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
+
+
+@pytest.mark.parametrize("fmt, shape, dtype", [("TIFF", (6, 5, 3), np.uint8), ("TIFF", (6, 5), np.uint16),
+                                               ("PNG", (6, 5, 4), np.uint16), ("JPEG", (6, 5, 3), np.uint8),
+                                               ("TIFF", (6, 5, 2), np.uint16), ("PPM", (6, 5, 3), np.uint16)])
+def test_the_writer_writes_what_encode_image_returns(fmt, shape, dtype):
+    pytest.importorskip("tifffile")
+    from cnnconv.io.images import image_writer
+
+    x = np.random.default_rng(9).integers(0, 200, shape, dtype=dtype)
+    write, notes = image_writer(x, fmt)
+    buffer = io.BytesIO()
+    write(buffer)
+    assert (buffer.getvalue(), notes) == encode_image(x, fmt)
+
+
+def test_a_tiff_keeps_its_text_tags_and_a_camera_exif_alike():
+    tifffile = pytest.importorskip("tifffile")
+    from cnnconv.io._metadata import ImageMetadata
+
+    text = Image.Exif()
+    text[0x0131], text[0x013B] = "scanner 2.1", "A. Person"
+    camera = Image.Exif()
+    camera[0x013B] = "A. Person"
+    camera[0x8769] = {0x9003: "2026:12:04 10:00:00"}
+    x = np.zeros((4, 4, 3), np.uint8)
+    for exif in (text, camera):
+        meta = ImageMetadata(icc_profile=None, dpi=(300.0, 300.0), exif=exif.tobytes())
+        data, _ = encode_image(x, "TIFF", metadata=meta)
+        back, info = read_image(data)
+        kept = Image.Exif()
+        kept.load(info.metadata.exif)
+        assert kept[0x013B] == "A. Person" and info.metadata.dpi == (300.0, 300.0)
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:  # the text tags alone: tifffile wrote it, else Pillow
+            assert (tif.pages[0].tags.get(305) is not None) == (exif is text)
+
+
+def test_reading_a_picture_does_not_keep_its_file_s_bytes():
+    """Decoders' objects sit in reference cycles: the file's bytes must go with the decode, not at a later gc."""
+    import gc
+    import tracemalloc
+
+    pytest.importorskip("tifffile")
+    x = np.random.default_rng(10).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    for fmt in ("TIFF", "PNG"):
+        data, _ = encode_image(x, fmt)
+        gc.collect()
+        gc.disable()
+        try:
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            back, _ = read_image(data)
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+            gc.enable()
+        assert held < x.nbytes + len(data) // 2, fmt  # the samples, not the samples and the file
