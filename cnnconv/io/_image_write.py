@@ -1,9 +1,9 @@
 """Write NumPy arrays as image files: formats, suffixes, and what each can hold.
 
 Every sample type a format holds is written as it is: ``uint8`` gray/gray+alpha/RGB/RGBA/
-CMYK, ``uint16`` and ``float32`` (TIFF) in any of those layouts. PNG is written by :mod:`cnnconv.io._png`; Pillow writes the
-other formats it can; 16-bit and float colour TIFF and 16-bit PPM go through
-:mod:`cnnconv.io._deep`. A format that cannot hold the samples is an error naming the
+CMYK, ``uint16`` and ``float32`` (TIFF) in any of those layouts. PNG is written by
+:mod:`cnnconv.io._png`, TIFF by tifffile where it can keep the metadata, and the rest by
+Pillow; 16-bit and float colour TIFF and 16-bit PPM go through :mod:`cnnconv.io._deep`. A format that cannot hold the samples is an error naming the
 formats that can (and ``--depth 8`` where 8 bits would fit); nothing is dropped in
 silence. The ICC profile, resolution and EXIF are written where the format holds them.
 Reading is :mod:`cnnconv.io.images`, which re-exports these names.
@@ -47,7 +47,6 @@ _WIDENED = {  # (mode, format) -> the mode written instead, exactly (the same sa
 LOSSY = ("JPEG", "WEBP")
 #: JPEG quality when none is given: a high one, as a filter's output is usually looked at closely.
 DEFAULT_JPEG_QUALITY = 95
-
 
 
 def format_for(path: str | os.PathLike) -> str | None:
@@ -119,8 +118,8 @@ def image_writer(
     Everything that can fail on the samples (a format that cannot hold them) fails here, before
     anything is written. The writer puts a TIFF (through tifffile, when the file has no EXIF to
     keep) and a PNG's compressed pieces into the file from the samples, without the encoded
-    file held whole in memory as well: for a large picture, that is the difference between
-    about two and about four times its samples at the peak.
+    file held whole in memory as well (for an uncompressed TIFF, a second copy of the samples;
+    Pillow's writer held a third, as it keeps RGB as four bytes a pixel).
 
     >>> buffer = io.BytesIO()
     >>> write, notes = image_writer(np.zeros((2, 3, 3), np.uint8), "TIFF")
@@ -188,11 +187,12 @@ def _bytes_writer(data: bytes) -> Callable[[BinaryIO], None]:
 def _encode_deep(array, fmt, mode, colour, meta, notes) -> tuple[Callable[[BinaryIO], None], tuple[str, ...]]:
     """Samples Pillow cannot write: 16-bit PNG/PPM/PGM and deep TIFF through :mod:`cnnconv.io._deep`."""
     if fmt == "TIFF":
-        if meta and meta.exif:
-            notes.append("EXIF is not written to a 16-bit or float colour TIFF (tifffile cannot write it); "
-                         "the ICC profile and resolution are")
+        tags = tiff_text_tags(meta)
+        if tags is None:
+            notes.append("EXIF is not written to a 16-bit or float colour TIFF (tifffile writes its text tags "
+                         "only); the ICC profile and resolution are")
         _deep.require_for_tiff()
-        return (lambda f: _deep.write_tiff_to(f, array, colour, meta)), tuple(notes)
+        return (lambda f: _deep.write_tiff_to(f, array, colour, meta, tags or ())), tuple(notes)
     if array.ndim == 2 and fmt == "PPM":
         array = np.repeat(array[..., None], 3, axis=2)
     note = dropped_note(meta, fmt)

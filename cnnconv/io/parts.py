@@ -162,17 +162,14 @@ class OpenedLazily:
 def open_in_parts(path: str):
     """An array-like over ``path`` that reads only what a slice asks for."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".npy":
-        a = np.load(path, mmap_mode="r")
-        if a.dtype.kind not in "uif" or a.ndim not in (2, 3):
-            raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
-                               f"{a.shape}")
-        return a
-    if suffix == ".zarr":
-        from cnnconv.io.zarr_store import open_store
+    if suffix in ARRAY_PARTS:
+        if suffix == ".npy":
+            a = np.load(path, mmap_mode="r")
+        else:
+            from cnnconv.io.zarr_store import open_store
 
-        a = open_store(path)
-        if a.ndim not in (2, 3):
+            a = open_store(path)
+        if np.dtype(a.dtype).kind not in "uif" or a.ndim not in (2, 3):
             raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
                                f"{a.shape}")
         return a

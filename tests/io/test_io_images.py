@@ -391,3 +391,19 @@ def test_reading_a_picture_does_not_keep_its_file_s_bytes():
             tracemalloc.stop()
             gc.enable()
         assert held < x.nbytes + len(data) // 2, fmt  # the samples, not the samples and the file
+
+
+def test_a_16_bit_colour_tiff_keeps_text_tags_and_says_when_it_drops_a_camera_exif():
+    pytest.importorskip("tifffile")
+    from cnnconv.io._metadata import ImageMetadata
+
+    x = np.zeros((4, 4, 3), np.uint16)
+    text = Image.Exif()
+    text[0x013B] = "A. Person"
+    data, notes = encode_image(x, "TIFF", metadata=ImageMetadata(exif=text.tobytes()))
+    kept = Image.Exif()
+    kept.load(read_image(data)[1].metadata.exif)
+    assert kept[0x013B] == "A. Person" and notes == ()
+    text[0x8769] = {0x9003: "2026:12:04 10:00:00"}
+    _, notes = encode_image(x, "TIFF", metadata=ImageMetadata(exif=text.tobytes()))
+    assert any("EXIF is not written to a 16-bit or float colour TIFF" in n for n in notes)
