@@ -377,6 +377,9 @@ def _normalise_mode(im: Image.Image, notes: list[str], gray: bool, name: str) ->
         alpha = mode == "PA" or "transparency" in im.info
         im = im.convert("RGBA" if alpha else "RGB")
         notes.append(f"palette image expanded to {im.mode}")
+    elif mode in ("L", "RGB") and "transparency" in im.info:  # a PNG's tRNS: one colour marked transparent
+        im = im.convert("LA" if mode == "L" else "RGBA")
+        notes.append(f"the file's transparent colour made into an alpha channel ({im.mode})")
     elif mode == "1":
         im = im.convert("L")
         notes.append("1-bit image read as 8-bit gray (0 and 255)")

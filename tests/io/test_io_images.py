@@ -332,8 +332,22 @@ def test_a_png_with_a_transparent_colour_is_left_to_pillow(monkeypatch):
     monkeypatch.setattr(images, "_plain_png", lambda *a: pytest.fail("libpng asked to decode a tRNS PNG"))
     buf = io.BytesIO()
     Image.fromarray(np.full((3, 3, 3), 7, np.uint8)).save(buf, "PNG", transparency=(7, 7, 7))
-    back, _ = read_image(buf.getvalue())
-    np.testing.assert_array_equal(back, np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
+    back, info = read_image(buf.getvalue())
+    np.testing.assert_array_equal(back[..., :3], 7)
+    assert info.has_alpha and (back[..., 3] == 0).all()
+
+
+@pytest.mark.parametrize("mode, transparent", [("RGB", (7, 7, 7)), ("L", 7)])
+def test_a_transparent_colour_becomes_alpha_with_a_note(mode, transparent):
+    x = np.full((2, 3, 3) if mode == "RGB" else (2, 3), 7, np.uint8)
+    x[0, 0] = 9
+    buf = io.BytesIO()
+    Image.fromarray(x, mode).save(buf, "PNG", transparency=transparent)
+    back, info = read_image(buf.getvalue())
+    assert info.has_alpha and back.shape[-1] == (4 if mode == "RGB" else 2)
+    assert back[0, 0, -1] == 255 and (back[..., -1].reshape(-1)[1:] == 0).all()
+    np.testing.assert_array_equal(back[..., :-1].reshape(x.shape), x)
+    assert any("transparent colour made into an alpha channel" in n for n in info.notes)
 
 
 @pytest.mark.parametrize("fmt, shape, dtype", [("TIFF", (6, 5, 3), np.uint8), ("TIFF", (6, 5), np.uint16),
