@@ -219,40 +219,21 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     >>> target.read_bytes()
     b'data'
     """
-    from cnnconv.io.oserrors import describe
-
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        if path.is_dir():
-            raise CnnconvError(f"{path}: is a directory; give a file name for the output")
-        try:
-            os.stat(directory)
-        except FileNotFoundError:
-            raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first") from None
-        if not directory.is_dir():
-            raise CnnconvError(f"{path}: {directory} is a file, not a directory; choose another output path")
+    if path.is_dir():
+        raise CnnconvError(f"{path}: is a directory; give a file name for the output")
+
+    def make(directory: Path) -> tuple[str, int]:
         fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=directory)
-    except OSError as exc:
-        raise CnnconvError(f"{path}: cannot write here: {describe(exc)}") from None
-    try:
+        return tmp, fd
+
+    def fill(tmp: str, fd: int) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        if _deferred is not None:
-            _deferred.append((tmp, str(path)))
-        else:
-            os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CnnconvError(f"{path}: cannot write: {describe(exc)}") from None
-        raise
+
+    _through_temporary(path, make, fill, 0o666)
 
 
 def write_directory_atomic(path: str | os.PathLike, fill: Callable[[str], None], *, kind: str,
@@ -273,26 +254,39 @@ def write_directory_atomic(path: str | os.PathLike, fill: Callable[[str], None],
     >>> (target / "meta").read_text()
     '1'
     """
+    path = Path(path)
+    if path.is_dir() and not is_replaceable(path):
+        raise CnnconvError(f"{path}: is a directory that is not a {kind}, which is never replaced; "
+                           "choose another output name")
+    if path.exists() and not path.is_dir():
+        raise CnnconvError(f"{path}: is a file, and a {kind} is a directory; remove it or choose another name")
+
+    def make(directory: Path) -> tuple[str, None]:
+        return tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=directory), None
+
+    _through_temporary(path, make, lambda tmp, _: fill(tmp), 0o777)
+
+
+def _through_temporary(path: Path, make, fill, mode: int) -> None:
+    """Make a temporary beside ``path`` (``make(directory) -> (tmp, handle)``), ``fill(tmp, handle)`` it,
+    give it ``mode`` less the umask and put it in ``path``'s place (or list it while renames are
+    deferred); on any failure remove it. ``OSError`` becomes a ``CnnconvError`` naming ``path``."""
     from cnnconv.io.oserrors import describe
 
-    path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        if path.is_dir() and not is_replaceable(path):
-            raise CnnconvError(f"{path}: is a directory that is not a {kind}, which is never replaced; "
-                               "choose another output name")
-        if path.exists() and not path.is_dir():
-            raise CnnconvError(f"{path}: is a file, and a {kind} is a directory; remove it or choose another name")
         try:
             os.stat(directory)
         except FileNotFoundError:
             raise CnnconvError(f"{path}: the directory {directory} does not exist; create it first") from None
-        tmp = tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX, dir=directory)
+        if not directory.is_dir():
+            raise CnnconvError(f"{path}: {directory} is a file, not a directory; choose another output path")
+        tmp, handle = make(directory)
     except OSError as exc:
         raise CnnconvError(f"{path}: cannot write here: {describe(exc)}") from None
     try:
-        fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())
+        fill(tmp, handle)
+        os.chmod(tmp, mode & ~_umask())
         if _deferred is not None:
             _deferred.append((tmp, str(path)))
         else:

@@ -108,6 +108,7 @@ def read_image(
         with pillow_messages_to(notes):
             pfm = _deep.pfm_header(data)
             im = opened = None if pfm else _open(data, name, max_pixels)
+            libpng = False
             if pfm:  # a Portable Float Map: read here (Pillow reads gray ones only)
                 _check_pixels(name, pfm[1], pfm[2], max_pixels)
                 array = _deep.read_pfm(data, name, pfm)
@@ -122,7 +123,8 @@ def read_image(
                 if frames > 1:
                     im.seek(0)
                     notes.append(f"animated image with {frames} frames: only the first frame is used")
-                if _decodes_png(data, im, gray):
+                libpng = _decodes_png(data, im, gray)
+                if libpng:
                     # found without decoding: Pillow would decode the whole image to look after its data
                     exif = _png.find_chunk(data, b"eXIf")
                     im.info["exif"] = b"Exif\x00\x00" + exif if exif else b""
@@ -131,7 +133,7 @@ def read_image(
                 metadata = metadata_of(im)
                 deep = _deep_samples(data, im, file_format, name, notes)
             plain = None if deep is not None else _plain_tiff(data, im, file_format, gray, orientation)
-            if plain is None and deep is None and _decodes_png(data, im, gray) and orientation not in _TURNS:
+            if plain is None and deep is None and libpng and orientation not in _TURNS:
                 plain = _plain_png(data, im)
             if plain is not None:
                 array, mode = plain, im.mode
