@@ -231,8 +231,11 @@ class WorkerPool:
                         except (EOFError, OSError):
                             record = None
                         if record is not None:
+                            # renamed first, then forgotten: a stop landing in between still finds
+                            # the job held, and _stop removes what was not renamed yet
+                            record = _committed(record, written)
                             w.current = None
-                            yield _committed(record, written)
+                            yield record
                         elif w.process.sentinel in ready or not w.process.is_alive():
                             w.process.join()
                             _, job = w.current
