@@ -193,29 +193,24 @@ def dropped_note(meta: ImageMetadata | None, fmt: str) -> str | None:
 
 
 def png_chunks(meta: ImageMetadata | None) -> bytes:
-    """iCCP, pHYs and eXIf chunks for a PNG whose encoder cannot write them itself.
-
-    The chunk layout (length, type, data, CRC-32 of type and data) is the PNG
-    specification's; three fixed records are not worth a dependency.
+    """iCCP, pHYs and eXIf chunks for cnnconv's PNG writer (:mod:`cnnconv.io._png`) to put after the IHDR.
 
     Examples
     --------
     >>> png_chunks(ImageMetadata(dpi=(254.0, 254.0)))[4:8], len(png_chunks(None))
     (b'pHYs', 0)
     """
+    from cnnconv.io._png import chunk
+
     if not meta:
         return b""
     parts = []
     if meta.icc_profile:
-        parts.append(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(meta.icc_profile)))
+        parts.append(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(meta.icc_profile)))
     if meta.dpi:
         x, y = (round(v / 0.0254) for v in meta.dpi)
-        parts.append(_chunk(b"pHYs", struct.pack(">IIB", x, y, 1)))
+        parts.append(chunk(b"pHYs", struct.pack(">IIB", x, y, 1)))
     if meta.exif:
         exif = meta.exif[6:] if meta.exif.startswith(b"Exif\0\0") else meta.exif
-        parts.append(_chunk(b"eXIf", exif))
+        parts.append(chunk(b"eXIf", exif))
     return b"".join(parts)
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)

@@ -31,7 +31,8 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ZLIB_HEADER = b"\x78\x01"
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
+def chunk(kind: bytes, data: bytes) -> bytes:
+    """A PNG chunk: length, type, data, CRC-32 of type and data (the PNG specification's layout)."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
@@ -140,8 +141,8 @@ def png_pieces(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> l
     deflated[0] = _ZLIB_HEADER + deflated[0]
     deflated[-1] += struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", w, h, 8 * array.dtype.itemsize, _COLOUR_TYPE[channels], 0, 0, 0)
-    return [_SIGNATURE, _chunk(b"IHDR", header), chunks, *(_chunk(b"IDAT", d) for d in deflated),
-            _chunk(b"IEND", b"")]
+    return [_SIGNATURE, chunk(b"IHDR", header), chunks, *(chunk(b"IDAT", d) for d in deflated),
+            chunk(b"IEND", b"")]
 
 
 def find_chunk(data: bytes, kind: bytes) -> bytes | None:
@@ -150,7 +151,7 @@ def find_chunk(data: bytes, kind: bytes) -> bytes | None:
     Pillow finds a chunk stored after the image data (an ``eXIf`` often is) only by decoding
     the whole image; this walk lets the reader skip that when another decoder does the work.
 
-    >>> png = encode_png(np.zeros((1, 1), np.uint8), _chunk(b"eXIf", b"MM\\0*"))
+    >>> png = encode_png(np.zeros((1, 1), np.uint8), chunk(b"eXIf", b"MM\\0*"))
     >>> find_chunk(png, b"eXIf"), find_chunk(png, b"tEXt")
     (b'MM\\x00*', None)
     """

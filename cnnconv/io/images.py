@@ -104,6 +104,7 @@ def read_image(
     else:
         data, name = read_image_bytes(source), name or str(source)
     notes: list[str] = []
+    opened = None
     try:
         with pillow_messages_to(notes):
             pfm = _deep.pfm_header(data)
@@ -176,7 +177,7 @@ def read_image(
     finally:
         # Pillow's image sits in a reference cycle holding the file's bytes: closed here, they go at
         # once instead of at the next garbage collection (a whole input's size at the memory peak)
-        if "opened" in locals() and opened is not None:
+        if opened is not None:
             opened.close()
     if array.dtype.kind == "f":  # a float TIFF: refused as a .npy with NaN is, not spread by the kernel
         bad = int(np.count_nonzero(~np.isfinite(array)))

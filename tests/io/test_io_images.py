@@ -297,7 +297,7 @@ def _png_with_exif_after_the_data(array, exif: bytes) -> bytes:
 
     data = _png.encode_png(array)
     end = data.rindex(b"IEND") - 4
-    return data[:end] + _png._chunk(b"eXIf", exif) + data[end:]
+    return data[:end] + _png.chunk(b"eXIf", exif) + data[end:]
 
 
 @pytest.mark.parametrize("codec", ["libpng", "pillow"])
