@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -109,13 +110,38 @@ def read_png(data: bytes, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.uint16)
 
 
+#: Bytes of a TIFF's tiles or strips tifffile reads at a time (its default, 256 MiB, holds the
+#: file of a tiled 8192² picture whole beside its samples).
+DECODE_BUFFER = 4 << 20
+
+
+@contextmanager
+def tiff_file(data):
+    """tifffile's ``TiffFile`` on a TIFF's bytes or on a :class:`~cnnconv.io._read.FileOnDisk`.
+
+    From disk, tifffile reads the samples straight into the array (the file is never in
+    memory whole); the bytes' stream is closed on the way out, so they go at once (tifffile's
+    objects sit in reference cycles that would keep them until the next garbage collection).
+    """
+    import tifffile
+
+    from cnnconv.io._read import FileOnDisk
+
+    if isinstance(data, FileOnDisk):
+        with tifffile.TiffFile(data.path) as tif:
+            yield tif
+        return
+    with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:
+        yield tif
+
+
 def read_tiff(data: bytes, name: str) -> tuple[np.ndarray, str]:
     """The first page of a TIFF as (H, W, C) in its own sample type, and its colour (gray, rgb, cmyk)."""
     tifffile = _require("tifffile", "a TIFF with more than 8 bits per colour sample")
     try:
-        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
+        with tiff_file(data) as tif:
             page = tif.pages[0]
-            array = page.asarray()
+            array = page.asarray(buffersize=DECODE_BUFFER)
             axes, photometric = page.axes, int(page.photometric)
     except Exception as exc:  # noqa: BLE001 - tifffile signals damaged files with many types (struct.error too)
         if "imagecodecs" in str(exc):
@@ -130,7 +156,7 @@ def read_tiff(data: bytes, name: str) -> tuple[np.ndarray, str]:
     if array.dtype.kind == "f":
         array = array.astype(np.float32)
     elif array.dtype.kind in "ui" and array.dtype.itemsize <= 2:
-        array = array.astype(np.uint16)
+        array = array.astype(np.uint16, copy=False)
     else:
         raise CnnconvError(
             f"{name}: {array.dtype} colour samples are not supported; save the image with 16-bit or float samples"
@@ -147,7 +173,7 @@ def tiff_header(data: bytes, name: str) -> dict:
     """
     tifffile = _require("tifffile", "a TIFF with more than 8 bits per colour sample")
     try:
-        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
+        with tiff_file(data) as tif:
             page, pages = tif.pages[0], len(tif.pages)
             tags = {tag.code: tag.value for tag in page.tags.values()}
             width, height = int(page.imagewidth), int(page.imagelength)

@@ -147,8 +147,9 @@ def image_writer(
         if mode == "CMYK":
             array = np.asarray(Image.frombytes("CMYK", (array.shape[1], array.shape[0]),
                                                np.ascontiguousarray(array).tobytes()).convert("RGB"))
-        pieces = _png.png_pieces(array, png_chunks(meta))
-        return (lambda f: f.writelines(pieces)), tuple(notes)
+        chunks = png_chunks(meta)
+        _png.png_pieces(array, chunks)  # the samples checked now; the pieces made as they are written
+        return (lambda f: f.writelines(_png.png_pieces(array, chunks))), tuple(notes)
     if fmt == "PFM":
         note = dropped_note(meta, fmt)
         return _bytes_writer(_deep.write_pfm(array)), tuple(notes + [note] if note else notes)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -112,8 +114,11 @@ def encode_png(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> b
     return b"".join(png_pieces(array, chunks, threads=threads))
 
 
-def png_pieces(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> list[bytes]:
+def png_pieces(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> Iterator[bytes]:
     """The PNG file of :func:`encode_png` as the pieces it is made of, to write one after the other.
+
+    The samples are checked here; the pieces are then made as they are asked for, at most
+    ``threads`` + 1 ahead of the writer, so a picture's compressed file is never held whole.
 
     >>> b"".join(png_pieces(np.zeros((1, 1), np.uint8)))[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
@@ -121,28 +126,45 @@ def png_pieces(array: np.ndarray, chunks: bytes = b"", *, threads: int = 2) -> l
     if array.dtype not in (np.uint8, np.uint16) or array.ndim not in (2, 3) or \
             (array.ndim == 3 and array.shape[2] not in _COLOUR_TYPE):
         raise ValueError(f"PNG holds 8- or 16-bit samples in 1 to 4 channels, not {array.dtype} {array.shape}")
+    return _pieces(array, chunks, threads)
+
+
+def _pieces(array: np.ndarray, chunks: bytes, threads: int) -> Iterator[bytes]:
     h, w = array.shape[:2]
     channels = 1 if array.ndim == 2 else array.shape[2]
+    header = struct.pack(">IIBBBBB", w, h, 8 * array.dtype.itemsize, _COLOUR_TYPE[channels], 0, 0, 0)
+    yield _SIGNATURE + chunk(b"IHDR", header) + chunks
     row_bytes = 1 + w * channels * array.dtype.itemsize
     per_piece = max(1, PIECE_BYTES // row_bytes)  # whole rows: the split depends on the size only
     parts = [array[r:r + per_piece] for r in range(0, h, per_piece)]
     lasts = [i == len(parts) - 1 for i in range(len(parts))]
-    if threads > 1 and len(parts) > 1:
-        # each piece filtered and deflated on its thread (zlib lets go of the GIL as it compresses),
-        # so no filtered copy of the whole picture is ever held
-        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
-            pieces = list(pool.map(_piece, parts, lasts))
-    else:
-        pieces = [_piece(p, last) for p, last in zip(parts, lasts)]
-    checksum = pieces[0][1]
-    for _, adler, length in pieces[1:]:
-        checksum = adler32_combine(checksum, adler, length)
-    deflated = [d for d, _, _ in pieces]
-    deflated[0] = _ZLIB_HEADER + deflated[0]
-    deflated[-1] += struct.pack(">I", checksum)
-    header = struct.pack(">IIBBBBB", w, h, 8 * array.dtype.itemsize, _COLOUR_TYPE[channels], 0, 0, 0)
-    return [_SIGNATURE, chunk(b"IHDR", header), chunks, *(chunk(b"IDAT", d) for d in deflated),
-            chunk(b"IEND", b"")]
+    checksum = None
+    for i, (deflated, adler, length) in enumerate(_deflated(parts, lasts, threads)):
+        # the Adler-32 of the whole goes after the last piece, when every piece's sum is known
+        checksum = adler if checksum is None else adler32_combine(checksum, adler, length)
+        if i == 0:
+            deflated = _ZLIB_HEADER + deflated
+        if lasts[i]:
+            deflated += struct.pack(">I", checksum)
+        yield chunk(b"IDAT", deflated)
+    yield chunk(b"IEND", b"")
+
+
+def _deflated(parts: list, lasts: list, threads: int) -> Iterator[tuple[bytes, int, int]]:
+    """:func:`_piece` of every part, in order; on ``threads`` threads, a few parts ahead."""
+    if threads <= 1 or len(parts) <= 1:
+        yield from map(_piece, parts, lasts)
+        return
+    # each piece filtered and deflated on its thread (zlib lets go of the GIL as it compresses),
+    # so no filtered copy of the whole picture is ever held
+    with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+        ahead: deque = deque()
+        for part, last in zip(parts, lasts):
+            ahead.append(pool.submit(_piece, part, last))
+            if len(ahead) > threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def find_chunk(data: bytes, kind: bytes) -> bytes | None:

@@ -1,4 +1,9 @@
-"""Reading one input file whole, with one-line errors for the usual mistakes."""
+"""Reading one input file, with one-line errors for the usual mistakes.
+
+Most files are read whole into bytes. A TIFF on disk is not: its decoders (tifffile,
+Pillow) read the samples from the file straight into the array, so the file's bytes and
+its samples (an uncompressed TIFF's are the same size) are never in memory together.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,49 @@ import os
 from pathlib import Path
 
 from cnnconv.errors import CnnconvError
+
+
+#: The first bytes of a TIFF or BigTIFF, either byte order.
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+class FileOnDisk:
+    """A file its decoders read from disk themselves; ``data[a:b]`` reads those bytes (the header).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.tif"; _ = p.write_bytes(b"II*\\x00" + bytes(8))
+    >>> f = FileOnDisk(p); len(f), f[:4], f[2]
+    (12, b'II*\\x00', 42)
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._size = self.path.stat().st_size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key):
+        index = key if isinstance(key, slice) else slice(key, key + 1)
+        start, stop, _ = index.indices(self._size)
+        with self.path.open("rb") as f:
+            f.seek(start)
+            part = f.read(max(0, stop - start))
+        return part if isinstance(key, slice) else part[0]
+
+
+def read_input(source: str | os.PathLike, name: str | None = None, kind: str = "image") -> "bytes | FileOnDisk":
+    """As :func:`read_input_bytes`, but a TIFF image is a :class:`FileOnDisk`, not read here."""
+    path = Path(source)
+    if kind == "image" and path.is_file():
+        try:
+            with path.open("rb") as f:
+                head = f.read(4)
+        except OSError:
+            head = b""  # read_input_bytes says what is wrong
+        if head in TIFF_SIGNATURES:
+            return FileOnDisk(path)
+    return read_input_bytes(source, name, kind)
 
 
 def read_input_bytes(source: str | os.PathLike, name: str | None = None, kind: str = "image") -> bytes:
@@ -44,8 +92,8 @@ def read_input_bytes(source: str | os.PathLike, name: str | None = None, kind: s
 #: Above this size a file is read only if its first bytes are what its kind starts with (an image
 #: format's signature, the .npy magic, UTF-8 text).
 SIGNATURE_CHECK_BYTES = 64 << 20
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
-               b"II+\x00", b"MM\x00+", b"\x00\x00\x01\x00", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7")
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", *TIFF_SIGNATURES,
+               b"\x00\x00\x01\x00", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7")
 #: Suffixes of formats that always start with one of the signatures (others, e.g. TGA, have none).
 _SIGNED_SUFFIXES = ("", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ico",
                     ".ppm", ".pgm", ".pbm", ".pnm")

@@ -26,7 +26,7 @@ from cnnconv.io import _deep, _libtiff, _png
 from cnnconv.io._image_write import encode_image, format_for, image_writer, suffix_for
 from cnnconv.io.formats import DEFAULT_MAX_PIXELS, IMAGE_FORMATS
 from cnnconv.io._metadata import ImageMetadata, metadata_of
-from cnnconv.io._read import read_input_bytes
+from cnnconv.io._read import TIFF_SIGNATURES, FileOnDisk, read_input, read_input_bytes
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_FORMATS", "ImageInfo", "ImageMetadata", "encode_image", "format_for", "image_writer",
@@ -102,7 +102,7 @@ def read_image(
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), name or "<stdin>"
     else:
-        data, name = read_image_bytes(source), name or str(source)
+        data, name = read_input(source, kind="image"), name or str(source)
     notes: list[str] = []
     opened = None
     try:
@@ -215,11 +215,11 @@ def _plain_tiff(data: bytes, im: Image.Image, fmt: str, gray: bool, orientation)
     except ImportError:
         return None
     try:
-        with io.BytesIO(data) as stream, tifffile.TiffFile(stream) as tif:  # closed: the bytes go now
+        with _deep.tiff_file(data) as tif:
             page = tif.pages[0]
             if page.dtype != np.uint8 or int(page.planarconfig) != 1 or int(page.photometric) not in (1, 2):
                 return None
-            array = page.asarray()
+            array = page.asarray(buffersize=_deep.DECODE_BUFFER)
     except Exception:  # noqa: BLE001 - whatever tifffile cannot read, Pillow reads or reports
         return None
     expected = (im.height, im.width) + (() if im.mode == "L" else (len(im.mode),))
@@ -325,9 +325,9 @@ def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image | None:
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below, with a message that says how to lift it
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(data.path if isinstance(data, FileOnDisk) else io.BytesIO(data))
     except UnidentifiedImageError:
-        if data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+        if data[:4] in TIFF_SIGNATURES:
             return None
         raise _unreadable(name) from None
     finally:

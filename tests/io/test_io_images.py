@@ -394,6 +394,7 @@ def test_reading_a_picture_does_not_keep_its_file_s_bytes():
     x = np.random.default_rng(10).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     for fmt in ("TIFF", "PNG"):
         data, _ = encode_image(x, fmt)
+        read_image(data)  # the decoders' imports and caches, which stay, are not what is measured
         gc.collect()
         gc.disable()
         try:
@@ -405,6 +406,52 @@ def test_reading_a_picture_does_not_keep_its_file_s_bytes():
             tracemalloc.stop()
             gc.enable()
         assert held < x.nbytes + len(data) // 2, fmt  # the samples, not the samples and the file
+
+
+def _traced_peak(work):
+    """(result, peak traced bytes above the start) of ``work()``."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("layout", ["strips", "tiles", "16-bit"])
+def test_a_tiff_on_disk_is_read_into_its_samples_without_its_file_in_memory(tmp_path, layout):
+    """Uncompressed, a TIFF's file is its samples' size: read whole first, the peak would be twice them."""
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(12)
+    from cnnconv.io._deep import DECODE_BUFFER
+
+    deep = layout == "16-bit"
+    x = rng.integers(0, 65536 if deep else 256, (2048, 2048 if deep else 4096, 3), dtype=np.uint16 if deep else np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", x, **({"tile": (256, 256)} if layout == "tiles" else {}))
+    read_image(tmp_path / "a.tif")  # imports and caches, which stay, are not what is measured
+    (back, info), peak = _traced_peak(lambda: read_image(tmp_path / "a.tif"))
+    np.testing.assert_array_equal(back, x)
+    # the samples and a few of tifffile's read buffers (25 MB of samples; read whole, the file too: 2x)
+    assert info.format == "TIFF" and peak < x.nbytes + 4 * DECODE_BUFFER < 1.7 * x.nbytes, peak / x.nbytes
+
+
+def test_a_png_is_written_piece_by_piece_not_held_whole(tmp_path, monkeypatch):
+    """The deflated pieces go to the file as they are made: the peak is a few pieces, not the file."""
+    from cnnconv.io import _png
+    from cnnconv.io.images import image_writer
+
+    monkeypatch.setattr(_png, "PIECE_BYTES", 1 << 16)  # pieces far smaller than the file
+    x = np.random.default_rng(13).integers(0, 256, (2048, 2048, 3), dtype=np.uint8)  # noise: a 12 MB file
+    with open(tmp_path / "a.png", "wb") as f:
+        _, peak = _traced_peak(lambda: image_writer(x, "PNG")[0](f))
+    size = (tmp_path / "a.png").stat().st_size
+    assert size > x.nbytes // 2 and peak < 20 * _png.PIECE_BYTES, (peak, size)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), x)
 
 
 def test_a_16_bit_colour_tiff_keeps_text_tags_and_says_when_it_drops_a_camera_exif():
