@@ -135,9 +135,10 @@ def filter_file(job: Job, task: Task) -> dict:
     src = load(job, task.reading)
     formats = [output_format(src, path) for path in job.outputs]
     depth = task.writing.depth
-    results = {}
-    for dtype in {target_dtype(src, fmt, depth) for fmt in formats}:  # one sample type per job in practice
-        results[dtype] = filter_image(src.values, settings, has_alpha=src.has_alpha, dtype=dtype)
+    results, dtypes = {}, {target_dtype(src, fmt, depth) for fmt in formats}  # one sample type in practice
+    for dtype in dtypes:  # the input's samples are not needed after the last: its output may go over them
+        results[dtype] = filter_image(src.values, settings, has_alpha=src.has_alpha, dtype=dtype,
+                                      overwrite_input=len(dtypes) == 1)
     outputs = [(path, fmt, results[target_dtype(src, fmt, depth)][i])
                for i, (path, fmt) in enumerate(zip(job.outputs, formats))]
     return write_outputs(src, job, outputs, task.writing)
@@ -155,7 +156,7 @@ def pool_file(job: Job, task: Task) -> dict:
     path = job.outputs[0]
     fmt = output_format(src, path)
     out = pool_image(src.values, task.settings, has_alpha=src.has_alpha,
-                     dtype=target_dtype(src, fmt, task.writing.depth))
+                     dtype=target_dtype(src, fmt, task.writing.depth), overwrite_input=True)
     return write_outputs(src, job, [(path, fmt, out)], task.writing)
 
 
@@ -204,12 +205,11 @@ def _filter_in_parts(job: Job, task: Task, settings, header) -> dict:
     from dataclasses import replace
 
     from cnnconv.image.filtering import plan_filter
-    from cnnconv.io import parts
 
     per_output = [settings] if settings.combine else [replace(settings, kernels=(k,)) for k in settings.kernels]
     return _in_parts(job, task, header, [
         lambda target, has_alpha, one=one: plan_filter(header.shape, header.dtype, one, has_alpha=has_alpha,
-                                                       dtype=target, band_rows=parts.TILE)
+                                                       dtype=target)
         for one in per_output])
 
 
@@ -293,8 +293,9 @@ def _in_parts(job: Job, task: Task, header, plans) -> dict:
                         "shape": list(shape), "dtype": str(out_dtype),
                         **report.as_record(), "notes": list(report.notes)})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    note = f"streamed in {bands} part{'s' * (bands != 1)} of {parts.TILE} rows"
-    streamed = {"parts": bands, "peak_memory": peak}
+    heights = [plan.bands[0].stop - plan.bands[0].start for *_, plan in planned]  # per output (the last band fewer)
+    note = f"streamed in {bands} part{'s' * (bands != 1)} of {'/'.join(map(str, sorted(set(heights))))} rows"
+    streamed = {"parts": bands, "band_rows": heights, "peak_memory": peak}
     if on_cluster is not None:
         note += ", each a task of the cluster (peak memory of the worker writing it"
         streamed["cluster_tasks"] = cluster_tasks[0]

@@ -119,7 +119,8 @@ def check_size(x_shape, w_shape, geometry: dict, max_pixels: int | None) -> None
 
 @quiet_floats
 def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = None,
-                 dtype=INPUT_DTYPE, band_rows: int | None = None, threads: int = 2) -> tuple[ImageOutput, ...]:
+                 dtype=INPUT_DTYPE, band_rows: int | None = None, threads: int = 2,
+                 overwrite_input: bool = False) -> tuple[ImageOutput, ...]:
     """Filter a picture's samples with every kernel of ``settings``, as ``cnnconv filter`` does.
 
     Parameters
@@ -136,10 +137,15 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
         The output sample type: the input's (default), another, or None for the computed
         floats as they are.
     band_rows : int, optional
-        Output rows computed at a time (default :data:`cnnconv.image.pipeline.BAND_ROWS`);
+        Output rows computed at a time (default :func:`cnnconv.image.pipeline.band_rows`);
         integer results do not depend on it (:mod:`cnnconv.image.pipeline`).
     threads : int
         Bands computed at a time.
+    overwrite_input : bool
+        The one output may be written into ``samples``' memory, which then no longer holds
+        the input (half the memory of a picture in and a picture out). Used when the output
+        has the input's sample type, no more samples, and no band reads rows an earlier band
+        has written (not, for instance, with ``boundary="wrap"``); otherwise a new array.
 
     Returns
     -------
@@ -159,7 +165,7 @@ def filter_image(samples, settings: FilterSettings, *, has_alpha: bool | None = 
     if not hasattr(samples, "shape") or not hasattr(samples, "dtype"):
         samples = np.asarray(samples)
     plan = plan_filter(samples.shape, samples.dtype, settings, has_alpha=has_alpha, dtype=dtype, band_rows=band_rows)
-    return plan.run(samples, threads=threads)
+    return plan.run(samples, threads=threads, overwrite_input=overwrite_input)
 
 
 def plan_filter(shape, sample_type, settings: FilterSettings, *, has_alpha: bool | None = None,
@@ -264,7 +270,7 @@ class FilterPlan(BandedPlan):
                                "use kernels of one size")
         ho, wo = tiles[0].output_shape[:2]
         spans = max(t.tiles.rows[0].length - (ho - 1) * t.conv.stride[0] for t in tiles)
-        rows = self.rows_per_band or band_rows(spans)
+        rows = self.rows_per_band or band_rows(spans, math.prod(self.shape[1:]), tiles[0].conv.stride[0])
         planned = []
         for f in self.filters:
             kw = dict(flip=flip, dtype=self.compute_type, tile=(rows, 1 << 30))
@@ -293,6 +299,12 @@ class FilterPlan(BandedPlan):
 
     def labels(self) -> tuple:
         return self.settings.labels()
+
+    def rows_read(self, band: Band) -> tuple | None:
+        if self._tiles is None:
+            return None
+        reads = [r for plans in self._tiles for p in plans if p is not None for r in p.tiles.rows[band.index].reads]
+        return (min(a for a, _ in reads), max(b for _, b in reads)) if reads else (math.inf, -math.inf)
 
     def _rounding(self, magnitude: float, index: int) -> float:
         """How far apart output ``index``'s values may be from float rounding alone."""

@@ -7,7 +7,8 @@ is cast straight into the output samples, with the clip statistics counted on th
 image-sized float array exists, only a few bands' worth. Each band runs the engine the
 whole image would run, with the same taps in the same order, so the bands put together are
 the whole-image result (to the last bit for integer samples; a BLAS-backed engine may round
-float results differently for other band heights, so the height is fixed).
+float results differently for other band heights, so the height is a function of the picture's
+shape and the kernel alone, the same whether the picture is in memory or streamed from a file).
 
 Two bands run at a time on two threads (NumPy releases the GIL in its loops), each casting
 into its own rows. ``--range rescale`` needs the whole result's range before the first
@@ -31,19 +32,27 @@ from cnnconv.errors import CnnconvError
 from cnnconv.image.depth import is_integer_type
 from cnnconv.image.samples import stretch_in_place
 
-#: Output rows per band: a streamed TIFF's tile height too, so that a picture filtered in
-#: memory and one streamed from a file are cut into the same bands (BLAS-backed engines may
-#: round a float result differently for windows of other heights).
+#: The most output rows in a band: a small picture still runs as a few bands on the threads.
 BAND_ROWS = 256
+#: The fewest (but four halos): fewer rows make the halo and the per-band overhead the work.
+MIN_BAND_ROWS = 16
+#: Input samples a band reads, about: a band's float copy is then ~4 MiB (float32) whatever the
+#: picture's width, so two threads' bands stay a small part of a picture held in memory.
+BAND_SAMPLES = 1 << 20
 
 
-def band_rows(span: int) -> int:
-    """Output rows per band for a kernel reaching ``span`` rows: :data:`BAND_ROWS`, or four halos.
+def band_rows(span: int, row_samples: int = 0, stride: int = 1) -> int:
+    """Output rows per band, from the kernel's reach and the width of the rows it reads.
 
-    >>> band_rows(3), band_rows(101)
-    (256, 400)
+    About :data:`BAND_SAMPLES` input samples a band (``row_samples`` per input row, ``stride``
+    input rows per output row), as a multiple of 16 from :data:`MIN_BAND_ROWS` to
+    :data:`BAND_ROWS`, and at least four halos (``span`` input rows reached by one output row).
+
+    >>> band_rows(3), band_rows(3, 4096 * 3), band_rows(3, 30000 * 3), band_rows(101, 30000)
+    (256, 80, 16, 400)
     """
-    return max(BAND_ROWS, 4 * (span - 1))
+    fits = BAND_SAMPLES // max(1, row_samples * stride) // 16 * 16
+    return max(min(BAND_ROWS, max(MIN_BAND_ROWS, fits)), 4 * (span - 1))
 
 
 @dataclass
@@ -141,6 +150,11 @@ class BandResult:
     totals: list = field(default_factory=list)
 
 
+def _over(samples: np.ndarray, shape: tuple) -> np.ndarray:
+    """An array of ``shape`` over the start of ``samples``' memory (same dtype, no larger)."""
+    return samples.reshape(-1)[:math.prod(shape)].reshape(shape)
+
+
 def run_bands(compute, bands, casts, *, threads: int = 2, map_bands=None):
     """Compute and cast every band; yield each :class:`BandResult` in order.
 
@@ -195,17 +209,58 @@ class BandedPlan:
     (as :func:`run_bands` takes it) and ``_rounding(magnitude, index)``.
     """
 
-    def run(self, samples, *, threads: int = 2) -> tuple:
-        """Compute ``samples`` (of the planned shape) into new arrays; the outputs and their reports."""
-        outputs = None
+    def run(self, samples, *, threads: int = 2, overwrite_input: bool = False) -> tuple:
+        """Compute ``samples`` (of the planned shape) into new arrays; the outputs and their reports.
+
+        ``overwrite_input``: the one output may be written into ``samples``' memory (which is
+        then lost), as SciPy's ``overwrite_x``: a band's samples go over input rows no later
+        band still reads, once the band after it has read its window (see
+        :meth:`in_place_safe`). Where that cannot be so, the output is a new array.
+        """
+        outputs, pending = None, None
         for result, reports in self.iterate(samples, threads=threads):
             if outputs is None:
-                outputs = [np.empty((self.output_shape[0],) + s.shape[1:], s.dtype) for s in result.samples]
-            for out, s in zip(outputs, result.samples):
-                out[result.band.start:result.band.stop] = s
+                shapes = [(self.output_shape[0],) + s.shape[1:] for s in result.samples]
+                in_place = overwrite_input and len(shapes) == 1 and self.in_place_safe(samples, shapes[0],
+                                                                                       result.samples[0].dtype)
+                outputs = [_over(samples, shapes[0]) if in_place else np.empty(shape, s.dtype)
+                           for shape, s in zip(shapes, result.samples)]
+            if in_place:  # band i goes in once band i + 1, the last to read its rows, has read them
+                result, pending = pending, result
+            if result is not None:
+                for out, s in zip(outputs, result.samples):
+                    out[result.band.start:result.band.stop] = s
+        if pending is not None:
+            outputs[0][pending.band.start:pending.band.stop] = pending.samples[0]
         from cnnconv.image.samples import ImageOutput
 
         return tuple(ImageOutput(label, out, report) for label, out, report in zip(self.labels(), outputs, reports))
+
+    def rows_read(self, band: Band) -> tuple | None:
+        """(first, stop) of the input rows ``band``'s computation reads (its boundary's sources too);
+        None where the plan does not say (its output is then never written over its input)."""
+        return None
+
+    def in_place_safe(self, samples, shape: tuple, dtype) -> bool:
+        """Whether an output of ``shape`` and ``dtype`` can be written band by band over ``samples``.
+
+        The output's rows, laid out from the start of the input's memory, must each end before
+        the first input row that any band two or more later reads (the band just after is
+        computed before the band is written).
+        """
+        if not (isinstance(samples, np.ndarray) and samples.flags.c_contiguous and samples.flags.writeable
+                and samples.dtype == dtype and samples.ndim >= 2 and math.prod(shape) <= samples.size):
+            return False
+        reads = [self.rows_read(b) for b in self.bands]
+        if any(r is None for r in reads):
+            return False
+        out_row, in_row = math.prod(shape[1:]), math.prod(samples.shape[1:])
+        later = math.inf  # the first input row any band from i + 2 on reads
+        for i in range(len(self.bands) - 3, -1, -1):
+            later = min(later, reads[i + 2][0])
+            if self.bands[i].stop * out_row > later * in_row:
+                return False
+        return True
 
     def iterate(self, samples, *, threads: int = 2, map_bands=None):
         """Yield ``(BandResult, reports)`` band by band, in order; ``reports`` is None until the last band.

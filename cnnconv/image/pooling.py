@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from cnnconv.errors import CnnconvError
 from cnnconv.image.alpha import alpha_top_of, guess_has_alpha, split_alpha, weighted
 from cnnconv.image.depth import alpha_in
-from cnnconv.image.pipeline import BAND_ROWS, Band, BandedPlan
+from cnnconv.image.pipeline import Band, BandedPlan, band_rows
 from cnnconv.shape.tiles import Tile
 from cnnconv.tiling.windows import gather
 from cnnconv.image.samples import INPUT_DTYPE, ImageOutput, image_output, rounding_bound
@@ -19,7 +20,7 @@ from cnnconv.numerics import quiet_floats
 
 @quiet_floats
 def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None,
-               dtype=INPUT_DTYPE, threads: int = 2) -> ImageOutput:
+               dtype=INPUT_DTYPE, threads: int = 2, overwrite_input: bool = False) -> ImageOutput:
     """Pool a picture's samples, as ``cnnconv pool`` does.
 
     Average pooling weights colour by alpha (transparent pixels add no colour) and
@@ -31,7 +32,7 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     samples : array_like
         (n,), (H, W) or (H, W, C), any integer or float sample type.
     settings : PoolSettings
-    has_alpha, dtype
+    has_alpha, dtype, threads, overwrite_input
         As for :func:`filter_image`.
 
     Returns
@@ -50,7 +51,8 @@ def pool_image(samples, settings: PoolSettings, *, has_alpha: bool | None = None
     # a window wider than the image is pooled whole: pool() never lays out its empty overhang
     if samples.ndim in (2, 3) and not settings.uses_windows() and all(
             int(k) <= n for k, n in zip(window, samples.shape[:2])):
-        (out,) = PoolPlan.of(samples.shape, samples.dtype, settings, has_alpha, dtype).run(samples, threads=threads)
+        (out,) = PoolPlan.of(samples.shape, samples.dtype, settings, has_alpha, dtype).run(
+            samples, threads=threads, overwrite_input=overwrite_input)
         return out
     x, alpha = split_alpha(samples, has_alpha, "premultiply" if settings.op == "avg" else "channel")
     y, coverage = _pooled_whole(x, alpha, settings)
@@ -116,7 +118,8 @@ class PoolPlan(BandedPlan):
         cdt = pool_compute_type(sample_type, settings.op, taps, settings.precision)
         colour_shape = shape if not weighting else shape[:2] + ((shape[2] - 1,) if shape[2] > 2 else ())
         keywords = settings.pool_keywords()
-        rows = BAND_ROWS
+        stride = int(np.broadcast_to(keywords.get("stride") or settings.size, (2,))[0])
+        rows = band_rows(1, math.prod(shape[1:]), stride)
         colour = pool_tiles(colour_shape, settings.size, dtype=cdt, tile=(rows, 1 << 30), **keywords)
         coverage = pool_tiles(shape[:2], settings.size, dtype=cdt, tile=(rows, 1 << 30), **keywords) \
             if weighting else None
@@ -135,6 +138,11 @@ class PoolPlan(BandedPlan):
 
     def labels(self) -> tuple:
         return (self.settings.label(),)
+
+    def rows_read(self, band: Band) -> tuple:
+        plans = [self.colour] + ([self.coverage] if self.coverage is not None else [])
+        reads = [r for p in plans for r in p.tiles.rows[band.index].reads]
+        return (min(a for a, _ in reads), max(b for _, b in reads)) if reads else (math.inf, -math.inf)
 
     def _rounding(self, magnitude: float, index: int) -> float:
         if self.settings.op != "avg":
@@ -237,8 +245,9 @@ class WindowPlan(BandedPlan):
 
     @property
     def bands(self) -> tuple:
-        rows = self.output_shape[0]
-        return tuple(Band(i, start, min(start + BAND_ROWS, rows)) for i, start in enumerate(range(0, rows, BAND_ROWS)))
+        rows, k = self.output_shape[0], int(np.broadcast_to(self.settings.size, (2,))[0])
+        step = band_rows(k, math.prod(self.shape[1:]))
+        return tuple(Band(i, start, min(start + step, rows)) for i, start in enumerate(range(0, rows, step)))
 
     def labels(self) -> tuple:
         return (self.settings.label(),)

@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from cnnconv.errors import CnnconvError
-from cnnconv.image.pipeline import BAND_ROWS
 
 IN_PARTS = (".npy", ".zarr", ".tif", ".tiff")
 OUT_PARTS = IN_PARTS
 #: Of those, the arrays: their numbers are computed as arrays', not as an image's samples.
 ARRAY_PARTS = (".npy", ".zarr")
-#: Output rows (and columns) of a tile of a streamed TIFF: the pipeline's band height.
-TILE = BAND_ROWS
+#: Rows and columns of a tile of a streamed TIFF (the bands are cut into rows of tiles).
+TILE = 256
 _LARGE = "pip install 'cnnconv[large]'"
 
 
@@ -193,12 +192,35 @@ def refuse_whole(path: str, need: int, budget: int) -> CnnconvError:
         f"(vips tiffsave {Path(path).name} big.tif --tile --bigtiff) or raise --max-memory")
 
 
+def tile_rows(bands, shape: tuple, dtype):
+    """The rows of ``bands`` (arrays of whole rows of an image of ``shape``, top to bottom) in
+    blocks of :data:`TILE` rows, the last one fewer; a block is reused once the next is asked for.
+
+    >>> [b[:, 0].tolist() for b in tile_rows([np.arange(300)[:, None], np.arange(300, 600)[:, None]], (600, 1), int)]
+    ... # doctest: +ELLIPSIS
+    [[0, 1, ..., 255], [256, ..., 511], [512, ..., 599]]
+    """
+    block = np.empty((TILE,) + tuple(shape[1:]), dtype)
+    filled = 0
+    for band in bands:
+        band, taken = np.asarray(band), 0
+        while taken < len(band):
+            n = min(TILE - filled, len(band) - taken)
+            block[filled:filled + n] = band[taken:taken + n]
+            filled, taken = filled + n, taken + n
+            if filled == TILE:
+                yield block
+                filled = 0
+    if filled:
+        yield block[:filled]
+
+
 def write_in_parts(path: str, shape: tuple, dtype, bands) -> None:
     """Write the bands (arrays of whole rows, top to bottom) of an image of ``shape`` to ``path``.
 
     ``.npy``: the header, then each band's bytes. Zarr: each band into its chunks
     (:func:`cnnconv.io.zarr_store.write_store`). TIFF: a tiled BigTIFF of
-    :data:`TILE`-square tiles (the bands must be :data:`TILE` rows, the last one fewer).
+    :data:`TILE`-square tiles, the bands (of any heights) cut into rows of tiles.
     """
     from cnnconv.io.atomic import write_atomic
 
@@ -222,8 +244,7 @@ def write_in_parts(path: str, shape: tuple, dtype, bands) -> None:
             raise CnnconvError(f"{path}: writing a TIFF in parts needs tifffile: {_LARGE}") from None
 
         def tiles():
-            for band in bands:
-                band = np.asarray(band, dtype=dtype)
+            for band in tile_rows(bands, shape, dtype):
                 for c in range(0, shape[1], TILE):
                     tile = band[:, c:c + TILE]
                     if tile.shape[:2] != (TILE, TILE):

@@ -55,7 +55,8 @@ def test_a_streamed_picture_equals_the_in_memory_one(inputs, name, out, options)
     parts = run("filter", inputs / name, *options, "--max-memory", "1MB", "--json", "-q", "-o", inputs / ("p" + out))
     assert parts.exit_code == 0, parts.output
     record = json.loads(parts.stdout.splitlines()[0])
-    assert record["streamed"]["parts"] == -(-len(load(inputs / ("w" + out))) // 256)  # bands of 256 rows
+    (rows,) = record["streamed"]["band_rows"]
+    assert 16 <= rows <= 256 and record["streamed"]["parts"] == -(-len(load(inputs / ("w" + out))) // rows)
     a, b = load(inputs / ("w" + out)), load(inputs / ("p" + out))
     assert a.dtype == b.dtype and a.shape == b.shape
     np.testing.assert_array_equal(a, b)
@@ -118,7 +119,8 @@ def test_a_streamed_pooling_equals_the_in_memory_one(inputs, name, options):
     parts = run("pool", inputs / name, *options, "--max-memory", "1MB", "--json", "-q", "-o", inputs / "p.tif")
     assert parts.exit_code == 0, parts.output
     record = json.loads(parts.stdout.splitlines()[0])
-    assert record["streamed"]["parts"] == -(-len(load(inputs / "w.tif")) // 256)
+    (rows,) = record["streamed"]["band_rows"]
+    assert record["streamed"]["parts"] == -(-len(load(inputs / "w.tif")) // rows)
     a, b = load(inputs / "w.tif"), load(inputs / "p.tif")
     assert a.dtype == b.dtype and a.shape == b.shape
     np.testing.assert_array_equal(a, b)
@@ -173,3 +175,21 @@ def test_one_streamed_picture_shows_its_bands_on_a_terminal(inputs):
     code, seen = _stderr_on_a_terminal(["filter", "tiled.tif", "-k", "box3", "--max-memory", "1MB", "-q",
                                         "-o", "o.tif"], inputs)
     assert code == 0 and seen == ""
+
+
+@pytest.mark.parametrize("kernel", ["sobel-x", "gaussian:sigma=3"])
+def test_a_wide_picture_is_cut_into_lower_bands_and_its_tiff_into_rows_of_256(tmp_path, kernel):
+    """Bands of a wide picture are fewer rows (a band reads about a million samples), whose edges fall
+    inside the streamed TIFF's rows of tiles; in memory the same bands give the same samples."""
+    rng = np.random.default_rng(11)
+    tifffile.imwrite(tmp_path / "wide.tif", rng.integers(0, 256, (700, 4000, 3), dtype=np.uint8), tile=(64, 64))
+    whole = run("filter", tmp_path / "wide.tif", "-k", kernel, "--max-memory", "none", "-q", "-o", tmp_path / "w.tif")
+    assert whole.exit_code == 0, whole.output
+    parts = run("filter", tmp_path / "wide.tif", "-k", kernel, "--max-memory", "1MB", "--json", "-q",
+                "-o", tmp_path / "p.tif")
+    assert parts.exit_code == 0, parts.output
+    record = json.loads(parts.stdout.splitlines()[0])
+    assert record["streamed"]["band_rows"] == [80] and record["streamed"]["parts"] == 9  # 2**20 // 12000 → 80
+    with tifffile.TiffFile(tmp_path / "p.tif") as tif:
+        assert (tif.pages[0].tilelength, tif.pages[0].tilewidth) == (256, 256)
+    np.testing.assert_array_equal(load(tmp_path / "w.tif"), load(tmp_path / "p.tif"))

@@ -107,3 +107,48 @@ def test_precision_is_chosen_or_given():
                                                            precision="float32")).compute_type == np.float32
     assert plan_filter((64, 64), np.uint8, big).compute_type == np.float32
     del x
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases(), st.integers(1, 4), st.sampled_from([1, 2]))
+def test_an_output_written_over_its_input_is_the_one_written_apart(case, rows, threads):
+    """overwrite_input: written band by band over the input where no later band reads those rows, else apart."""
+    samples, s = case
+    apart = _run(samples, s, band_rows=rows, threads=threads)
+    over = _run(samples.copy(), s, band_rows=rows, threads=threads, overwrite_input=True)
+    if isinstance(apart, tuple) and apart and isinstance(apart[0], str):
+        assert over == apart
+        return
+    for a, b in zip(apart, over, strict=True):
+        assert a.label == b.label and a.report == b.report
+        np.testing.assert_array_equal(a.samples, b.samples)
+
+
+@pytest.mark.parametrize("boundary, mode, over", [("zero", "same", True), ("edge", "valid", True),
+                                                  ("reflect", "same", True), ("wrap", "same", False),
+                                                  ("zero", "full", False)])
+def test_the_output_goes_over_the_input_only_where_no_later_band_reads_what_it_covers(boundary, mode, over):
+    # wrap: the last band reads the first rows; full: the output is larger than the input
+    x = np.random.default_rng(3).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    s = FilterSettings((Kernel("k", [[1, 2, 1], [2, 4, 2], [1, 2, 1]], scale=1 / 16),),
+                       geometry=Geometry(mode=mode, boundary=boundary))
+    (apart,) = filter_image(x, s, band_rows=4)
+    y = x.copy()
+    (written,) = filter_image(y, s, band_rows=4, overwrite_input=True)
+    assert np.shares_memory(written.samples, y) == over
+    np.testing.assert_array_equal(written.samples, apart.samples)
+    (kept,) = filter_image(x, s, band_rows=4)  # without it the input is kept
+    np.testing.assert_array_equal(kept.samples, apart.samples)
+    assert not np.shares_memory(kept.samples, x)
+
+
+def test_a_pooling_written_over_its_input_is_the_one_written_apart():
+    from cnnconv.image import PoolSettings, pool_image
+
+    x = np.random.default_rng(4).integers(0, 65536, (600, 70, 4), dtype=np.uint16)
+    for s in (PoolSettings(size=2, op="avg"), PoolSettings(size=3, stride=1, padding=1, op="max")):
+        apart = pool_image(x, s)
+        y = x.copy()
+        over = pool_image(y, s, overwrite_input=True)
+        assert np.shares_memory(over.samples, y)
+        np.testing.assert_array_equal(over.samples, apart.samples)
