@@ -23,6 +23,7 @@ larger than memory from a file into a file.
 from __future__ import annotations
 
 import math
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -198,7 +199,14 @@ def run_bands(compute, bands, casts, *, threads: int = 2, map_bands=None):
     # one BLAS thread per band: the bands are the parallelism (and the engines' own
     # single-thread blocks then restore the same count)
     with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
-        yield from pool.map(work, bands)
+        # a few bands ahead of the caller, not all: a slow writer would have every band's samples queued
+        ahead: deque = deque()
+        for band in bands:
+            ahead.append(pool.submit(work, band))
+            if len(ahead) > threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 class BandedPlan:

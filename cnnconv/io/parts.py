@@ -158,6 +158,63 @@ class OpenedLazily:
         return {**self.__dict__, "_opened": None}
 
 
+class ChunkRows:
+    """An array-like over a chunked ``source`` (a TIFF's tiles or strips, a Zarr store's chunks)
+    that reads whole rows of chunks and keeps the last few.
+
+    A band of output rows is often lower than a row of tiles (a band reads about a million
+    samples; a 32,768-pixel-wide TIFF's band is 32 rows, its tiles 256): read alone, each band
+    would decode its tiles' whole rows again, eight times over. Here a row of chunks is decoded
+    once and the bands cut from it. The bands are read in order, two at a time, and a band's
+    halo lies in the row of chunks before its own: the last three rows read are kept (with
+    two, the threads' reads evict each other's rows and decode them again).
+
+    >>> a = ChunkRows(np.arange(40).reshape(10, 4), 3)
+    >>> a[2:5, 1:3].tolist(), a.reads
+    ([[9, 10], [13, 14], [17, 18]], 2)
+    """
+
+    KEPT = 3
+
+    def __init__(self, source, rows: int) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.source, self.rows = source, max(1, int(rows))
+        self.shape, self.ndim, self.dtype = tuple(source.shape), len(source.shape), np.dtype(source.dtype)
+        self.reads = 0
+        self._kept: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _chunk_row(self, k: int) -> np.ndarray:
+        with self._lock:  # the bands' threads share the rows read (tifffile reads one segment at a time anyway)
+            if k in self._kept:
+                self._kept.move_to_end(k)
+                return self._kept[k]
+            block = np.asarray(self.source[k * self.rows:(k + 1) * self.rows])
+            self.reads += 1
+            self._kept[k] = block
+            if len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+            return block
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = key[0], key[1:]
+        if not isinstance(first, slice) or first.step not in (None, 1):
+            return np.asarray(self.source[key])
+        start, stop, _ = first.indices(self.shape[0])
+        if stop <= start:
+            return np.asarray(self.source[key])
+        parts = [self._chunk_row(k)[max(start - k * self.rows, 0):stop - k * self.rows]
+                 for k in range(start // self.rows, (stop - 1) // self.rows + 1)]
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return rows[(slice(None),) + rest]
+
+
 def open_in_parts(path: str):
     """An array-like over ``path`` that reads only what a slice asks for."""
     suffix = Path(path).suffix.lower()
@@ -171,7 +228,7 @@ def open_in_parts(path: str):
         if np.dtype(a.dtype).kind not in "uif" or a.ndim not in (2, 3):
             raise CnnconvError(f"{path}: a streamed array must be (H, W) or (H, W, C) numbers, got {a.dtype} "
                                f"{a.shape}")
-        return a
+        return a if suffix == ".npy" else ChunkRows(a, a.chunks[0])
     try:
         import tifffile
         import zarr
@@ -179,9 +236,9 @@ def open_in_parts(path: str):
         raise CnnconvError(f"{path}: reading a TIFF in parts needs tifffile and zarr: {_LARGE}") from None
     store = tifffile.imread(path, aszarr=True)
     z = zarr.open(store, mode="r")
-    if hasattr(z, "shape"):
-        return z
-    return z["0"]  # a pyramid: the full-resolution level
+    if not hasattr(z, "shape"):
+        z = z["0"]  # a pyramid: the full-resolution level
+    return ChunkRows(z, z.chunks[0])
 
 
 def refuse_whole(path: str, need: int, budget: int) -> CnnconvError:
