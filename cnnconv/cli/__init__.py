@@ -135,12 +135,18 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: never ends in a traceback."""
     from cnnconv.cli._streams import ReaderGone, guard_standard_streams
 
+    from cnnconv.cli._signals import stop_raising
+
     guard_standard_streams(sys.argv[1:] if argv is None else argv)
     try:
-        try:
-            cli.main(args=argv, prog_name="cnnconv")
-        finally:
-            sys.stdout.flush()  # inside the try: a reader gone at the last line is handled here too
+        # A stop signal anywhere raises Stopped, a KeyboardInterrupt subclass, never Python's own
+        # KeyboardInterrupt: one of those raised at some points of an import (seen in NumPy's) makes
+        # the interpreter kill itself by SIGINT as it exits, even when caught (status -2, not 130).
+        with stop_raising():
+            try:
+                cli.main(args=argv, prog_name="cnnconv")
+            finally:
+                sys.stdout.flush()  # inside the try: a reader gone at the last line is handled here too
     except ReaderGone:
         # The reader of a text product went away (e.g. `| head -1`): it has what it wanted.
         sys.exit(0)

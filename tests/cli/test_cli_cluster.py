@@ -67,6 +67,16 @@ def wait_for(predicate, what: str, procs=()) -> None:
         time.sleep(0.1)
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has its own SIGTERM handler (Python starts without one)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
 def scheduler_address(info: Path) -> str | None:
     """The address the scheduler wrote, once its file is there whole."""
     try:
@@ -248,13 +258,17 @@ def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, monkeypatch):
 @pytest.mark.parametrize("when", ["starting", "mid-batch"])
 def test_ctrl_c_on_a_local_cluster_ends_cleanly(tmp_path, when):
     """Ctrl-C while the local cluster starts or once outputs appear: exit 130, one line, whole files only."""
-    inputs = make_inputs(tmp_path / "in", 150)
+    inputs = make_inputs(tmp_path / "in", 600)  # enough that the workers are not done before the stop
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "cnnconv", "filter", "in", "-k", "gaussian:sigma=3", "--out-dir",
                              "out", "--scheduler", "local", "--jobs", "2"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
         if when == "starting":
-            time.sleep(0.5)  # distributed is still importing or the workers starting
+            # Once the command's handlers are in (before that, Python itself is starting: its
+            # site imports, which no program can guard), distributed is importing or the
+            # workers starting for a second or more.
+            wait_for(lambda: catches_sigterm(proc.pid), "the command's signal handlers", [proc])
+            time.sleep(0.2)
         else:
             wait_for(lambda: out.is_dir() and any(out.iterdir()), "first output", [proc])
         proc.send_signal(signal.SIGINT)

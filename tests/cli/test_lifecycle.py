@@ -239,3 +239,24 @@ def test_a_parent_killed_before_reading_a_report_leaves_no_temporary(tmp_path):
     assert worker is not None and parent.exitcode == -signal.SIGKILL
     wait_for(lambda: not alive(worker), 10)  # the pdeath signal reached the idle worker
     assert list(tmp_path.iterdir()) == []  # its temporary is gone; nobody was left to rename it
+
+
+@pytest.mark.parametrize("signum, code, line", [(signal.SIGINT, 130, "cnnconv: interrupted"),
+                                                (signal.SIGTERM, 143, "cnnconv: stopped by SIGTERM"),
+                                                (signal.SIGHUP, 129, "cnnconv: stopped by SIGHUP")])
+def test_a_stop_signal_while_the_command_line_is_imported_ends_it_with_one_line(signum, code, line):
+    """The signal lands in the import of the command line (made to send it): no traceback of that import."""
+    script = (
+        "import os, sys, types\n"
+        "import cnnconv.__main__ as entry\n"
+        "class Importing(types.ModuleType):\n"
+        "    def __getattr__(self, name):\n"
+        f"        os.kill(os.getpid(), {int(signum)})\n"
+        "        for _ in range(1000):\n"
+        "            sum(range(1000))  # the handler runs between two bytecodes\n"
+        "        raise AttributeError(name)\n"
+        "sys.modules['cnnconv.cli'] = Importing('cnnconv.cli')\n"
+        "entry.run()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (code, line + "\n")
