@@ -64,8 +64,11 @@ def test_the_sub_filter_against_its_obvious_inverse(h, w, channels, dtype, seed)
     assert (rows[:, 0] == 1).all()
 
 
-def test_a_picture_of_many_pieces_is_one_valid_stream(monkeypatch):
-    """Pieces deflated apart and joined: one zlib stream whose Adler-32 is the whole data's."""
+@pytest.mark.parametrize("deflate", ["installed", "zlib"])
+def test_a_picture_of_many_pieces_is_one_valid_stream(monkeypatch, deflate):
+    """Pieces deflated apart and joined: one zlib stream whose Adler-32 is the whole data's (zlib-ng's or zlib's)."""
+    if deflate == "zlib":
+        monkeypatch.setattr(_png, "deflate_library", lambda: zlib)
     monkeypatch.setattr(_png, "PIECE_BYTES", 1000)
     x = np.random.default_rng(1).integers(0, 256, (300, 70, 3), dtype=np.uint8)
     data = _png.encode_png(x, threads=3)
@@ -110,3 +113,8 @@ def test_what_png_cannot_hold_is_refused(bad):
 @given(a=st.binary(max_size=300), b=st.binary(max_size=70000))
 def test_adler32_combine_is_zlibs_of_the_joined_bytes(a, b):
     assert _png.adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def test_zlib_ng_deflates_when_the_large_extra_is_installed():
+    zlib_ng = pytest.importorskip("zlib_ng")
+    assert _png.deflate_library() is zlib_ng.zlib_ng
