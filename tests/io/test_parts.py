@@ -54,3 +54,35 @@ def test_a_tiled_tiff_is_read_through_its_rows_of_tiles(tmp_path):
     assert isinstance(src, ChunkRows) and src.rows == 64 and read_header(str(tmp_path / "t.tif")).shape == x.shape
     np.testing.assert_array_equal(src[60:130, 5:70], x[60:130, 5:70])
     assert src.reads == 3  # rows of tiles 0, 1 and 2
+
+
+@pytest.mark.parametrize("options, shape, dtype", [
+    ({"tile": (64, 64)}, (300, 270, 3), np.uint8),
+    ({"rowsperstrip": 7}, (300, 270), np.uint16),
+    ({"tile": (32, 48), "compression": "zlib", "predictor": True}, (130, 100, 4), np.uint16),
+    ({}, (50, 60, 3), np.uint8),
+    ({"tile": (16, 16), "compression": "zlib"}, (33, 17), np.float32),
+    ({"tile": (16, 32), "byteorder": ">"}, (40, 70, 3), np.uint16),
+    ({"tile": (16, 16), "bigtiff": True}, (40, 70), np.uint8),
+], ids=["tiles", "strips", "zlib+predictor", "one-strip", "float", "big-endian", "bigtiff"])
+def test_a_tiff_s_rows_of_tiles_read_directly_are_tifffile_s_samples(tmp_path, options, shape, dtype):
+    tifffile = pytest.importorskip("tifffile")
+    from cnnconv.io.parts import TiffChunkRows
+
+    x = np.random.default_rng(3).integers(0, 200, shape).astype(dtype)
+    tifffile.imwrite(tmp_path / "a.tif", x, **options)
+    src = open_in_parts(str(tmp_path / "a.tif"))
+    assert isinstance(src.source, TiffChunkRows)  # not through the Zarr view
+    h = shape[0]
+    for rows in (slice(0, h), slice(5, 37), slice(20, 21), slice(h - 3, h), slice(30, 2, -3), 7, slice(5, 5)):
+        np.testing.assert_array_equal(src[rows, 1:5], x[rows, 1:5])
+
+
+def test_a_tiff_tifffile_reads_only_through_its_zarr_view_still_streams(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    pytest.importorskip("zarr")
+    x = np.random.default_rng(4).integers(0, 200, (3, 40, 50), dtype=np.uint8)  # planar: one plane a channel
+    tifffile.imwrite(tmp_path / "p.tif", x, planarconfig="separate", photometric="rgb", tile=(16, 16))
+    src = open_in_parts(str(tmp_path / "p.tif"))
+    assert type(src.source).__name__ != "TiffChunkRows"
+    np.testing.assert_array_equal(np.asarray(src[0:40]), tifffile.imread(tmp_path / "p.tif")[0:40])
