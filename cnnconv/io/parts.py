@@ -77,7 +77,12 @@ def read_header(path: str) -> Header | None:
                 return None
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
-                return Header(tuple(series.shape), np.dtype(series.dtype))
+                shape, axes = tuple(series.shape), series.axes
+            if axes == "SYX":  # planar: one plane a channel, read as (H, W, C) like the rest
+                shape = shape[1:] + shape[:1]
+            elif axes not in ("YX", "YXS"):
+                return None  # pages or stacks: the reader proper reads it (or says why not)
+            return Header(shape, np.dtype(series.dtype))
         import warnings
 
         from PIL import Image
@@ -247,7 +252,27 @@ def open_in_parts(path: str):
     z = zarr.open(store, mode="r")
     if not hasattr(z, "shape"):
         z = z["0"]  # a pyramid: the full-resolution level
+    if read_header(path).shape != tuple(z.shape):  # planar (C, H, W): its channels moved last
+        return ChunkRows(SamplesLast(z), z.chunks[1])
     return ChunkRows(z, z.chunks[0])
+
+
+class SamplesLast:
+    """A planar picture's (C, H, W) array seen as (H, W, C), as the bands read it.
+
+    >>> a = SamplesLast(np.arange(24).reshape(2, 3, 4))
+    >>> a.shape, a[1:2, 0:2].tolist()
+    ((3, 4, 2), [[[4, 16], [5, 17]]])
+    """
+
+    def __init__(self, planes) -> None:
+        self.planes = planes
+        self.shape = tuple(planes.shape[1:]) + (planes.shape[0],)
+        self.ndim, self.dtype = 3, np.dtype(planes.dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        return np.moveaxis(np.asarray(self.planes[(slice(None),) + key[:2]]), 0, -1)[(Ellipsis,) + key[2:]]
 
 
 class TiffChunkRows:

@@ -193,3 +193,18 @@ def test_a_wide_picture_is_cut_into_lower_bands_and_its_tiff_into_rows_of_256(tm
     with tifffile.TiffFile(tmp_path / "p.tif") as tif:
         assert (tif.pages[0].tilelength, tif.pages[0].tilewidth) == (256, 256)
     np.testing.assert_array_equal(load(tmp_path / "w.tif"), load(tmp_path / "p.tif"))
+
+
+def test_a_planar_tiff_streams_as_it_is_read_whole(tmp_path):
+    """One plane a channel (planar configuration 2): read as (H, W, C) in bands too, not as H=3."""
+    x = np.random.default_rng(12).integers(0, 256, (3, 300, 200), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "planar.tif", x, planarconfig="separate", photometric="rgb", tile=(64, 64))
+    whole = run("filter", tmp_path / "planar.tif", "-k", "box3", "--max-memory", "none", "-q", "-o", tmp_path / "w.tif")
+    parts = run("filter", tmp_path / "planar.tif", "-k", "box3", "--max-memory", "10KB", "--json", "-q",
+                "-o", tmp_path / "p.tif")
+    assert whole.exit_code == parts.exit_code == 0, parts.output
+    assert json.loads(parts.stdout.splitlines()[0])["streamed"]["parts"] > 1
+    a, b = load(tmp_path / "w.tif"), load(tmp_path / "p.tif")
+    assert a.shape == (300, 200, 3)
+    np.testing.assert_array_equal(a, b)
+
