@@ -23,12 +23,11 @@ larger than memory from a file into a file.
 from __future__ import annotations
 
 import math
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from cnnconv._threads import ordered_map
 from cnnconv.errors import CnnconvError
 from cnnconv.image.depth import is_integer_type
 from cnnconv.image.samples import stretch_in_place
@@ -198,15 +197,8 @@ def run_bands(compute, bands, casts, *, threads: int = 2, map_bands=None):
         return
     # one BLAS thread per band: the bands are the parallelism (and the engines' own
     # single-thread blocks then restore the same count)
-    with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
-        # a few bands ahead of the caller, not all: a slow writer would have every band's samples queued
-        ahead: deque = deque()
-        for band in bands:
-            ahead.append(pool.submit(work, band))
-            if len(ahead) > threads:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
+    with single_threaded_blas():
+        yield from ordered_map(work, bands, threads)
 
 
 class BandedPlan:

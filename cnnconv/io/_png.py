@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from cnnconv._threads import ordered_map
 
 #: PNG colour type by channel count: gray, gray+alpha, RGB, RGBA.
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -97,8 +97,11 @@ def deflate_library():
     return zlib_ng
 
 
-def _piece(array: np.ndarray, last: bool) -> tuple[bytes, int, int]:
-    """Rows filtered and deflated as a piece of the stream: the bytes, their Adler-32 and length."""
+def _piece(part: tuple[np.ndarray, bool]) -> tuple[bytes, int, int]:
+    """Rows filtered and deflated as a piece of the stream (the last one ended): the bytes, their
+    Adler-32 and length. On its own thread: zlib lets go of the GIL as it compresses, and no
+    filtered copy of the whole picture is ever held."""
+    array, last = part
     deflate = deflate_library()
     rows = memoryview(sub_filtered(array).reshape(-1))
     compressor = deflate.compressobj(1, deflate.DEFLATED, -15, 8, deflate.Z_RLE)
@@ -155,7 +158,7 @@ def _pieces(array: np.ndarray, chunks: bytes, threads: int) -> Iterator[bytes]:
     parts = [array[r:r + per_piece] for r in range(0, h, per_piece)]
     lasts = [i == len(parts) - 1 for i in range(len(parts))]
     checksum = None
-    for i, (deflated, adler, length) in enumerate(_deflated(parts, lasts, threads)):
+    for i, (deflated, adler, length) in enumerate(ordered_map(_piece, zip(parts, lasts), threads)):
         # the Adler-32 of the whole goes after the last piece, when every piece's sum is known
         checksum = adler if checksum is None else adler32_combine(checksum, adler, length)
         if i == 0:
@@ -164,23 +167,6 @@ def _pieces(array: np.ndarray, chunks: bytes, threads: int) -> Iterator[bytes]:
             deflated += struct.pack(">I", checksum)
         yield chunk(b"IDAT", deflated)
     yield chunk(b"IEND", b"")
-
-
-def _deflated(parts: list, lasts: list, threads: int) -> Iterator[tuple[bytes, int, int]]:
-    """:func:`_piece` of every part, in order; on ``threads`` threads, a few parts ahead."""
-    if threads <= 1 or len(parts) <= 1:
-        yield from map(_piece, parts, lasts)
-        return
-    # each piece filtered and deflated on its thread (zlib lets go of the GIL as it compresses),
-    # so no filtered copy of the whole picture is ever held
-    with ThreadPoolExecutor(min(threads, len(parts))) as pool:
-        ahead: deque = deque()
-        for part, last in zip(parts, lasts):
-            ahead.append(pool.submit(_piece, part, last))
-            if len(ahead) > threads:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
 
 
 def find_chunk(data: bytes, kind: bytes) -> bytes | None:

@@ -149,3 +149,15 @@ def test_a_pooling_written_over_its_input_is_the_one_written_apart():
         over = pool_image(y, s, overwrite_input=True)
         assert np.shares_memory(over.samples, y)
         np.testing.assert_array_equal(over.samples, apart.samples)
+
+
+@pytest.mark.parametrize("weights", [[[1.0]], [[0.0, 1.0, 0.0]], [[1, 2, 1], [2, 4, 2], [1, 2, 1]]])
+def test_float_samples_written_over_themselves_are_the_ones_written_apart(weights):
+    """A float32 picture's bands are read as views of it: none of them may see rows already written."""
+    x = np.random.default_rng(5).random((64, 20, 3)).astype(np.float32)
+    s = FilterSettings((Kernel("k", weights),))
+    (apart,) = filter_image(x, s, band_rows=4)
+    y = x.copy()
+    (over,) = filter_image(y, s, band_rows=4, overwrite_input=True)
+    assert over.samples.dtype == np.float32 and np.shares_memory(over.samples, y)
+    np.testing.assert_array_equal(over.samples, apart.samples)
