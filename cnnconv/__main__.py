@@ -21,10 +21,16 @@ def _stop(signum, frame):
 
 
 def run() -> None:
-    """Import the command line and run it, a stop signal on the way ending it cleanly."""
+    """Import the command line and run it, a stop signal on the way ending it cleanly.
+
+    The handlers stay until :func:`cnnconv.cli.main` puts its own in, so no moment between
+    the import and the command is left to Python's defaults.
+    """
     previous = {signum: signal.signal(signum, _stop) for signum in _STOPS}
     try:
         from cnnconv.cli import main
+
+        main()
     except _StoppedWhileStarting as exc:
         signum = exc.args[0]
         what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
@@ -33,7 +39,6 @@ def run() -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    main()
 
 
 if __name__ == "__main__":

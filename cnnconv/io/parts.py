@@ -285,19 +285,17 @@ class TiffChunkRows:
     decoder (``TiffPage.decode``: any compression and predictor tifffile knows); uncompressed
     tiles one after the other are one read and one copy. Only a first page of
     interleaved samples (planar configuration 1, no depth) whose shape is its series' is read
-    so; anything else goes through the Zarr view.
+    so; anything else goes through the Zarr view. One file handle: :class:`ChunkRows` reads
+    one row of tiles at a time.
     """
 
     def __init__(self, tif, page, shape: tuple) -> None:
-        import threading
-
         self._tif, self._page, self.shape = tif, page, tuple(shape)
         self.ndim, self.dtype = len(self.shape), np.dtype(page.dtype)
         self._file_dtype = self.dtype.newbyteorder(tif.byteorder)
         self.rows = int(page.chunks[0])
         self._width = int(page.chunks[1]) if page.is_tiled else self.shape[1]
         self._across = -(-self.shape[1] // self._width)
-        self._lock = threading.RLock()
 
     @classmethod
     def of(cls, path: str) -> "TiffChunkRows | None":
@@ -336,22 +334,17 @@ class TiffChunkRows:
         if (int(page.compression) == 1 and int(page.predictor) == 1 and page.is_tiled and all(
                 c == tile_bytes for c in counts) and all(b - a == tile_bytes for a, b in zip(offsets, offsets[1:]))):
             # uncompressed tiles one after the other: one read, laid out by one transposing copy
-            with self._lock:
-                fh.seek(offsets[0])
-                raw = fh.read(tile_bytes * self._across)
+            fh.seek(offsets[0])
+            raw = fh.read(tile_bytes * self._across)
             tiles = np.frombuffer(raw, self._file_dtype).reshape(
                 (self._across, self.rows, self._width) + self.shape[2:])
             block.reshape((height, self._across, self._width) + self.shape[2:])[:] = tiles[:, :height].swapaxes(0, 1)
-            return block[start - k * self.rows:stop - k * self.rows, :self.shape[1]]
-        with self._lock:
-            segments = list(fh.read_segments(page.dataoffsets[first:first + self._across],
-                                             page.databytecounts[first:first + self._across],
-                                             indices=range(first, first + self._across), lock=self._lock))
-        for data, index in segments:
-            decoded, _, _ = page.decode(data, index)
-            column = (index - first) * self._width
-            tile = decoded.reshape(decoded.shape[1:3] + self.shape[2:])
-            block[:, column:column + tile.shape[1]] = tile[:height]
+        else:
+            for data, index in fh.read_segments(offsets, counts, indices=range(first, first + self._across)):
+                decoded, _, _ = page.decode(data, index)
+                column = (index - first) * self._width
+                tile = decoded.reshape(decoded.shape[1:3] + self.shape[2:])
+                block[:, column:column + tile.shape[1]] = tile[:height]
         return block[start - k * self.rows:stop - k * self.rows, :self.shape[1]]
 
 

@@ -260,3 +260,12 @@ def test_a_stop_signal_while_the_command_line_is_imported_ends_it_with_one_line(
     )
     result = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (code, line + "\n")
+
+
+def test_the_entry_point_knows_the_stop_signals_the_commands_end_with():
+    """cnnconv/__main__.py keeps its own table (importing the command line's would cost the guard)."""
+    from cnnconv.__main__ import _STOPS
+    from cnnconv.cli._signals import STOP_SIGNALS
+
+    assert _STOPS == STOP_SIGNALS
+
